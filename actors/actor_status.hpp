@@ -1,0 +1,39 @@
+// The status query every actor of a node answers: (status_atom) -> actor_status. The health actor
+// uses it to tell a node whose actors all make progress from one where some are stuck.
+#pragma once
+
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+namespace holo {
+
+using status_atom = caf::atom_constant<caf::atom("status")>;
+
+struct actor_status {
+  std::string name;
+  std::string state;  // "running", or a role-specific word ("idle", "serving", "degraded")
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_status& x) {
+  return f(caf::meta::type_name("actor_status"), x.name, x.state);
+}
+
+// Registry names (CAF atoms, at most 10 characters) under which the node supervisor registers each
+// child while it runs. Look a sibling up by name at the moment of sending: a restarted child has a
+// new handle.
+namespace names {
+inline constexpr const char* transport = "transport";
+inline constexpr const char* health = "health";
+inline constexpr const char* store = "store";
+inline constexpr const char* sync = "sync";
+inline constexpr const char* backup = "backup";
+inline constexpr const char* router = "router";
+inline constexpr const char* shards = "shards";
+inline constexpr const char* client_api = "client_api";
+inline constexpr const char* metrics = "metrics";
+}  // namespace names
+
+}  // namespace holo

@@ -1,0 +1,210 @@
+#include "actors/node.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <pthread.h>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <zmq.hpp>
+
+#include "actors/actor_status.hpp"
+#include "actors/basic_actor.hpp"
+#include "actors/client_api.hpp"
+#include "actors/health.hpp"
+#include "runtime/supervisor.hpp"
+#include "runtime/version.hpp"
+
+namespace holo {
+
+namespace {
+
+using signal_atom = caf::atom_constant<caf::atom("signal")>;
+
+sup::child_spec child(std::string id, std::function<caf::actor(caf::actor_system&)> start,
+                      std::chrono::milliseconds shutdown = std::chrono::milliseconds(5000)) {
+  sup::child_spec c;
+  c.registered_as = caf::atom_from_string(id);
+  c.id = std::move(id);
+  c.start = std::move(start);
+  c.shutdown_timeout = shutdown;
+  return c;
+}
+
+// The node's tree, in start order (stopped in reverse): transport first so peers can reach the
+// node, health before the actors it watches report, store before the router that journals to it,
+// shards before the router places on them, client_api last so no client arrives before the node
+// can serve it.
+std::vector<sup::child_spec> node_children(const node_context_ptr& ctx) {
+  std::vector<sup::child_spec> cs;
+  std::vector<std::string> watched;
+  auto basic = [&](const char* role) {
+    watched.push_back(role);
+    cs.push_back(child(role, [ctx, r = std::string(role)](caf::actor_system& sys) {
+      return spawn_basic_actor(sys, ctx, r);
+    }));
+  };
+  auto& node = ctx->node;
+  basic(names::transport);
+  cs.push_back(child(names::health, [] (caf::actor_system&) { return caf::actor{}; }));  // filled below
+  auto health_index = cs.size() - 1;
+  if (node.has_role("store")) basic(names::store);
+  if (node.has_role("sync")) basic(names::sync);
+  if (node.has_role("backup")) basic(names::backup);
+  if (node.has_role("shard")) {
+    watched.push_back(names::shards);
+    auto sc = sup::supervisor_child(names::shards, sup::flags{}, {});
+    sc.registered_as = caf::atom_from_string(names::shards);
+    cs.push_back(sc);
+  }
+  if (node.has_role("router")) basic(names::router);
+  if (ctx->cluster.metrics.enabled && !node.metrics_endpoint.empty()) basic(names::metrics);
+  if (!node.client_endpoint.empty()) {
+    watched.push_back(names::client_api);
+    cs.push_back(child(names::client_api,
+                       [ctx](caf::actor_system& sys) { return spawn_client_api(sys, ctx); }));
+  }
+  cs[health_index].start = [ctx, watched](caf::actor_system& sys) { return spawn_health(sys, ctx, watched); };
+  return cs;
+}
+
+// Signals are blocked in every thread (set before any thread starts) and taken by one sigwait
+// thread, which turns them into messages to main's scoped actor. SIGUSR2 only wakes it to exit.
+class signal_listener {
+ public:
+  explicit signal_listener(caf::actor target) {
+    thread_ = std::thread([target = std::move(target), this] {
+      sigset_t set = handled();
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGUSR2 && stopping_) return;
+        if (sig != SIGUSR2) caf::anon_send(target, signal_atom::value, sig);
+      }
+    });
+  }
+  ~signal_listener() {
+    stopping_ = true;
+    pthread_kill(thread_.native_handle(), SIGUSR2);
+    thread_.join();
+  }
+  static sigset_t handled() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR2);
+    return set;
+  }
+  static void block_in_this_thread() {
+    sigset_t set = handled();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// Waits for the root supervisor's down message, up to `timeout`. Returns its reason, or nullopt.
+std::optional<caf::error> await_down(caf::scoped_actor& self, const caf::actor& root,
+                                     std::chrono::milliseconds timeout) {
+  std::optional<caf::error> reason;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reason) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    self->receive(
+        [&](caf::down_msg& dm) {
+          if (dm.source == root.address()) reason = dm.reason;
+        },
+        [&](signal_atom, int) { /* a second signal while stopping: keep waiting, bounded */ },
+        caf::after(left) >> [] {});
+  }
+  return reason;
+}
+
+}  // namespace
+
+int run_node(node_options opts) {
+  signal_listener::block_in_this_thread();
+  auto ctx_mut = std::make_shared<node_context>();
+  ctx_mut->cluster = std::move(opts.cluster);
+  ctx_mut->node = std::move(opts.node);
+  ctx_mut->log = log::logger(opts.log_sink, "node");
+  auto log = ctx_mut->log;
+  auto& node = ctx_mut->node;
+
+  std::error_code ec;
+  auto data_dir = ctx_mut->cluster.resolve_path(node.data_dir);
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    log.error("cannot create the data folder", {{"path", data_dir}, {"error", ec.message()}});
+    return 1;
+  }
+
+  // Declared before the actor system: sockets live in actors, and the context must outlive them.
+  zmq::context_t zmq_ctx(1);
+  ctx_mut->zmq = &zmq_ctx;
+  node_context_ptr ctx = ctx_mut;
+
+  caf::actor_system_config cfg;
+  sup::register_error_category(cfg);
+  if (opts.worker_threads > 0) cfg.set("scheduler.max-threads", opts.worker_threads);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+
+  log.info("starting", {{"node", node.name}, {"cluster", ctx->cluster.name},
+                        {"version", std::string(version_string())}, {"config", ctx->cluster.source_path}});
+  auto root = sup::spawn_supervisor(sys, "node_supervisor", sup::flags{}, node_children(ctx));
+  self->monitor(root);
+  signal_listener signals(caf::actor_cast<caf::actor>(self));
+
+  bool ready = false;
+  self->request(root, std::chrono::seconds(60), sup::ready_atom::value)
+      .receive([&](caf::ok_atom) { ready = true; },
+               [&](caf::error& e) { log.error("node failed to start", {{"error", sys.render(e)}}); });
+  if (!ready) {
+    self->send_exit(root, caf::exit_reason::user_shutdown);
+    await_down(self, root, opts.shutdown_timeout);
+    return 1;
+  }
+  log.info("ready", {{"node", node.name},
+                     {"client_endpoint", node.client_endpoint.empty() ? std::string("none") : node.client_endpoint},
+                     {"cluster_endpoint", node.cluster_endpoint}});
+
+  int exit_code = 0;
+  bool running = true;
+  while (running) {
+    self->receive(
+        [&](caf::down_msg& dm) {
+          if (dm.source != root.address()) return;
+          log.error("node supervisor stopped: giving up", {{"reason", sys.render(dm.reason)}});
+          exit_code = 1;
+          running = false;
+          root = caf::actor{};
+        },
+        [&](signal_atom, int sig) {
+          log.info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+                                {"timeout_ms", static_cast<std::int64_t>(opts.shutdown_timeout.count())}});
+          running = false;
+        });
+  }
+  if (root) {
+    auto t0 = std::chrono::steady_clock::now();
+    self->send_exit(root, caf::exit_reason::user_shutdown);
+    auto reason = await_down(self, root, opts.shutdown_timeout);
+    if (!reason) {
+      log.error("stop overran its bound; exiting anyway",
+                {{"timeout_ms", static_cast<std::int64_t>(opts.shutdown_timeout.count())}});
+      // Bounded stop is the promise: leave without waiting for actors that ignore their exit.
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    log.info("stopped cleanly", {{"node", node.name}, {"stop_ms", static_cast<std::int64_t>(ms)}});
+  }
+  return exit_code;
+}
+
+}  // namespace holo

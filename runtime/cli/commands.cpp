@@ -1,0 +1,25 @@
+#include "runtime/cli/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/version.hpp"
+
+namespace holo::cli {
+
+void add_node(CLI::App& app, command_registry& reg);
+void add_status(CLI::App& app, command_registry& reg);
+
+std::string_view version_string() { return holo::version_string(); }
+
+int command_registry::run_selected() {
+  for (auto& e : entries_)
+    if (e.sub->parsed()) return e.run();
+  return 2;
+}
+
+void register_all(CLI::App& app, command_registry& reg) {
+  add_node(app, reg);
+  add_status(app, reg);
+}
+
+}  // namespace holo::cli

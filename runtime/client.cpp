@@ -1,0 +1,74 @@
+#include "runtime/client.hpp"
+
+#include <random>
+
+#include <zmq.hpp>
+
+namespace holo {
+
+using clock_type = std::chrono::steady_clock;
+
+struct client::impl {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  std::string endpoint;
+  std::uint64_t next_id = 0;
+  std::string id_prefix;
+
+  status send(const std::string& frame) {
+    try {
+      if (!sock.send(zmq::buffer(frame), zmq::send_flags::dontwait))
+        return status::unavailable("cannot queue the request to " + endpoint);
+      return {};
+    } catch (const zmq::error_t& e) {
+      return status::unavailable(std::string("ZeroMQ: ") + e.what());
+    }
+  }
+
+  result<std::string> receive(clock_type::time_point deadline) {
+    try {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      std::vector<zmq::pollitem_t> items{{sock.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, std::max(left, std::chrono::milliseconds(0)));
+      if (!(items[0].revents & ZMQ_POLLIN))
+        return status::deadline_exceeded("no answer from " + endpoint + " (is the node running?)");
+      zmq::message_t msg;
+      if (!sock.recv(msg, zmq::recv_flags::dontwait)) return status::unavailable("receive failed");
+      return msg.to_string();
+    } catch (const zmq::error_t& e) {
+      return status::unavailable(std::string("ZeroMQ: ") + e.what());
+    }
+  }
+};
+
+client::client(std::string endpoint) : impl_(std::make_unique<impl>()) {
+  impl_->endpoint = std::move(endpoint);
+  impl_->sock.set(zmq::sockopt::linger, 0);
+  impl_->sock.connect(impl_->endpoint);
+  std::random_device rd;
+  impl_->id_prefix = "c" + std::to_string(rd() % 1000000) + "-";
+}
+
+client::~client() = default;
+
+result<std::string> client::roundtrip(const std::string& frame, std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  HOLO_TRY(impl_->send(frame));
+  return impl_->receive(deadline);
+}
+
+result<proto::health_reply> client::health(std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  auto id = impl_->id_prefix + std::to_string(impl_->next_id++);
+  HOLO_TRY(impl_->send(proto::encode_health_request(id)));
+  for (;;) {
+    auto frame = impl_->receive(deadline);
+    if (!frame) return frame.error();
+    auto h = proto::decode_health_reply(*frame, id);
+    // A late reply to an earlier, timed-out request is skipped, not taken for this one.
+    if (!h && h.error().message().find("another request id") != std::string::npos) continue;
+    return h;
+  }
+}
+
+}  // namespace holo

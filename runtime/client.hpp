@@ -1,0 +1,31 @@
+// A blocking ZeroMQ client for one node's client endpoint: used by `holo status` (and later `holo
+// generate` and the shell). One instance per thread; not thread-safe. Every call has a deadline and
+// answers `deadline_exceeded` instead of hanging when the node does not answer.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "runtime/client_protocol.hpp"
+#include "runtime/status.hpp"
+
+namespace holo {
+
+class client {
+ public:
+  explicit client(std::string endpoint);
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  result<proto::health_reply> health(std::chrono::milliseconds timeout);
+  // Sends one raw frame and waits for one raw reply frame (tests of malformed input use it).
+  result<std::string> roundtrip(const std::string& frame, std::chrono::milliseconds timeout);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace holo

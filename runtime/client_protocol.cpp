@@ -1,0 +1,168 @@
+#include "runtime/client_protocol.hpp"
+
+#include <msgpack.hpp>
+
+namespace holo::proto {
+
+namespace {
+
+msgpack::unpack_limit to_msgpack(const unpack_limits& l) {
+  return msgpack::unpack_limit(l.array_elems_max, l.map_entries_max, l.str_bytes_max, l.bin_bytes_max,
+                               l.ext_bytes_max, l.depth_max);
+}
+
+// Unpacks one frame under the limits; a frame that is not exactly one map is an error.
+result<msgpack::object_handle> unpack_map(std::string_view frame) {
+  if (frame.size() > client_frame_bytes_max)
+    return status::invalid_argument("frame of " + std::to_string(frame.size()) + " bytes exceeds " +
+                                    std::to_string(client_frame_bytes_max));
+  try {
+    std::size_t off = 0;
+    auto oh = msgpack::unpack(frame.data(), frame.size(), off, nullptr, nullptr, to_msgpack(unpack_limits{}));
+    if (off != frame.size()) return status::invalid_argument("trailing bytes after the message");
+    if (oh.get().type != msgpack::type::MAP) return status::invalid_argument("message is not a map");
+    return oh;
+  } catch (const std::exception& e) {
+    return status::invalid_argument(std::string("malformed MessagePack: ") + e.what());
+  }
+}
+
+const msgpack::object* find(const msgpack::object& map, std::string_view key) {
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    auto& kv = map.via.map.ptr[i];
+    if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
+      return &kv.val;
+  }
+  return nullptr;
+}
+
+bool get_str(const msgpack::object& map, std::string_view key, std::string& out) {
+  auto o = find(map, key);
+  if (!o || o->type != msgpack::type::STR) return false;
+  out.assign(o->via.str.ptr, o->via.str.size);
+  return true;
+}
+
+bool get_int(const msgpack::object& map, std::string_view key, std::int64_t& out) {
+  auto o = find(map, key);
+  if (!o) return false;
+  if (o->type == msgpack::type::POSITIVE_INTEGER) {
+    if (o->via.u64 > static_cast<std::uint64_t>(INT64_MAX)) return false;
+    out = static_cast<std::int64_t>(o->via.u64);
+    return true;
+  }
+  if (o->type == msgpack::type::NEGATIVE_INTEGER) {
+    out = o->via.i64;
+    return true;
+  }
+  return false;
+}
+
+void pack_header(msgpack::packer<msgpack::sbuffer>& pk, std::string_view kind, std::string_view id) {
+  pk.pack("v");
+  pk.pack(version);
+  pk.pack("kind");
+  pk.pack(kind);
+  pk.pack("id");
+  pk.pack(id);
+}
+
+}  // namespace
+
+std::string encode_health_request(std::string_view id) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(3);
+  pack_header(pk, "health", id);
+  return {buf.data(), buf.size()};
+}
+
+std::string encode_health_reply(std::string_view id, const health_reply& h) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(9);
+  pack_header(pk, "health", id);
+  pk.pack("node");
+  pk.pack(h.node);
+  pk.pack("cluster");
+  pk.pack(h.cluster);
+  pk.pack("state");
+  pk.pack(h.state);
+  pk.pack("version_info");
+  pk.pack(h.version);
+  pk.pack("uptime_ms");
+  pk.pack(h.uptime_ms);
+  pk.pack("actors");
+  pk.pack_array(static_cast<std::uint32_t>(h.actors.size()));
+  for (auto& a : h.actors) {
+    pk.pack_map(2);
+    pk.pack("name");
+    pk.pack(a.name);
+    pk.pack("state");
+    pk.pack(a.state);
+  }
+  return {buf.data(), buf.size()};
+}
+
+std::string encode_error(std::string_view id, status_code code, std::string_view message) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(5);
+  pack_header(pk, "error", id);
+  pk.pack("code");
+  pk.pack(to_string(code));
+  pk.pack("message");
+  pk.pack(message);
+  return {buf.data(), buf.size()};
+}
+
+result<request_header> decode_request_header(std::string_view frame) {
+  auto oh = unpack_map(frame);
+  if (!oh) return oh.error();
+  auto& m = oh->get();
+  request_header h;
+  if (!get_int(m, "v", h.v)) return status::invalid_argument("missing or non-integer field 'v'");
+  if (h.v != version)
+    return status::invalid_argument("unsupported protocol version " + std::to_string(h.v) + " (this node speaks " +
+                                    std::to_string(version) + ")");
+  if (!get_str(m, "kind", h.kind)) return status::invalid_argument("missing or non-string field 'kind'");
+  if (!get_str(m, "id", h.id)) return status::invalid_argument("missing or non-string field 'id'");
+  if (h.id.empty() || h.id.size() > request_id_bytes_max)
+    return status::invalid_argument("field 'id' must have 1 to " + std::to_string(request_id_bytes_max) + " bytes");
+  return h;
+}
+
+result<health_reply> decode_health_reply(std::string_view frame, std::string_view expected_id) {
+  auto oh = unpack_map(frame);
+  if (!oh) return oh.error();
+  auto& m = oh->get();
+  std::string kind, id;
+  if (!get_str(m, "kind", kind) || !get_str(m, "id", id)) return status::invalid_argument("reply without kind/id");
+  if (id != expected_id) return status::invalid_argument("reply for another request id '" + id + "'");
+  if (kind == "error") {
+    std::string code, message;
+    get_str(m, "code", code);
+    get_str(m, "message", message);
+    return status::failed_precondition("node answered " + code + ": " + message);
+  }
+  if (kind != "health") return status::invalid_argument("unexpected reply kind '" + kind + "'");
+  health_reply h;
+  get_str(m, "node", h.node);
+  get_str(m, "cluster", h.cluster);
+  get_str(m, "state", h.state);
+  get_str(m, "version_info", h.version);
+  get_int(m, "uptime_ms", h.uptime_ms);
+  if (auto a = find(m, "actors"); a && a->type == msgpack::type::ARRAY) {
+    for (std::uint32_t i = 0; i < a->via.array.size; ++i) {
+      auto& e = a->via.array.ptr[i];
+      if (e.type != msgpack::type::MAP) continue;
+      actor_health ah;
+      get_str(e, "name", ah.name);
+      get_str(e, "state", ah.state);
+      h.actors.push_back(ah);
+    }
+  }
+  return h;
+}
+
+}  // namespace holo::proto

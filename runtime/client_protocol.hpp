@@ -1,0 +1,60 @@
+// The client protocol as both ends see it (docs/protocol.md). A client is a ZeroMQ DEALER; every
+// message is one frame holding one MessagePack map. Requests carry {"v": 1, "kind": K, "id": ID};
+// replies carry the same kind and id, or kind "error" with a code and a message.
+// This header is the one place where the protocol's names and limits are written down in code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/status.hpp"
+
+namespace holo::proto {
+
+inline constexpr std::int64_t version = 1;
+inline constexpr std::size_t client_frame_bytes_max = 1 << 20;  // a request with a long prompt fits
+inline constexpr std::size_t request_id_bytes_max = 128;
+
+// MessagePack unpack limits for client frames (the library's defaults are 2^32-1 each).
+struct unpack_limits {
+  std::size_t array_elems_max = 4096;
+  std::size_t map_entries_max = 256;
+  std::size_t str_bytes_max = client_frame_bytes_max;
+  std::size_t bin_bytes_max = client_frame_bytes_max;
+  std::size_t ext_bytes_max = 0;
+  std::size_t depth_max = 16;
+};
+
+struct actor_health {
+  std::string name;
+  std::string state;  // "running", "unresponsive", "restarting"
+};
+
+// Reply to {"kind": "health"}: is this node up, and is every actor of its tree answering?
+struct health_reply {
+  std::string node;
+  std::string cluster;
+  std::string state;    // "up" when every actor answered, else "degraded"
+  std::string version;
+  std::int64_t uptime_ms = 0;
+  std::vector<actor_health> actors;
+};
+
+// Encoders and decoders. Decoders validate types, sizes and the version; they never throw.
+std::string encode_health_request(std::string_view id);
+std::string encode_health_reply(std::string_view id, const health_reply& h);
+std::string encode_error(std::string_view id, status_code code, std::string_view message);
+
+struct request_header {
+  std::int64_t v = 0;
+  std::string kind;
+  std::string id;
+};
+// Reads the header of a client request (the fields every request has).
+result<request_header> decode_request_header(std::string_view frame);
+// Reads a reply: a health reply, or the error the server sent (as a status).
+result<health_reply> decode_health_reply(std::string_view frame, std::string_view expected_id);
+
+}  // namespace holo::proto

@@ -1,0 +1,122 @@
+// The cluster configuration: one TOML file describes the whole cluster; each node picks its own
+// [[node]] section by name. Loading validates everything up front -- unknown keys, wrong types,
+// missing required values, dangling references -- and reports each problem with the file, line and
+// key (`config/local.toml:14:1: node[0].cores: expected an integer, got a string`), so a node never
+// starts half-configured. Plain data: no CAF, safe to copy anywhere.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/status.hpp"
+
+namespace holo::config {
+
+struct gpu_hint {
+  std::string name;
+  double memory_gib = 0;
+};
+
+// What a node is and where it listens. Endpoints are ZeroMQ addresses (tcp://host:port).
+struct node_config {
+  std::string name;
+  std::string host = "127.0.0.1";           // where the launcher runs it; "127.0.0.1" = this machine
+  std::string cluster_endpoint;              // ROUTER bound for peer nodes
+  std::string client_endpoint;               // ROUTER bound for clients (empty: accepts no clients)
+  std::string http_endpoint;                 // host:port of the HTTP gateway (empty: off)
+  std::string metrics_endpoint;              // host:port of /metrics (empty: off)
+  std::vector<std::string> roles;            // router, shard, store, sync, backup
+  std::string data_dir;                      // SQLite file, logs, backups; relative to the config file
+  // Hardware hints: what the operator says the node has (the node also measures what it can).
+  std::optional<std::int64_t> cores;
+  std::optional<double> memory_gib;
+  std::vector<gpu_hint> gpus;
+  std::string public_key;                    // Z85 CURVE public key (40 chars)
+  std::string secret_key_file;               // file holding the Z85 secret key, mode 0600
+
+  bool has_role(const std::string& r) const;
+};
+
+struct model_config {
+  std::string name;                           // how clients ask for it
+  std::string path;                           // GGUF path, or "ollama:NAME:TAG"
+  std::vector<std::string> aliases;
+  std::string fallback;                       // smaller model to use when none of this one is up
+  std::int64_t context_length = 0;            // 0: the model's own
+};
+
+struct placement_config {
+  std::string model;
+  std::vector<std::string> nodes;             // nodes holding a whole replica
+  std::string backend = "auto";               // auto, cpu, cuda:N
+};
+
+struct canary_config {
+  std::string model;                          // the name clients use
+  std::string target;                         // the new version that gets `percent` of the traffic
+  double percent = 0;
+};
+
+struct routing_config {
+  std::string policy = "least_loaded";        // least_loaded, latency, affinity
+  std::int64_t max_prompt_tokens = 8192;
+  std::int64_t max_tokens = 4096;
+  std::int64_t max_concurrent_per_client = 16;
+  std::int64_t max_pending_requests = 256;
+  std::vector<canary_config> canaries;
+};
+
+struct persistence_config {
+  std::string backend = "sqlite";             // sqlite (embedded) or postgres
+  std::string sqlite_path;                    // default: <data_dir>/holo.sqlite
+  std::string postgres_dsn;                   // or HOLO_POSTGRES_DSN in the environment
+  std::int64_t checkpoint_every_tokens = 16;
+};
+
+struct backup_config {
+  bool enabled = false;
+  std::string schedule = "daily";             // hourly, daily, weekly
+  std::int64_t keep = 7;
+  std::string dir;                            // default: <data_dir>/backups
+  std::string key_file;
+};
+
+struct metrics_config {
+  bool enabled = true;
+};
+
+struct health_config {
+  std::int64_t heartbeat_interval_ms = 250;
+  double phi_threshold = 8.0;
+};
+
+struct cluster_config {
+  std::string source_path;                    // the file it was read from
+  std::string base_dir;                       // its folder: relative paths are resolved against it
+  std::string name = "holobionte";
+  std::vector<node_config> nodes;
+  std::vector<model_config> models;
+  std::vector<placement_config> placements;
+  routing_config routing;
+  persistence_config persistence;
+  backup_config backup;
+  metrics_config metrics;
+  health_config health;
+
+  const node_config* find_node(const std::string& name) const;
+  const model_config* find_model(const std::string& name_or_alias) const;
+  // `p` made absolute against base_dir (unless already absolute or empty).
+  std::string resolve_path(const std::string& p) const;
+};
+
+// Parses and validates. On failure the status (invalid_argument) carries every problem found, one per
+// line, each prefixed `FILE:LINE:COL: KEY: `.
+result<cluster_config> load_file(const std::string& path);
+result<cluster_config> load_string(const std::string& text, const std::string& source_name);
+
+// The section of `node_name`; with an empty name, the only node if there is exactly one.
+result<node_config> select_node(const cluster_config& cfg, const std::string& node_name);
+
+}  // namespace holo::config

@@ -1,0 +1,141 @@
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/config.hpp"
+
+using holo::config::load_file;
+using holo::config::load_string;
+
+namespace {
+
+const std::string src = HOLO_SOURCE_DIR;
+
+// The whole error text for `toml`, which must fail to load.
+std::string error_of(const std::string& toml) {
+  auto r = load_string(toml, "t.toml");
+  BOOST_REQUIRE_MESSAGE(!r.ok(), "expected a rejection of:\n" << toml);
+  BOOST_CHECK(r.error().code() == holo::status_code::invalid_argument);
+  return r.error().message();
+}
+
+const std::string node_ok =
+    "[[node]]\n"
+    "name = \"a\"\n"
+    "cluster_endpoint = \"tcp://127.0.0.1:7000\"\n";
+
+template <class T>
+std::string why(const holo::result<T>& r) {
+  return r.ok() ? std::string("ok") : r.error().to_string();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(shipped_configs_load) {
+  auto local = load_file(src + "/config/local.toml");
+  BOOST_REQUIRE_MESSAGE(local.ok(), why(local));
+  BOOST_CHECK_EQUAL(local->name, "local");
+  BOOST_REQUIRE_EQUAL(local->nodes.size(), 3u);
+  BOOST_CHECK_EQUAL(local->nodes[1].client_endpoint, "tcp://127.0.0.1:7712");
+  BOOST_CHECK(local->find_model("tiny") == local->find_model("demo"));
+  BOOST_CHECK_EQUAL(local->resolve_path(local->nodes[0].data_dir), src + "/var/local-1");
+
+  auto seed = load_file(src + "/config/holobionte.toml");
+  BOOST_REQUIRE_MESSAGE(seed.ok(), why(seed));
+  BOOST_CHECK_EQUAL(seed->nodes.size(), 4u);
+  auto nodo4 = seed->find_node("nodo4");
+  BOOST_REQUIRE(nodo4);
+  BOOST_REQUIRE_EQUAL(nodo4->gpus.size(), 2u);
+  BOOST_CHECK_EQUAL(nodo4->gpus[1].memory_gib, 48.0);
+  BOOST_CHECK_EQUAL(seed->persistence.backend, "postgres");
+  BOOST_CHECK(seed->backup.enabled);
+  BOOST_CHECK_EQUAL(seed->find_model("light")->name, "qwen2-0.5b");
+}
+
+BOOST_AUTO_TEST_CASE(defaults_fill_what_is_left_out) {
+  auto r = load_string(node_ok, "t.toml");
+  BOOST_REQUIRE(r.ok());
+  BOOST_CHECK_EQUAL(r->nodes[0].roles.size(), 3u);
+  BOOST_CHECK_EQUAL(r->nodes[0].data_dir, "var/a");
+  BOOST_CHECK_EQUAL(r->persistence.backend, "sqlite");
+  BOOST_CHECK_EQUAL(r->health.heartbeat_interval_ms, 250);
+  BOOST_CHECK_EQUAL(r->routing.policy, "least_loaded");
+}
+
+BOOST_AUTO_TEST_CASE(syntax_error_names_line_and_column) {
+  auto e = error_of("[[node]]\nname = \"a\n");
+  BOOST_CHECK_MESSAGE(e.rfind("t.toml:2:", 0) == 0, e);
+  BOOST_CHECK(e.find("TOML syntax error") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_are_named_with_their_line) {
+  auto e = error_of(node_ok + "colour = \"blue\"\n");
+  BOOST_CHECK_EQUAL(e, "t.toml:4:1: node[0].colour: unknown key");
+  e = error_of(node_ok + "[routing]\npolcy = \"x\"\n");
+  BOOST_CHECK_EQUAL(e, "t.toml:5:1: routing.polcy: unknown key");
+  e = error_of(node_ok + "[surprise]\nx = 1\n");
+  BOOST_CHECK_MESSAGE(e.find("surprise: unknown key") != std::string::npos, e);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_say_what_was_expected) {
+  auto e = error_of(node_ok + "hardware = { cores = \"many\" }\n");
+  BOOST_CHECK_MESSAGE(e.find("t.toml:4:22: node[0].hardware.cores: expected an integer, got a string") == 0, e);
+  e = error_of(node_ok + "roles = \"router\"\n");
+  BOOST_CHECK_MESSAGE(e.find("node[0].roles: expected an array of strings, got a string") != std::string::npos, e);
+  e = error_of(node_ok + "[metrics]\nenabled = 1\n");
+  BOOST_CHECK_MESSAGE(e.find("metrics.enabled: expected a boolean, got an integer") != std::string::npos, e);
+  // An integer is accepted where a number is expected.
+  BOOST_CHECK(load_string(node_ok + "hardware = { memory_gib = 16 }\n", "t.toml").ok());
+}
+
+BOOST_AUTO_TEST_CASE(missing_required_values_are_named) {
+  auto e = error_of("[[node]]\nname = \"a\"\n");
+  BOOST_CHECK_EQUAL(e, "t.toml:1:1: node[0].cluster_endpoint: required value is missing");
+  e = error_of("[cluster]\nname = \"x\"\n");
+  BOOST_CHECK_MESSAGE(e.find("node: required value is missing") != std::string::npos, e);
+  e = error_of(node_ok + "[[model]]\nname = \"m\"\n");
+  BOOST_CHECK_MESSAGE(e.find("model[0].path: required value is missing") != std::string::npos, e);
+}
+
+BOOST_AUTO_TEST_CASE(values_out_of_range_or_not_allowed) {
+  auto e = error_of(node_ok + "[health]\nheartbeat_interval_ms = 0\n");
+  BOOST_CHECK_MESSAGE(e.find("health.heartbeat_interval_ms: value 0 is out of range [10, 60000]") != std::string::npos, e);
+  e = error_of(node_ok + "roles = [\"router\", \"chef\"]\n");
+  BOOST_CHECK_MESSAGE(e.find("'chef' is not one of: router, shard, store, sync, backup") != std::string::npos, e);
+  e = error_of("[[node]]\nname = \"a\"\ncluster_endpoint = \"127.0.0.1:7000\"\n");
+  BOOST_CHECK_MESSAGE(e.find("is not a ZeroMQ endpoint") != std::string::npos, e);
+  e = error_of(node_ok + "[persistence]\nbackend = \"mysql\"\n");
+  BOOST_CHECK_MESSAGE(e.find("persistence.backend: 'mysql' is not one of: sqlite, postgres") != std::string::npos, e);
+  e = error_of(node_ok + "[backup]\nenabled = true\n");
+  BOOST_CHECK_MESSAGE(e.find("backup.key_file: required when backup.enabled") != std::string::npos, e);
+}
+
+BOOST_AUTO_TEST_CASE(references_and_duplicates_are_checked) {
+  auto two = node_ok + "[[node]]\nname = \"a\"\ncluster_endpoint = \"tcp://127.0.0.1:7001\"\n";
+  auto e = error_of(two);
+  BOOST_CHECK_MESSAGE(e.find("node[1].name: duplicate node name 'a'") != std::string::npos, e);
+  auto same_port = node_ok + "[[node]]\nname = \"b\"\ncluster_endpoint = \"tcp://127.0.0.1:7000\"\n";
+  e = error_of(same_port);
+  BOOST_CHECK_MESSAGE(e.find("endpoint 'tcp://127.0.0.1:7000' is used twice") != std::string::npos, e);
+  e = error_of(node_ok + "[[placement]]\nmodel = \"ghost\"\nnodes = [\"a\", \"b\"]\n");
+  BOOST_CHECK_MESSAGE(e.find("placement[0].model: unknown model 'ghost'") != std::string::npos, e);
+  BOOST_CHECK_MESSAGE(e.find("placement[0].nodes: unknown node 'b'") != std::string::npos, e);
+}
+
+BOOST_AUTO_TEST_CASE(every_problem_is_reported_at_once) {
+  auto e = error_of("[[node]]\nname = \"a\"\ncolour = 1\ncores = 2\n");
+  // missing cluster_endpoint + two unknown keys: three lines.
+  BOOST_CHECK_EQUAL(std::count(e.begin(), e.end(), '\n'), 2);
+}
+
+BOOST_AUTO_TEST_CASE(select_node_by_name) {
+  auto local = load_file(src + "/config/local.toml");
+  BOOST_REQUIRE(local.ok());
+  auto n = holo::config::select_node(*local, "local-3");
+  BOOST_REQUIRE(n.ok());
+  BOOST_CHECK_EQUAL(n->cluster_endpoint, "tcp://127.0.0.1:7703");
+  auto none = holo::config::select_node(*local, "");
+  BOOST_REQUIRE(!none.ok());
+  BOOST_CHECK(none.error().message().find("choose one with --name (local-1, local-2, local-3)") != std::string::npos);
+  BOOST_CHECK(!holo::config::select_node(*local, "zzz").ok());
+  BOOST_CHECK(!load_file(src + "/config/does-not-exist.toml").ok());
+}
