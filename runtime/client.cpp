@@ -15,9 +15,13 @@ struct client::impl {
   std::uint64_t next_id = 0;
   std::string id_prefix;
 
-  status send(const std::string& frame) {
+  // A fresh DEALER attaches its connection asynchronously, so a send right after connect may find
+  // no pipe yet: wait for one up to the deadline instead of failing at once.
+  status send(const std::string& frame, clock_type::time_point deadline) {
     try {
-      if (!sock.send(zmq::buffer(frame), zmq::send_flags::dontwait))
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      sock.set(zmq::sockopt::sndtimeo, static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
+      if (!sock.send(zmq::buffer(frame), zmq::send_flags::none))
         return status::unavailable("cannot queue the request to " + endpoint);
       return {};
     } catch (const zmq::error_t& e) {
@@ -53,14 +57,14 @@ client::~client() = default;
 
 result<std::string> client::roundtrip(const std::string& frame, std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
-  HOLO_TRY(impl_->send(frame));
+  HOLO_TRY(impl_->send(frame, deadline));
   return impl_->receive(deadline);
 }
 
 result<proto::health_reply> client::health(std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
   auto id = impl_->id_prefix + std::to_string(impl_->next_id++);
-  HOLO_TRY(impl_->send(proto::encode_health_request(id)));
+  HOLO_TRY(impl_->send(proto::encode_health_request(id), deadline));
   for (;;) {
     auto frame = impl_->receive(deadline);
     if (!frame) return frame.error();
