@@ -35,7 +35,8 @@ sup::child_spec child(std::string id, std::function<caf::actor(caf::actor_system
 // node, health before the actors it watches report, store before the router that journals to it,
 // shards before the router places on them, client_api last so no client arrives before the node
 // can serve it.
-std::vector<sup::child_spec> node_children(const node_context_ptr& ctx) {
+std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
+                                          std::function<void(const sup::child_event&)> observer) {
   std::vector<sup::child_spec> cs;
   std::vector<std::string> watched;
   auto basic = [&](const char* role) {
@@ -53,7 +54,9 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx) {
   if (node.has_role("backup")) basic(names::backup);
   if (node.has_role("shard")) {
     watched.push_back(names::shards);
-    auto sc = sup::supervisor_child(names::shards, sup::flags{}, {});
+    sup::flags shard_flags;
+    shard_flags.observer = observer;
+    auto sc = sup::supervisor_child(names::shards, shard_flags, {});
     sc.registered_as = caf::atom_from_string(names::shards);
     cs.push_back(sc);
   }
@@ -156,7 +159,13 @@ int run_node(node_options opts) {
 
   log.info("starting", {{"node", node.name}, {"cluster", ctx->cluster.name},
                         {"version", std::string(version_string())}, {"config", ctx->cluster.source_path}});
-  auto root = sup::spawn_supervisor(sys, "node_supervisor", sup::flags{}, node_children(ctx));
+  sup::flags root_flags;
+  root_flags.observer = [log = ctx->log.child("supervisor")](const sup::child_event& e) {
+    using act = sup::child_event::action;
+    auto what = e.taken == act::restarted ? "restarting" : e.taken == act::escalated ? "too many restarts: escalating" : "not restarting";
+    log.warn(std::string("child exited: ") + what, {{"supervisor", e.supervisor}, {"child", e.child}, {"reason", e.reason}});
+  };
+  auto root = sup::spawn_supervisor(sys, "node_supervisor", root_flags, node_children(ctx, root_flags.observer));
   self->monitor(root);
   signal_listener signals(caf::actor_cast<caf::actor>(self));
 

@@ -234,14 +234,20 @@ void on_crash(sup_actor* self, std::size_t idx, const caf::error& reason) {
   auto& c = s.children[idx];
   bool restart = c.spec.restart == restart_type::permanent
                  || (c.spec.restart == restart_type::transient && !is_normal_exit(reason));
+  auto tell = [&](child_event::action a) {
+    if (s.fl.observer)
+      s.fl.observer(child_event{s.sup_name, c.spec.id, self->system().render(reason), a});
+  };
   if (!restart) {
     c.removed = c.spec.restart == restart_type::temporary;
+    tell(child_event::action::not_restarted);
     return;
   }
   auto now = clock_type::now();
   while (!s.restart_times.empty() && now - s.restart_times.front() > s.fl.period)
     s.restart_times.pop_front();
   if (s.restart_times.size() >= s.fl.intensity) {
+    tell(child_event::action::escalated);
     s.escalated = true;
     begin_shutdown(self, make_error(sup_errc::too_many_restarts,
                                     s.sup_name + ": child '" + c.spec.id + "' exited with "
@@ -250,6 +256,7 @@ void on_crash(sup_actor* self, std::size_t idx, const caf::error& reason) {
   }
   s.restart_times.push_back(now);
   ++s.total_restarts;
+  tell(child_event::action::restarted);
   // Siblings that go down and come back with the failed child.
   std::vector<std::size_t> affected;
   for (std::size_t j = 0; j < s.children.size(); ++j) {

@@ -72,11 +72,22 @@ struct child_spec {
   caf::atom_value registered_as = caf::atom("");
 };
 
+// What a supervisor tells its observer when a child exits on its own: for logs and metrics.
+struct child_event {
+  std::string supervisor;  // the supervisor's name
+  std::string child;       // the child's id
+  std::string reason;      // the rendered exit reason ("none" for a normal exit)
+  enum class action { restarted, not_restarted, escalated } taken;
+};
+
 struct flags {
   strategy strat = strategy::one_for_one;
   std::size_t intensity = 5;                        // max restarts ...
   std::chrono::milliseconds period{30000};          // ... within this window; one more escalates
   std::chrono::milliseconds start_timeout{10000};   // per child: spawn until its ready answer
+  // Called from the supervisor's actor (keep it short and thread-safe) for every exit of a child
+  // that the supervisor did not order. Optional.
+  std::function<void(const child_event&)> observer;
 };
 
 struct child_info {

@@ -587,3 +587,29 @@ BOOST_FIXTURE_TEST_CASE(duplicate_ids_fail_the_start, fixture) {
   BOOST_CHECK(ask_error(sup, ready_atom::value) == sup_errc::start_failed);
   BOOST_CHECK(wait_down(sup.address()) == sup_errc::start_failed);
 }
+
+BOOST_FIXTURE_TEST_CASE(the_observer_hears_every_unordered_exit, fixture) {
+  // The observer runs on the supervisor's thread; a mutex-free handoff through a shared vector is
+  // safe here because the test reads it only after the supervisor is gone.
+  auto events = std::make_shared<std::vector<child_event>>();
+  auto f = fast(strategy::one_for_one, 1);
+  f.observer = [events](const child_event& e) { events->push_back(e); };
+  auto sup = start_sup(f, {counter_child("c"), counter_child("t", restart_type::temporary)});
+  BOOST_REQUIRE(ask<caf::ok_atom>(sup, ready_atom::value) == caf::ok_atom::value);
+  self->monitor(sup);
+  auto t = info(sup, "t").handle;
+  self->send(t, crash_atom::value);
+  BOOST_REQUIRE(eventually([&] { return which(sup).size() == 1; }));  // the temporary one is gone
+  auto c = info(sup, "c").handle;
+  self->send(c, crash_atom::value);
+  c = restarted(sup, "c", c);
+  self->send(c, crash_atom::value);  // the second restart within the period: escalate
+  BOOST_CHECK(wait_down(sup.address()) == sup_errc::too_many_restarts);
+  BOOST_REQUIRE_EQUAL(events->size(), 3u);
+  using act = child_event::action;
+  BOOST_CHECK((*events)[0].child == "t" && (*events)[0].taken == act::not_restarted);
+  BOOST_CHECK((*events)[1].child == "c" && (*events)[1].taken == act::restarted);
+  BOOST_CHECK((*events)[2].child == "c" && (*events)[2].taken == act::escalated);
+  BOOST_CHECK_EQUAL((*events)[2].supervisor, "test");
+  BOOST_CHECK((*events)[1].reason != "none");
+}
