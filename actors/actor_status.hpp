@@ -2,28 +2,18 @@
 // uses it to tell a node whose actors all make progress from one where some are stuck.
 #pragma once
 
-#include <string>
-
 #include <caf/atom.hpp>
-#include <caf/meta/type_name.hpp>
+
+#include "runtime/cluster_messages.hpp"
 
 namespace holo {
 
 using status_atom = caf::atom_constant<caf::atom("status")>;
-
-struct actor_status {
-  std::string name;
-  std::string state;  // "running", or a role-specific word ("idle", "serving", "degraded")
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, actor_status& x) {
-  return f(caf::meta::type_name("actor_status"), x.name, x.state);
-}
+using actor_status = wire::actor_status;
 
 // Registry names (CAF atoms, at most 10 characters) under which the node supervisor registers each
 // child while it runs. Look a sibling up by name at the moment of sending: a restarted child has a
-// new handle.
+// new handle. Remote actors are addressed as node/name with the same names.
 namespace names {
 inline constexpr const char* transport = "transport";
 inline constexpr const char* health = "health";

@@ -5,9 +5,10 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
-#include "runtime/supervisor.hpp"
-#include "actors/health.hpp"
+#include "actors/transport.hpp"
 #include "runtime/client_protocol.hpp"
+#include "runtime/cluster_messages.hpp"
+#include "runtime/supervisor.hpp"
 #include "runtime/version.hpp"
 #include "runtime/zmq_bridge.hpp"
 
@@ -15,7 +16,8 @@ namespace holo {
 
 namespace {
 
-constexpr auto health_timeout = std::chrono::milliseconds(2000);
+constexpr auto local_timeout = std::chrono::milliseconds(2000);
+constexpr std::int64_t remote_timeout_ms = 2000;
 
 struct client_api_state {
   std::unique_ptr<router_bridge> bridge;
@@ -23,40 +25,81 @@ struct client_api_state {
   static inline const char* name = "client_api";
 };
 
-void reply(caf::stateful_actor<client_api_state>* self, const std::string& peer, std::string frame) {
-  self->send(self->state.bridge->sender(), bridge_out_atom::value, peer, std::move(frame));
+using client_api_actor = caf::stateful_actor<client_api_state>;
+
+caf::actor sibling(client_api_actor* self, const char* name) {
+  return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(name)));
 }
 
-void handle_health(caf::stateful_actor<client_api_state>* self,
-                   const std::string& peer, const std::string& id) {
+proto::health_reply to_proto(const wire::node_health& h) {
+  proto::health_reply r;
+  r.node = h.node;
+  r.cluster = h.cluster;
+  r.state = h.state;
+  r.uptime_ms = h.uptime_ms;
+  r.version = std::string(version_string());
+  for (auto& a : h.actors) r.actors.push_back({a.name, a.state});
+  return r;
+}
+
+// {"kind": "health"} for this node, or with "node" for another one (asked through the transport).
+void handle_health(client_api_actor* self, const std::string& peer, const proto::request_header& req) {
   auto sender = self->state.bridge->sender();
-  auto health = self->system().registry().get(caf::atom_from_string(names::health));
-  if (!health) {
-    self->send(sender, bridge_out_atom::value, peer,
-               proto::encode_error(id, status_code::unavailable, "health actor is restarting"));
+  auto reply_error = [=](status_code code, const std::string& msg) {
+    self->send(sender, bridge_out_atom::value, peer, proto::encode_error(req.id, code, msg));
+  };
+  auto on_health = [=](wire::node_health& h) {
+    self->send(sender, bridge_out_atom::value, peer, proto::encode_health_reply(req.id, to_proto(h)));
+  };
+  auto on_error = [=](caf::error& e) { reply_error(status_code::unavailable, self->system().render(e)); };
+  // Capture handles and values only: the continuation may run after a restart of this actor.
+  if (req.node.empty()) {
+    auto health = sibling(self, names::health);
+    if (!health) return reply_error(status_code::unavailable, "health actor is restarting");
+    self->request(health, local_timeout, wire::health_query{"client"}).then(on_health, on_error);
     return;
   }
-  // Capture handles and values only: the continuation may run after a restart of this actor.
-  self->request(caf::actor_cast<caf::actor>(health), health_timeout, health_atom::value)
-      .then(
-          [=](node_health& h) {
-            proto::health_reply r;
-            r.node = h.node;
-            r.cluster = h.cluster;
-            r.state = h.state;
-            r.uptime_ms = h.uptime_ms;
-            r.version = std::string(version_string());
-            for (auto& a : h.actors) r.actors.push_back({a.name, a.state});
-            self->send(sender, bridge_out_atom::value, peer, proto::encode_health_reply(id, r));
-          },
-          [=](caf::error& e) {
-            self->send(sender, bridge_out_atom::value, peer,
-                       proto::encode_error(id, status_code::unavailable,
-                                           "health check failed: " + self->system().render(e)));
-          });
+  auto transport = sibling(self, names::transport);
+  if (!transport) return reply_error(status_code::unavailable, "transport is restarting");
+  self->request(transport, local_timeout + std::chrono::milliseconds(500), remote_request_atom::value, req.node,
+                std::string(names::health), remote_timeout_ms, caf::make_message(wire::health_query{"client"}))
+      .then(on_health, on_error);
 }
 
-caf::behavior client_api_actor(caf::stateful_actor<client_api_state>* self, node_context_ptr ctx) {
+void handle_nodes(client_api_actor* self, const std::string& peer, const proto::request_header& req) {
+  auto sender = self->state.bridge->sender();
+  auto health = sibling(self, names::health);
+  auto transport = sibling(self, names::transport);
+  if (!health || !transport) {
+    self->send(sender, bridge_out_atom::value, peer,
+               proto::encode_error(req.id, status_code::unavailable, "health or transport is restarting"));
+    return;
+  }
+  auto fail = [=](caf::error& e) {
+    self->send(sender, bridge_out_atom::value, peer,
+               proto::encode_error(req.id, status_code::unavailable, self->system().render(e)));
+  };
+  self->request(health, local_timeout, wire::membership_query{"client"})
+      .then(
+          [=](wire::membership_view& v) {
+            self->request(transport, local_timeout, transport_stats_atom::value)
+                .then(
+                    [=](transport_stats& ts) {
+                      proto::nodes_reply r;
+                      r.node = v.node;
+                      for (auto& m : v.members)
+                        r.members.push_back({m.node, m.state, m.incarnation, m.last_heard_ms, m.phi, m.roles, m.cores,
+                                             m.memory_bytes, static_cast<std::int64_t>(m.gpus.size())});
+                      r.links = {ts.frames_in, ts.frames_out, ts.dropped_frames, ts.undeliverable,
+                                 ts.rejected_handshakes};
+                      self->send(sender, bridge_out_atom::value, peer, proto::encode_nodes_reply(req.id, r));
+                    },
+                    fail);
+          },
+          fail);
+}
+
+caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
   auto log = ctx->log.child(names::client_api);
   bridge_options opts;
   opts.endpoint = ctx->node.client_endpoint;
@@ -74,19 +117,15 @@ caf::behavior client_api_actor(caf::stateful_actor<client_api_state>* self, node
       [=](status_atom) { return actor_status{names::client_api, "running"}; },
       [=](bridge_in_atom, std::string& peer, std::string& frame) {
         auto hdr = proto::decode_request_header(frame);
-        if (!hdr) {
+        auto reject = [&](const std::string& id, status_code code, const std::string& msg) {
           ++self->state.rejected_frames;
-          log.debug("rejected a client frame", {{"error", hdr.error().message()}});
-          reply(self, peer, proto::encode_error("", hdr.error().code(), hdr.error().message()));
-          return;
-        }
-        if (hdr->kind == "health") {
-          handle_health(self, peer, hdr->id);
-          return;
-        }
-        ++self->state.rejected_frames;
-        reply(self, peer,
-              proto::encode_error(hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'"));
+          log.debug("rejected a client frame", {{"error", msg}});
+          self->send(self->state.bridge->sender(), bridge_out_atom::value, peer, proto::encode_error(id, code, msg));
+        };
+        if (!hdr) return reject("", hdr.error().code(), hdr.error().message());
+        if (hdr->kind == "health") return handle_health(self, peer, *hdr);
+        if (hdr->kind == "nodes") return handle_nodes(self, peer, *hdr);
+        reject(hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'");
       },
   };
 }
@@ -94,7 +133,7 @@ caf::behavior client_api_actor(caf::stateful_actor<client_api_state>* self, node
 }  // namespace
 
 caf::actor spawn_client_api(caf::actor_system& sys, node_context_ptr ctx) {
-  return sys.spawn(client_api_actor, std::move(ctx));
+  return sys.spawn(client_api, std::move(ctx));
 }
 
 }  // namespace holo

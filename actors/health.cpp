@@ -1,77 +1,243 @@
 #include "actors/health.hpp"
 
-#include "runtime/supervisor.hpp"
-
 #include <chrono>
 #include <memory>
 
 #include <caf/all.hpp>
 
+#include "actors/transport.hpp"
+#include "runtime/membership.hpp"
+#include "runtime/supervisor.hpp"
+
 namespace holo {
 
 namespace {
 
+using tick_atom = caf::atom_constant<caf::atom("hb_tick")>;
+using verdict_atom = caf::atom_constant<caf::atom("hb_verdict")>;
+using check_atom = caf::atom_constant<caf::atom("hb_check")>;
+
 constexpr auto status_timeout = std::chrono::milliseconds(500);
+constexpr int verdict_every_ticks = 4;    // own actors checked about once a second
+constexpr int announce_every_ticks = 20;  // announces repeated (a first one can meet a link not yet up)
 
 struct health_state {
   std::vector<std::string> watched;
+  std::unique_ptr<membership> members;
+  wire::node_announce self_announce;
+  std::uint64_t seq = 0;
+  std::uint64_t ticks = 0;
+  std::string verdict = "up";
+  std::vector<caf::actor> subscribers;
   static inline const char* name = "health";
 };
 
+using health_actor = caf::stateful_actor<health_state>;
+
 // One health query in progress: filled by the status replies, delivered when the last arrives.
 struct health_round {
-  node_health result;
+  wire::node_health result;
   std::size_t pending = 0;
-  caf::typed_response_promise<node_health> rp;
+  std::function<void(wire::node_health)> done;
 
   void done_one() {
     if (--pending > 0) return;
     bool all_ok = true;
     for (auto& a : result.actors) all_ok = all_ok && a.state != "unresponsive" && a.state != "restarting";
     result.state = all_ok ? "up" : "degraded";
-    rp.deliver(std::move(result));
+    done(std::move(result));
   }
 };
 
-caf::behavior health_actor(caf::stateful_actor<health_state>* self, node_context_ptr ctx,
-                           std::vector<std::string> watched) {
-  self->state.watched = std::move(watched);
+void run_round(health_actor* self, const node_context_ptr& ctx, std::function<void(wire::node_health)> done) {
+  auto round = std::make_shared<health_round>();
+  round->done = std::move(done);
+  round->result.node = ctx->node.name;
+  round->result.cluster = ctx->cluster.name;
+  round->result.uptime_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx->started).count();
+  round->result.actors.push_back({names::health, "running"});
+  round->pending = self->state.watched.size() + 1;
+  for (auto& name : self->state.watched) {
+    auto idx = round->result.actors.size();
+    round->result.actors.push_back({name, "restarting"});
+    auto h = self->system().registry().get(caf::atom_from_string(name));
+    if (!h) {
+      round->done_one();
+      continue;
+    }
+    self->request(caf::actor_cast<caf::actor>(h), status_timeout, status_atom::value)
+        .then(
+            [round, idx](actor_status& s) {
+              round->result.actors[idx].state = s.state;
+              round->done_one();
+            },
+            [round, idx](caf::error& e) {
+              // An actor that does not know the query (a supervisor) still proved that it reads
+              // its mailbox; only silence or death is unresponsive.
+              round->result.actors[idx].state = e == caf::sec::unexpected_message ? "running" : "unresponsive";
+              round->done_one();
+            });
+  }
+  round->done_one();  // the health actor's own entry
+}
+
+caf::actor transport_of(health_actor* self) {
+  return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(names::transport)));
+}
+
+void send_to_peer(health_actor* self, const std::string& node, caf::message msg) {
+  if (auto t = transport_of(self)) self->send(t, remote_send_atom::value, node, std::string(names::health), std::move(msg));
+}
+
+void publish(health_actor* self, const node_context_ptr& ctx, const std::vector<membership::change>& changes) {
+  auto log = ctx->log.child(names::health);
+  auto t = transport_of(self);
+  for (auto& c : changes) {
+    auto to = std::string(to_string(c.to));
+    if (c.from == c.to)
+      log.info("peer restarted", {{"peer", c.node}, {"incarnation", c.incarnation}});
+    else
+      log.info("peer " + to, {{"peer", c.node}, {"was", std::string(to_string(c.from))}});
+    bool reachable = c.to == member_state::up || c.to == member_state::suspect;
+    if (t) self->send(t, peer_state_atom::value, c.node, reachable);
+    for (auto& s : self->state.subscribers) self->send(s, member_changed_atom::value, c.node, to);
+    if (c.to == member_state::up && (c.from != member_state::suspect))
+      send_to_peer(self, c.node, caf::make_message(self->state.self_announce));
+  }
+}
+
+wire::membership_view make_view(health_actor* self) {
+  wire::membership_view v;
+  v.node = self->state.members->self();
+  auto now = membership::clock::now();
+  for (auto& m : self->state.members->view()) {
+    wire::member_info mi;
+    mi.node = m.name;
+    mi.state = std::string(to_string(m.state));
+    mi.incarnation = m.incarnation;
+    mi.last_heard_ms = m.last_heartbeat
+                           ? std::chrono::duration_cast<std::chrono::milliseconds>(now - *m.last_heartbeat).count()
+                           : (m.is_self ? 0 : -1);
+    mi.phi = m.is_self ? 0 : m.detector.phi(now);
+    mi.roles = m.info.roles;
+    mi.cores = m.info.cores;
+    mi.memory_bytes = m.info.memory_bytes;
+    for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes});
+    v.members.push_back(std::move(mi));
+  }
+  return v;
+}
+
+node_info to_info(const wire::node_announce& a) {
+  node_info i;
+  i.roles = a.roles;
+  i.cores = a.cores;
+  i.memory_bytes = a.memory_bytes;
+  for (auto& g : a.gpus) i.gpus.push_back({g.name, g.memory_bytes});
+  i.models = a.models;
+  return i;
+}
+
+wire::node_announce make_announce(const node_context& ctx) {
+  wire::node_announce a;
+  a.node = ctx.node.name;
+  a.incarnation = ctx.incarnation;
+  a.roles = ctx.node.roles;
+  a.cores = ctx.hardware_cores;
+  a.memory_bytes = ctx.hardware_memory_bytes;
+  for (auto& g : ctx.hardware_gpus) a.gpus.push_back(g);
+  for (auto& p : ctx.cluster.placements)
+    for (auto& n : p.nodes)
+      if (n == ctx.node.name) a.models.push_back(p.model);
+  return a;
+}
+
+caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::string> watched) {
+  auto& st = self->state;
+  st.watched = std::move(watched);
+  std::vector<std::string> peers;
+  for (auto& n : ctx->cluster.nodes)
+    if (n.name != ctx->node.name) peers.push_back(n.name);
+  membership::params mp;
+  // Detection time is about mean + pause + 5.6 std for phi 8: with 250 ms heartbeats, 250 + 400 +
+  // 5.6 * 62 = 1 s, plus up to one check period (50 ms). A heartbeat late by more than ~0.7 s reads
+  // as a failure: the price of noticing a dead node within two seconds.
+  auto hb_ms = static_cast<double>(ctx->cluster.health.heartbeat_interval_ms);
+  mp.detector.first_interval_ms = hb_ms;
+  mp.detector.acceptable_pause_ms = hb_ms * 1.6;
+  mp.detector.min_std_ms = hb_ms / 4;
+  mp.down_phi = ctx->cluster.health.phi_threshold;
+  mp.suspect_phi = ctx->cluster.health.phi_threshold / 2;
+  st.members = std::make_unique<membership>(ctx->node.name, peers, mp);
+  st.self_announce = make_announce(*ctx);
+  st.members->set_self(ctx->incarnation, to_info(st.self_announce));
+  auto interval = std::chrono::milliseconds(ctx->cluster.health.heartbeat_interval_ms);
+  self->send(self, tick_atom::value);
+  auto check_every = std::max(interval / 5, std::chrono::milliseconds(10));
+  self->send(self, check_atom::value);
+  // On a clean stop, say goodbye so peers mark us `left` at once instead of suspecting us.
+  self->set_exit_handler([self, ctx](caf::exit_msg& em) {
+    wire::node_leave bye{ctx->node.name, ctx->incarnation};
+    for (auto& m : self->state.members->view())
+      if (!m.is_self) send_to_peer(self, m.name, caf::make_message(bye));
+    self->quit(em.reason);
+  });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
+  });
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::health, "running"}; },
-      [=](health_atom) -> caf::result<node_health> {
-        auto round = std::make_shared<health_round>();
-        round->rp = self->make_response_promise<node_health>();
-        round->result.node = ctx->node.name;
-        round->result.cluster = ctx->cluster.name;
-        round->result.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::steady_clock::now() - ctx->started)
-                                      .count();
-        round->result.actors.push_back({names::health, "running"});
-        round->pending = self->state.watched.size() + 1;
-        for (auto& name : self->state.watched) {
-          auto idx = round->result.actors.size();
-          round->result.actors.push_back({name, "restarting"});
-          auto h = self->system().registry().get(caf::atom_from_string(name));
-          if (!h) {
-            round->done_one();
-            continue;
-          }
-          self->request(caf::actor_cast<caf::actor>(h), status_timeout, status_atom::value)
-              .then([round, idx](actor_status& s) {
-                     round->result.actors[idx].state = s.state;
-                     round->done_one();
-                   },
-                   [round, idx](caf::error& e) {
-                     // An actor that does not know the query (a supervisor) still proved that it
-                     // reads its mailbox; only silence or death is unresponsive.
-                     round->result.actors[idx].state =
-                         e == caf::sec::unexpected_message ? "running" : "unresponsive";
-                     round->done_one();
-                   });
+      [=](tick_atom) {
+        auto& st = self->state;
+        self->delayed_send(self, interval, tick_atom::value);
+        ++st.ticks;
+        wire::heartbeat hb{ctx->node.name, ctx->incarnation, st.seq++, st.verdict};
+        for (auto& m : st.members->view()) {
+          if (m.is_self) continue;
+          send_to_peer(self, m.name, caf::make_message(hb));
+          if (st.ticks % announce_every_ticks == 0 && m.state == member_state::up)
+            send_to_peer(self, m.name, caf::make_message(st.self_announce));
         }
-        round->done_one();  // the health actor's own entry
-        return round->rp;
+        if (st.ticks % verdict_every_ticks == 0)
+          run_round(self, ctx, [self](wire::node_health h) { self->send(self, verdict_atom::value, h.state); });
+      },
+      [=](check_atom) {
+        // The detectors are read more often than heartbeats are sent, so a silence is noticed
+        // within a fifth of an interval of phi crossing the threshold.
+        self->delayed_send(self, check_every, check_atom::value);
+        publish(self, ctx, self->state.members->tick(membership::clock::now()));
+      },
+      [=](verdict_atom, std::string& v) {
+        if (v != self->state.verdict)
+          ctx->log.child(names::health).warn("own state changed", {{"state", v}, {"was", self->state.verdict}});
+        self->state.verdict = v;
+      },
+      [=](wire::heartbeat& hb) {
+        publish(self, ctx, self->state.members->on_heartbeat(hb.node, hb.incarnation, hb.state, membership::clock::now()));
+      },
+      [=](wire::node_announce& a) {
+        publish(self, ctx, self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now()));
+      },
+      [=](wire::node_leave& l) {
+        publish(self, ctx, self->state.members->on_leave(l.node, l.incarnation, membership::clock::now()));
+      },
+      [=](wire::membership_query&) { return make_view(self); },
+      [=](wire::health_query&) -> caf::result<wire::node_health> {
+        auto rp = self->make_response_promise<wire::node_health>();
+        run_round(self, ctx, [rp](wire::node_health h) mutable { rp.deliver(std::move(h)); });
+        return rp;
+      },
+      [=](subscribe_atom) {
+        auto who = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!who) return;
+        self->monitor(who);
+        self->state.subscribers.push_back(who);
+        for (auto& m : self->state.members->view())
+          self->send(who, member_changed_atom::value, m.name, std::string(to_string(m.state)));
       },
   };
 }
@@ -79,7 +245,7 @@ caf::behavior health_actor(caf::stateful_actor<health_state>* self, node_context
 }  // namespace
 
 caf::actor spawn_health(caf::actor_system& sys, node_context_ptr ctx, std::vector<std::string> watched) {
-  return sys.spawn(health_actor, std::move(ctx), std::move(watched));
+  return sys.spawn(health, std::move(ctx), std::move(watched));
 }
 
 }  // namespace holo

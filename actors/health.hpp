@@ -1,37 +1,31 @@
-// health: knows whether this node is alive and making progress. Protocol:
-//   (health_atom) -> node_health     asks every watched sibling for its status (500 ms each) and
-//                                    reports "up" when all answered, "degraded" otherwise.
-//   (status_atom) -> actor_status
-// The cluster issue extends it with heartbeats to peers and the phi-accrual detector.
+// health: is this node alive and making progress, and which peers are? Protocol:
+//   (wire::health_query)      -> wire::node_health      asks every watched sibling for its status
+//                                                        (500 ms each): "up" when all answered
+//   (wire::membership_query)  -> wire::membership_view  this node's view of the cluster
+//   (wire::heartbeat), (wire::node_announce), (wire::node_leave)   from peers, via the transport
+//   (subscribe_atom)          the sender gets (member_changed_atom, node, state) on every change
+//   (status_atom)             -> actor_status
+//
+// Every heartbeat_interval_ms it sends a heartbeat to every peer and re-evaluates each peer's
+// phi-accrual detector (runtime/membership.hpp); changes are logged, told to the transport (so
+// requests to a down node fail at once) and to subscribers. Its heartbeat carries its own verdict
+// on its actors, so a node whose transport beats but whose actors are stuck is suspected by its
+// peers. On a clean stop it tells every peer it leaves.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
-#include <caf/meta/type_name.hpp>
 
 #include "actors/actor_status.hpp"
 #include "actors/node_context.hpp"
 
 namespace holo {
 
-using health_atom = caf::atom_constant<caf::atom("health")>;
-
-struct node_health {
-  std::string node;
-  std::string cluster;
-  std::string state;  // "up" or "degraded"
-  std::int64_t uptime_ms = 0;
-  std::vector<actor_status> actors;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, node_health& x) {
-  return f(caf::meta::type_name("node_health"), x.node, x.cluster, x.state, x.uptime_ms, x.actors);
-}
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using member_changed_atom = caf::atom_constant<caf::atom("member_chg")>;
 
 // `watched`: registry names of the siblings to check.
 caf::actor spawn_health(caf::actor_system& sys, node_context_ptr ctx, std::vector<std::string> watched);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <pthread.h>
 #include <thread>
+#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <zmq.hpp>
@@ -12,6 +13,11 @@
 #include "actors/basic_actor.hpp"
 #include "actors/client_api.hpp"
 #include "actors/health.hpp"
+#include "actors/transport.hpp"
+#include "gpu/devices.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/keys.hpp"
+#include "runtime/wire.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/version.hpp"
 
@@ -46,7 +52,8 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
     }));
   };
   auto& node = ctx->node;
-  basic(names::transport);
+  cs.push_back(child(names::transport, [ctx](caf::actor_system& sys) { return spawn_transport(sys, ctx); }));
+  watched.push_back(names::transport);
   cs.push_back(child(names::health, [] (caf::actor_system&) { return caf::actor{}; }));  // filled below
   auto health_index = cs.size() - 1;
   if (node.has_role("store")) basic(names::store);
@@ -127,6 +134,38 @@ std::optional<caf::error> await_down(caf::scoped_actor& self, const caf::actor& 
   return reason;
 }
 
+// Keys, incarnation and the hardware the node announces. Fails (a configuration problem: exit 2) when
+// the keys are unreadable, unsafe, or do not match.
+status load_identity(node_context& ctx) {
+  auto& node = ctx.node;
+  ctx.incarnation = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  if (!node.secret_key_file.empty()) {
+    auto secret = read_secret_key_file(ctx.cluster.resolve_path(node.secret_key_file));
+    if (!secret) return secret.error();
+    auto pub = public_from_secret(*secret);
+    if (!pub) return pub.error();
+    if (!node.public_key.empty() && node.public_key != *pub)
+      return status::invalid_argument("keys.public_key of node " + node.name + " does not match its secret key file " +
+                                      node.secret_key_file + " (its public key is " + *pub + ")");
+    ctx.curve = node_context::curve_keys{*pub, *secret};
+  } else if (!node.public_key.empty()) {
+    return status::invalid_argument("node " + node.name + " has keys.public_key but no keys.secret_key_file");
+  }
+  ctx.hardware_cores = node.cores.value_or(static_cast<std::int64_t>(std::thread::hardware_concurrency()));
+  auto pages = sysconf(_SC_PHYS_PAGES);
+  auto page = sysconf(_SC_PAGE_SIZE);
+  ctx.hardware_memory_bytes = node.memory_gib ? static_cast<std::uint64_t>(*node.memory_gib * (1ull << 30))
+                                              : static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+  if (!node.gpus.empty()) {
+    for (auto& g : node.gpus) ctx.hardware_gpus.push_back({g.name, static_cast<std::uint64_t>(g.memory_gib * (1ull << 30))});
+  } else {
+    for (auto& d : gpu::list_cuda_devices()) ctx.hardware_gpus.push_back({d.name, d.memory_bytes});
+  }
+  return {};
+}
+
 }  // namespace
 
 int run_node(node_options opts) {
@@ -138,6 +177,10 @@ int run_node(node_options opts) {
   auto log = ctx_mut->log;
   auto& node = ctx_mut->node;
 
+  if (auto st = load_identity(*ctx_mut); !st.ok()) {
+    log.error("cannot start", {{"error", st.message()}});
+    return 2;
+  }
   std::error_code ec;
   auto data_dir = ctx_mut->cluster.resolve_path(node.data_dir);
   std::filesystem::create_directories(data_dir, ec);
@@ -153,6 +196,8 @@ int run_node(node_options opts) {
 
   caf::actor_system_config cfg;
   sup::register_error_category(cfg);
+  register_error_category(cfg);
+  wire::register_types(cfg);
   if (opts.worker_threads > 0) cfg.set("scheduler.max-threads", opts.worker_threads);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};

@@ -5,7 +5,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "runtime/cluster_messages.hpp"
 #include "runtime/config.hpp"
 #include "runtime/logging.hpp"
 
@@ -20,6 +24,18 @@ struct node_context {
   config::node_config node;
   log::logger log;
   zmq::context_t* zmq = nullptr;
+  // This node's CURVE keys, read at start from keys.public_key / keys.secret_key_file; unset means
+  // loopback-only links without encryption.
+  struct curve_keys {
+    std::string public_key;
+    std::string secret_key;
+  };
+  std::optional<curve_keys> curve;
+  std::uint64_t incarnation = 0;  // start time in ns: a restarted node is newer
+  // What the node announces: the config's hardware hints where given, else what it measured.
+  std::int64_t hardware_cores = 0;
+  std::uint64_t hardware_memory_bytes = 0;
+  std::vector<wire::gpu_info> hardware_gpus;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -61,18 +61,34 @@ result<std::string> client::roundtrip(const std::string& frame, std::chrono::mil
   return impl_->receive(deadline);
 }
 
-result<proto::health_reply> client::health(std::chrono::milliseconds timeout) {
+template <class T, class Encode, class Decode>
+result<T> client::call(std::chrono::milliseconds timeout, Encode encode, Decode decode) {
   auto deadline = clock_type::now() + timeout;
   auto id = impl_->id_prefix + std::to_string(impl_->next_id++);
-  HOLO_TRY(impl_->send(proto::encode_health_request(id), deadline));
+  HOLO_TRY(impl_->send(encode(id), deadline));
   for (;;) {
     auto frame = impl_->receive(deadline);
     if (!frame) return frame.error();
-    auto h = proto::decode_health_reply(*frame, id);
+    result<T> r = decode(*frame, id);
     // A late reply to an earlier, timed-out request is skipped, not taken for this one.
-    if (!h && h.error().message().find("another request id") != std::string::npos) continue;
-    return h;
+    if (!r && r.error().message().find("another request id") != std::string::npos) continue;
+    return r;
   }
+}
+
+result<proto::health_reply> client::health(std::chrono::milliseconds timeout, const std::string& node) {
+  return call<proto::health_reply>(
+      timeout,
+      [&](const std::string& id) {
+        return node.empty() ? proto::encode_health_request(id) : proto::encode_health_request(id, node);
+      },
+      [](std::string_view f, std::string_view id) { return proto::decode_health_reply(f, id); });
+}
+
+result<proto::nodes_reply> client::nodes(std::chrono::milliseconds timeout) {
+  return call<proto::nodes_reply>(
+      timeout, [](const std::string& id) { return proto::encode_nodes_request(id); },
+      [](std::string_view f, std::string_view id) { return proto::decode_nodes_reply(f, id); });
 }
 
 }  // namespace holo

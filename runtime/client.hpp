@@ -19,12 +19,19 @@ class client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  result<proto::health_reply> health(std::chrono::milliseconds timeout);
+  // This node's health; with `node`, the health of another node of the cluster asked through this
+  // one (fails with the node's typed error, e.g. node_unreachable, when it is down).
+  result<proto::health_reply> health(std::chrono::milliseconds timeout, const std::string& node = "");
+  // This node's membership view and link counters.
+  result<proto::nodes_reply> nodes(std::chrono::milliseconds timeout);
   // Sends one raw frame and waits for one raw reply frame (tests of malformed input use it).
   result<std::string> roundtrip(const std::string& frame, std::chrono::milliseconds timeout);
 
  private:
   struct impl;
+  // Sends a request built by `encode(id)` and returns the first reply with that id, decoded.
+  template <class T, class Encode, class Decode>
+  result<T> call(std::chrono::milliseconds timeout, Encode encode, Decode decode);
   std::unique_ptr<impl> impl_;
 };
 

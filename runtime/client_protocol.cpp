@@ -77,6 +77,69 @@ std::string encode_health_request(std::string_view id) {
   return {buf.data(), buf.size()};
 }
 
+std::string encode_health_request(std::string_view id, std::string_view node) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pack_header(pk, "health", id);
+  pk.pack("node");
+  pk.pack(node);
+  return {buf.data(), buf.size()};
+}
+
+std::string encode_nodes_request(std::string_view id) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(3);
+  pack_header(pk, "nodes", id);
+  return {buf.data(), buf.size()};
+}
+
+std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(6);
+  pack_header(pk, "nodes", id);
+  pk.pack("node");
+  pk.pack(r.node);
+  pk.pack("members");
+  pk.pack_array(static_cast<std::uint32_t>(r.members.size()));
+  for (auto& m : r.members) {
+    pk.pack_map(9);
+    pk.pack("node");
+    pk.pack(m.node);
+    pk.pack("state");
+    pk.pack(m.state);
+    pk.pack("incarnation");
+    pk.pack(m.incarnation);
+    pk.pack("last_heard_ms");
+    pk.pack(m.last_heard_ms);
+    pk.pack("phi");
+    pk.pack(m.phi);
+    pk.pack("roles");
+    pk.pack(m.roles);
+    pk.pack("cores");
+    pk.pack(m.cores);
+    pk.pack("memory_bytes");
+    pk.pack(m.memory_bytes);
+    pk.pack("gpus");
+    pk.pack(m.gpus);
+  }
+  pk.pack("links");
+  pk.pack_map(5);
+  pk.pack("frames_in");
+  pk.pack(r.links.frames_in);
+  pk.pack("frames_out");
+  pk.pack(r.links.frames_out);
+  pk.pack("dropped_frames");
+  pk.pack(r.links.dropped_frames);
+  pk.pack("undeliverable");
+  pk.pack(r.links.undeliverable);
+  pk.pack("rejected_handshakes");
+  pk.pack(r.links.rejected_handshakes);
+  return {buf.data(), buf.size()};
+}
+
 std::string encode_health_reply(std::string_view id, const health_reply& h) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
@@ -129,10 +192,23 @@ result<request_header> decode_request_header(std::string_view frame) {
   if (!get_str(m, "id", h.id)) return status::invalid_argument("missing or non-string field 'id'");
   if (h.id.empty() || h.id.size() > request_id_bytes_max)
     return status::invalid_argument("field 'id' must have 1 to " + std::to_string(request_id_bytes_max) + " bytes");
+  if (find(m, "node") && (!get_str(m, "node", h.node) || h.node.empty() || h.node.size() > 64))
+    return status::invalid_argument("field 'node' must be a node name");
   return h;
 }
 
-result<health_reply> decode_health_reply(std::string_view frame, std::string_view expected_id) {
+namespace {
+
+bool get_uint(const msgpack::object& map, std::string_view key, std::uint64_t& out) {
+  auto o = find(map, key);
+  if (!o || o->type != msgpack::type::POSITIVE_INTEGER) return false;
+  out = o->via.u64;
+  return true;
+}
+
+// The common part of reply decoding: kind, id, and errors turned into a status.
+result<msgpack::object_handle> reply_map(std::string_view frame, std::string_view kind_expected,
+                                         std::string_view expected_id) {
   auto oh = unpack_map(frame);
   if (!oh) return oh.error();
   auto& m = oh->get();
@@ -145,7 +221,53 @@ result<health_reply> decode_health_reply(std::string_view frame, std::string_vie
     get_str(m, "message", message);
     return status::failed_precondition("node answered " + code + ": " + message);
   }
-  if (kind != "health") return status::invalid_argument("unexpected reply kind '" + kind + "'");
+  if (kind != kind_expected) return status::invalid_argument("unexpected reply kind '" + kind + "'");
+  return oh;
+}
+
+}  // namespace
+
+result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view expected_id) {
+  auto oh = reply_map(frame, "nodes", expected_id);
+  if (!oh) return oh.error();
+  auto& m = oh->get();
+  nodes_reply r;
+  get_str(m, "node", r.node);
+  if (auto a = find(m, "members"); a && a->type == msgpack::type::ARRAY) {
+    for (std::uint32_t i = 0; i < a->via.array.size; ++i) {
+      auto& e = a->via.array.ptr[i];
+      if (e.type != msgpack::type::MAP) continue;
+      member_summary ms;
+      get_str(e, "node", ms.node);
+      get_str(e, "state", ms.state);
+      get_uint(e, "incarnation", ms.incarnation);
+      get_int(e, "last_heard_ms", ms.last_heard_ms);
+      if (auto p = find(e, "phi"); p && (p->type == msgpack::type::FLOAT64 || p->type == msgpack::type::FLOAT32))
+        ms.phi = p->via.f64;
+      if (auto rl = find(e, "roles"); rl && rl->type == msgpack::type::ARRAY)
+        for (std::uint32_t k = 0; k < rl->via.array.size; ++k)
+          if (rl->via.array.ptr[k].type == msgpack::type::STR)
+            ms.roles.emplace_back(rl->via.array.ptr[k].via.str.ptr, rl->via.array.ptr[k].via.str.size);
+      get_int(e, "cores", ms.cores);
+      get_uint(e, "memory_bytes", ms.memory_bytes);
+      get_int(e, "gpus", ms.gpus);
+      r.members.push_back(std::move(ms));
+    }
+  }
+  if (auto l = find(m, "links"); l && l->type == msgpack::type::MAP) {
+    get_uint(*l, "frames_in", r.links.frames_in);
+    get_uint(*l, "frames_out", r.links.frames_out);
+    get_uint(*l, "dropped_frames", r.links.dropped_frames);
+    get_uint(*l, "undeliverable", r.links.undeliverable);
+    get_uint(*l, "rejected_handshakes", r.links.rejected_handshakes);
+  }
+  return r;
+}
+
+result<health_reply> decode_health_reply(std::string_view frame, std::string_view expected_id) {
+  auto oh = reply_map(frame, "health", expected_id);
+  if (!oh) return oh.error();
+  auto& m = oh->get();
   health_reply h;
   get_str(m, "node", h.node);
   get_str(m, "cluster", h.cluster);

@@ -42,15 +42,49 @@ struct health_reply {
   std::vector<actor_health> actors;
 };
 
+struct member_summary {
+  std::string node;
+  std::string state;  // joining, up, suspect, down, left
+  std::uint64_t incarnation = 0;
+  std::int64_t last_heard_ms = -1;
+  double phi = 0;
+  std::vector<std::string> roles;
+  std::int64_t cores = 0;
+  std::uint64_t memory_bytes = 0;
+  std::int64_t gpus = 0;
+};
+
+struct link_counters {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t dropped_frames = 0;
+  std::uint64_t undeliverable = 0;
+  std::uint64_t rejected_handshakes = 0;
+};
+
+// Reply to {"kind": "nodes"}: this node's view of the cluster and its link counters.
+struct nodes_reply {
+  std::string node;
+  std::vector<member_summary> members;
+  link_counters links;
+};
+
 // Encoders and decoders. Decoders validate types, sizes and the version; they never throw.
 std::string encode_health_request(std::string_view id);
 std::string encode_health_reply(std::string_view id, const health_reply& h);
 std::string encode_error(std::string_view id, status_code code, std::string_view message);
 
+std::string encode_nodes_request(std::string_view id);
+std::string encode_nodes_reply(std::string_view id, const nodes_reply& r);
+result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view expected_id);
+// {"kind": "health", "node": NODE}: the health of another node, asked through this one.
+std::string encode_health_request(std::string_view id, std::string_view node);
+
 struct request_header {
   std::int64_t v = 0;
   std::string kind;
   std::string id;
+  std::string node;  // optional "node" field: the target node of a forwarded request
 };
 // Reads the header of a client request (the fields every request has).
 result<request_header> decode_request_header(std::string_view frame);

@@ -1,5 +1,7 @@
 #include "runtime/zmq_bridge.hpp"
 
+#include "runtime/inproc_sender.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <vector>
@@ -13,28 +15,6 @@ namespace holo {
 namespace {
 
 std::atomic<std::uint64_t> next_bridge_id{0};
-
-struct sender_state {
-  std::unique_ptr<zmq::socket_t> push;
-  static inline const char* name = "zmq_sender";
-};
-
-// Runs on its own thread for its whole life (detached), so it may own the PUSH socket.
-caf::behavior sender_actor(caf::stateful_actor<sender_state>* self, zmq::context_t* ctx,
-                           std::string address, int hwm) {
-  self->state.push = std::make_unique<zmq::socket_t>(*ctx, zmq::socket_type::push);
-  self->state.push->set(zmq::sockopt::linger, 0);
-  self->state.push->set(zmq::sockopt::sndhwm, hwm);
-  self->state.push->connect(address);
-  // The socket closes with the state, on this actor's own thread (detached actors clean up there).
-  return {
-      [=](bridge_out_atom, std::string& peer, std::string& payload) {
-        // Blocks only when the I/O thread is `hwm` frames behind: that is the back-pressure point.
-        std::array<zmq::const_buffer, 2> parts{zmq::buffer(peer), zmq::buffer(payload)};
-        (void)zmq::send_multipart(*self->state.push, parts);
-      },
-  };
-}
 
 }  // namespace
 
@@ -61,8 +41,7 @@ result<std::unique_ptr<router_bridge>> router_bridge::start(caf::actor_system& s
   } catch (const zmq::error_t& e) {
     return status::unavailable("cannot bind " + b->opts_.endpoint + ": " + e.what());
   }
-  b->sender_ = sys.spawn<caf::detached>(sender_actor, &ctx, b->inproc_address_,
-                                        b->opts_.send_queue_frames_max);
+  b->sender_ = spawn_inproc_sender(sys, ctx, b->inproc_address_, b->opts_.send_queue_frames_max);
   auto* raw = b.get();
   b->io_thread_ = std::thread([raw, r = router.release(), p = pull.release()] {
     std::unique_ptr<zmq::socket_t> router(r), pull(p);

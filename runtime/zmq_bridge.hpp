@@ -21,6 +21,7 @@
 #include <caf/atom.hpp>
 #include <caf/actor.hpp>
 
+#include "runtime/inproc_sender.hpp"
 #include "runtime/status.hpp"
 
 namespace zmq {
@@ -32,7 +33,6 @@ namespace holo {
 // Inbound: (bridge_in_atom, std::string peer_identity, std::string payload) to the owner.
 using bridge_in_atom = caf::atom_constant<caf::atom("bridge_in")>;
 // Outbound: (bridge_out_atom, std::string peer_identity, std::string payload) to sender().
-using bridge_out_atom = caf::atom_constant<caf::atom("bridge_out")>;
 
 struct bridge_options {
   std::string endpoint;                       // tcp://127.0.0.1:7711

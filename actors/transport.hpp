@@ -1,0 +1,54 @@
+// transport: the node's link to its peers. Owns cluster_io (the ROUTER, a DEALER per peer, the I/O
+// thread) and turns actor messages into frames and back. Protocol (local actors only):
+//
+//   (remote_send_atom, std::string node, std::string actor, caf::message msg)
+//       one-way; `msg` holds one catalogue message (runtime/cluster_messages.hpp).
+//   (remote_request_atom, std::string node, std::string actor, std::int64_t timeout_ms, caf::message msg)
+//       -> the remote actor's reply (a catalogue message), or an error:
+//          holo::errc::node_unreachable  at once, when the node is down/left/never heard, or its link
+//                                        refuses the frame; also for pending requests when it goes down
+//          holo::errc::remote_timeout    no answer within timeout_ms
+//          holo::errc::unknown_actor     the node has no such actor
+//          holo::errc::remote_failure    the remote actor answered with an error
+//   (peer_state_atom, std::string node, bool up)   from health: membership changes
+//   (status_atom) -> actor_status;  (transport_stats_atom) -> transport_stats
+//
+// Inbound: a `send` frame is delivered to the local actor registered under its `to_actor` name; a
+// `request` frame is asked of it and its reply (or error) sent back. A frame whose envelope names a
+// sender other than the authenticated peer, another destination node, an unknown type or a bad
+// shape is dropped and counted (and answered with an error when it was a request).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/node_context.hpp"
+#include "runtime/wire_codec.hpp"
+
+namespace holo {
+
+using remote_send_atom = caf::atom_constant<caf::atom("r_send")>;
+using remote_request_atom = caf::atom_constant<caf::atom("r_request")>;
+using peer_state_atom = caf::atom_constant<caf::atom("peer_state")>;
+using transport_stats_atom = caf::atom_constant<caf::atom("tr_stats")>;
+
+struct transport_stats {
+  static constexpr const char* wire_name = "holo_transport_stats";
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t dropped_frames = 0;       // malformed, spoofed, misaddressed, unknown type
+  std::uint64_t undeliverable = 0;        // peer not connected or its queue full
+  std::uint64_t rejected_handshakes = 0;  // keys the ZAP handler refused
+  std::uint64_t pending_requests = 0;
+  HOLO_WIRE_FIELDS(frames_in, frames_out, bytes_in, bytes_out, dropped_frames, undeliverable,
+                   rejected_handshakes, pending_requests)
+};
+
+caf::actor spawn_transport(caf::actor_system& sys, node_context_ptr ctx);
+
+}  // namespace holo

@@ -1,0 +1,143 @@
+// The compute backend of the engine: every op a llama/qwen2 forward pass needs, behind one narrow
+// interface (in the spirit of ggml's ggml_backend_i). Implementations: gpu/cpu/reference_backend.hpp
+// (plain loops, the ground truth), gpu/cpu/cpu_backend.hpp (AVX2/FMA + a thread pool); CUDA later.
+//
+// Contract for every implementation:
+// - Memory: all inputs and outputs are caller-owned buffers, allocated once before the first token.
+//   A backend keeps its own scratch, sized by reserve(); after reserve() the fast backends allocate
+//   nothing per call. A call that needs more scratch than reserved fails (failed_precondition)
+//   instead of allocating.
+// - Threads: a backend is driven by one thread at a time (the actor owning the model shard). It owns
+//   its compute threads; callers never see them. Calls are synchronous: outputs are complete when a
+//   call returns.
+// - Layout: activations are f32, row-major, one row per token. Shapes in comments are (rows, cols);
+//   cols is the fastest-moving index.
+// - Errors: ops whose input comes from a file or a user (tensor types, token ids, positions) return
+//   status and write nothing on failure; pure shape mistakes are our bugs and are asserted.
+// - Aliasing: `out` may equal an input for the element-wise ops (add, swiglu, scale, rmsnorm);
+//   matmul and attention outputs must not overlap their inputs.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "gpu/tensor_type.hpp"
+#include "gpu/tensor_view.hpp"
+#include "runtime/status.hpp"
+
+namespace holo::gpu {
+
+// Upper bounds of the calls a backend will see; reserve() sizes scratch from them.
+struct backend_limits {
+  std::int64_t tokens_max = 1;    // rows per call (prefill batch size), >= 1
+  std::int64_t cols_max = 0;      // widest matmul input row (elements)
+  std::int64_t ctx_max = 0;       // KV cache positions per layer (n_ctx)
+  std::int64_t heads_max = 0;     // query heads (n_head)
+  std::int64_t head_dim_max = 0;  // elements per head
+};
+
+// How rope pairs dimensions (llama.cpp's LLAMA_ROPE_TYPE_NORM / _NEOX).
+enum class rope_mode : std::uint8_t {
+  normal,  // llama: pairs (2i, 2i+1)
+  neox,    // qwen2, gpt-neox: pairs (i, i + n_rot/2)
+};
+
+struct rope_params {
+  rope_mode mode = rope_mode::normal;
+  std::int32_t n_rot = 0;      // dimensions rotated per head, even, <= head_dim; the rest pass through
+  float freq_base = 10000.0f;  // theta_i = pos * freq_scale * freq_base^(-2i/n_rot), i < n_rot/2
+  float freq_scale = 1.0f;     // linear position scaling (1 / rope scaling factor)
+};
+
+// Attention geometry of one layer. n_head must be a multiple of n_head_kv (GQA: query head h reads
+// KV head h / (n_head / n_head_kv)).
+struct attention_shape {
+  std::int32_t n_head = 0;
+  std::int32_t n_head_kv = 0;
+  std::int32_t head_dim = 0;
+};
+
+// KV cache of ONE layer, owned by the caller (allocated once for the whole context):
+//   k, v: F16, [ctx_size][n_head_kv][head_dim], i.e. position-major; the row of position p is
+//   n_head_kv * head_dim contiguous halves, head by head. K is stored after rope.
+// F16 as llama.cpp's default: half the memory of f32, and attention is bandwidth-bound on it.
+struct kv_layer {
+  f16_bits* k = nullptr;
+  f16_bits* v = nullptr;
+  std::int64_t ctx_size = 0;  // positions the buffers hold
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  virtual std::string_view name() const = 0;
+  // Compute threads this backend uses, the caller's included (1 for the reference).
+  virtual int thread_count() const = 0;
+
+  // Sizes scratch for calls up to `limits`. May allocate; call before the first token and again only
+  // when the limits grow. Fails (invalid_argument) on nonsensical limits, resource_exhausted on OOM.
+  virtual status reserve(const backend_limits& limits) = 0;
+
+  // ---- ops with inputs from the world: status ----
+
+  // Embedding lookup: table (vocab, cols) any supported type; ids (n,) -> out (n, cols) f32.
+  // Fails: unsupported type (invalid_argument), id outside [0, vocab) (out_of_range).
+  virtual status get_rows(const tensor_view& table, const std::int32_t* ids, std::int64_t n, float* out) = 0;
+
+  // out (n, rows) = x (n, cols) @ W^T + bias, W = (rows, cols) any supported type, bias (rows,) f32
+  // or null. n = 1 is the decode matvec, n > 1 prefill. Quantized types may quantize x to Q8 first
+  // (llama.cpp's scheme), so results differ from the f32 reference by that rounding.
+  // Fails: unsupported type (invalid_argument), n or cols beyond reserve() (failed_precondition).
+  virtual status matmul(const tensor_view& w, const float* x, std::int64_t n, const float* bias,
+                        float* out) = 0;
+
+  // In place on x (n_tokens, n_heads, head_dim): rotates each head of token t by positions[t].
+  // Fails: n_rot odd, zero or > head_dim (invalid_argument); n_tokens beyond reserve().
+  virtual status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
+                      const std::int32_t* positions, const rope_params& p) = 0;
+
+  // Stores k, v (n_tokens, n_head_kv * head_dim) f32 as positions pos0 .. pos0+n_tokens-1 of the
+  // cache (converted to F16). Fails (out_of_range): positions outside [0, cache.ctx_size).
+  virtual status kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
+                          std::int64_t n_tokens, const float* k, const float* v) = 0;
+
+  // Causal multi-head attention with GQA for queries q (n_tokens, n_head * head_dim) at positions
+  // pos0 .. pos0+n_tokens-1, over cache positions 0 .. pos0+n_tokens-1 (already stored: call
+  // kv_store first). Query t sees positions <= pos0 + t. Scores scaled by 1/sqrt(head_dim), softmax
+  // in f32. out (n_tokens, n_head * head_dim).
+  // Fails: positions beyond the cache (out_of_range), bad shape or beyond reserve()
+  // (invalid_argument / failed_precondition).
+  virtual status attention(const float* q, const kv_layer& cache, const attention_shape& shape,
+                           std::int64_t pos0, std::int64_t n_tokens, float* out) = 0;
+
+  // ---- element-wise ops on caller buffers: preconditions asserted ----
+
+  // out (n, dim) = x * rsqrt(mean(x^2) + eps) * weight (dim,), per row.
+  virtual void rmsnorm(const float* x, const float* weight, std::int64_t n, std::int64_t dim, float eps,
+                       float* out) = 0;
+  // out[i] = a[i] + b[i], i < count (the residual add).
+  virtual void add(const float* a, const float* b, std::int64_t count, float* out) = 0;
+  // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)).
+  virtual void swiglu(const float* gate, const float* up, std::int64_t count, float* out) = 0;
+  // x[i] *= s.
+  virtual void scale(float* x, std::int64_t count, float s) = 0;
+  // In place softmax over each row of x (n, dim) (logits -> probabilities), max-subtracted.
+  virtual void softmax(float* x, std::int64_t n, std::int64_t dim) = 0;
+};
+
+// ---- argument checks shared by implementations (gpu/backend.cpp) ----
+
+// True when matmul/get_rows can read this type.
+bool backend_type_supported(tensor_type type);
+status check_limits(const backend_limits& limits);
+status check_matmul(const tensor_view& w, std::int64_t n, const backend_limits& reserved);
+status check_get_rows(const tensor_view& table, const std::int32_t* ids, std::int64_t n);
+status check_rope(std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim, const rope_params& p,
+                  const backend_limits& reserved);
+status check_attention(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
+                       std::int64_t n_tokens, const backend_limits& reserved);
+status check_kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
+                      std::int64_t n_tokens);
+
+}  // namespace holo::gpu

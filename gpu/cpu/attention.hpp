@@ -1,0 +1,24 @@
+// The fast attention of cpu_backend over the F16 KV cache of gpu/backend.hpp (kv_layer): threads
+// over (token, head) pairs, each computing its scores with F16C dot products into a per-thread row
+// of scratch, a vectorised softmax, and the weighted sum of V rows with FMA.
+#pragma once
+
+#include <cstdint>
+
+#include "gpu/backend.hpp"
+
+namespace holo::gpu::cpu {
+
+class thread_pool;
+
+// k, v (n_tokens, n_head_kv * head_dim) -> cache positions pos0 .. pos0+n_tokens-1 (F16).
+void kv_store(const kv_layer& cache, const attention_shape& s, std::int64_t pos0, std::int64_t n_tokens,
+              const float* k, const float* v);
+
+// q (n_tokens, n_head * head_dim) -> out (same shape). `scores` holds pool.size() rows of
+// `scores_stride` >= pos0 + n_tokens floats.
+void attention(thread_pool& pool, const float* q, const kv_layer& cache, const attention_shape& s,
+               std::int64_t pos0, std::int64_t n_tokens, float* out, float* scores,
+               std::int64_t scores_stride);
+
+}  // namespace holo::gpu::cpu

@@ -1,0 +1,43 @@
+// Row dot products of the fast CPU backend: one weight row (as GGUF stores it) with one activation
+// row. Following llama.cpp, quantized weights are dotted with activations quantized once per matmul:
+// Q4_0 and Q8_0 with Q8_0 activations, Q4_K/Q5_K/Q6_K with Q8_K (which carries per-16 sums for the
+// K-quant mins); products are integer (AVX2 maddubs/madd) per block, scaled to f32 once per block.
+// F32/F16/BF16 weights are dotted with f32 activations using FMA (F16C / bit shifts for halves).
+// Every kernel has a scalar fallback when the build lacks AVX2 (other CPUs: ARM, old x86).
+//
+// Pure functions; n is the row length in elements, a multiple of the weight type's block size.
+#pragma once
+
+#include <cstdint>
+
+#include "gpu/tensor_type.hpp"
+
+namespace holo::gpu::cpu {
+
+// sum_i w[i] * x[i] over n elements; `x` is a row in activation_type(w's type).
+using vec_dot_fn = float (*)(const void* w, const void* x, std::int64_t n);
+
+// The activation format the dot product of weight type `w` reads: f32, q8_0 or q8_k.
+tensor_type activation_type(tensor_type w);
+// The kernel for weight type `w`; null for a type the backend does not support.
+vec_dot_fn vec_dot_for(tensor_type w);
+// Quantizes an activation row for activation_type (q8_0 or q8_k); f32 is not handled here.
+void quantize_activation(tensor_type act, const float* x, void* dst, std::int64_t n);
+
+float vec_dot_f32(const void* w, const void* x, std::int64_t n);
+float vec_dot_f16(const void* w, const void* x, std::int64_t n);
+float vec_dot_bf16(const void* w, const void* x, std::int64_t n);
+float vec_dot_q4_0_q8_0(const void* w, const void* x, std::int64_t n);
+float vec_dot_q8_0_q8_0(const void* w, const void* x, std::int64_t n);
+float vec_dot_q4_k_q8_k(const void* w, const void* x, std::int64_t n);
+float vec_dot_q5_k_q8_k(const void* w, const void* x, std::int64_t n);
+float vec_dot_q6_k_q8_k(const void* w, const void* x, std::int64_t n);
+
+// f32 dot of two rows (attention, norms): FMA when available.
+float dot_f32(const float* a, const float* b, std::int64_t n);
+// f32 row a . f16 row b.
+float dot_f32_f16(const float* a, const f16_bits* b, std::int64_t n);
+// y[i] += s * x[i] for an f16 row x.
+void axpy_f16(float s, const f16_bits* x, float* y, std::int64_t n);
+
+}  // namespace holo::gpu::cpu

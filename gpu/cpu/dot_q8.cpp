@@ -1,0 +1,330 @@
+// Quantized weight rows dotted with Q8 activation rows (see gpu/cpu/dot.hpp). The AVX2 kernels follow
+// llama.cpp's ggml_vec_dot_*: unsigned 4/5/6-bit weights times signed 8-bit activations with
+// maddubs (pairs -> i16, never saturating for these ranges: 63 * 127 * 2 < 32767), madd by the
+// sub-block scale (-> i32), one float FMA per block or super-block.
+#include <cstring>
+
+#include "gpu/cpu/dot.hpp"
+#include "gpu/cpu/simd.hpp"
+#include "gpu/f16.hpp"
+#include "gpu/quant.hpp"
+
+namespace holo::gpu::cpu {
+namespace {
+
+inline float fp16(f16_bits h) {
+#ifdef HOLO_CPU_AVX2
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+#ifdef HOLO_CPU_AVX2
+
+// 32 signed bytes times 32 signed bytes -> 8 float partial sums. maddubs wants one unsigned operand:
+// take |a| and move a's sign onto b.
+inline __m256 mul_sum_i8(__m256i a, __m256i b) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+#endif
+
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (quant.hpp's unpack_scale_min_k4, all at once:
+// llama.cpp's 32-bit mask trick; little-endian).
+inline void unpack_k4(const std::uint8_t* scales, std::uint8_t* sc, std::uint8_t* m) {
+  constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  std::uint32_t u[4];
+  std::memcpy(u, scales, 12);
+  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+  const std::uint32_t mins_lo = u[1] & kmask1;
+  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+  u[2] = mins_lo;
+  u[0] &= kmask1;
+  std::memcpy(sc, &u[0], 8);
+  std::memcpy(m, &u[2], 8);
+}
+
+// sum_j m[j] * (sum of the 32 activations of sub-block j), from Q8_K's per-16 sums.
+inline int mins_dot(const std::uint8_t* m, const std::int16_t* bsums) {
+  int s = 0;
+  for (int j = 0; j < 8; ++j) s += int(m[j]) * (bsums[2 * j] + bsums[2 * j + 1]);
+  return s;
+}
+
+}  // namespace
+
+tensor_type activation_type(tensor_type w) {
+  switch (w) {
+    case tensor_type::q4_0:
+    case tensor_type::q8_0:
+      return tensor_type::q8_0;
+    case tensor_type::q4_k:
+    case tensor_type::q5_k:
+    case tensor_type::q6_k:
+      return tensor_type::q8_k;
+    default:
+      return tensor_type::f32;
+  }
+}
+
+vec_dot_fn vec_dot_for(tensor_type w) {
+  switch (w) {
+    case tensor_type::f32:
+      return vec_dot_f32;
+    case tensor_type::f16:
+      return vec_dot_f16;
+    case tensor_type::bf16:
+      return vec_dot_bf16;
+    case tensor_type::q4_0:
+      return vec_dot_q4_0_q8_0;
+    case tensor_type::q8_0:
+      return vec_dot_q8_0_q8_0;
+    case tensor_type::q4_k:
+      return vec_dot_q4_k_q8_k;
+    case tensor_type::q5_k:
+      return vec_dot_q5_k_q8_k;
+    case tensor_type::q6_k:
+      return vec_dot_q6_k_q8_k;
+    default:
+      return nullptr;
+  }
+}
+
+void quantize_activation(tensor_type act, const float* x, void* dst, std::int64_t n) {
+  if (act == tensor_type::q8_0) {
+    quantize_row_q8_0(x, static_cast<block_q8_0*>(dst), n);
+  } else {
+    quantize_row_q8_k(x, static_cast<block_q8_k*>(dst), n);
+  }
+}
+
+float vec_dot_q4_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q4_0*>(wv);
+  const auto* x = static_cast<const block_q8_0*>(xv);
+  const std::int64_t nb = n / qk4_0;
+#ifdef HOLO_CPU_AVX2
+  const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const __m256 d = _mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d));
+    // Byte i holds element i (low nibble) and i+16 (high): low lane <- low nibbles, high <- high.
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+    __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), m4);
+    qw = _mm256_sub_epi8(qw, eight);
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qx), acc);
+  }
+  return hsum(acc);
+#else
+  float sum = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < qk4_0 / 2; ++i) {
+      s += ((w[b].qs[i] & 0x0f) - 8) * x[b].qs[i] + ((w[b].qs[i] >> 4) - 8) * x[b].qs[i + qk4_0 / 2];
+    }
+    sum += fp16(w[b].d) * fp16(x[b].d) * float(s);
+  }
+  return sum;
+#endif
+}
+
+float vec_dot_q8_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q8_0*>(wv);
+  const auto* x = static_cast<const block_q8_0*>(xv);
+  const std::int64_t nb = n / qk8_0;
+#ifdef HOLO_CPU_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const __m256 d = _mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d));
+    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qx), acc);
+  }
+  return hsum(acc);
+#else
+  float sum = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < qk8_0; ++i) s += w[b].qs[i] * x[b].qs[i];
+    sum += fp16(w[b].d) * fp16(x[b].d) * float(s);
+  }
+  return sum;
+#endif
+}
+
+float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q4_k*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+  const std::int64_t nb = n / qk_k;
+  float sum_mins = 0.0f;
+#ifdef HOLO_CPU_AVX2
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+#else
+  float sum = 0.0f;
+#endif
+  for (std::int64_t b = 0; b < nb; ++b) {
+    std::uint8_t sc[8], m[8];
+    unpack_k4(w[b].scales, sc, m);
+    const float d = x[b].d * fp16(w[b].d);
+    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    const std::uint8_t* q4 = w[b].qs;
+    const std::int8_t* q8 = x[b].qs;
+#ifdef HOLO_CPU_AVX2
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {  // 64 elements: 32 bytes, low nibbles sub-block 2j, high 2j+1
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
+      const __m256i lo = _mm256_and_si256(bits, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      __m256i pl =
+          _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
+      __m256i ph =
+          _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32)));
+      pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), pl);
+      ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), ph);
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+#else
+    int sumi = 0;
+    for (int j = 0; j < 4; ++j) {
+      int sl = 0, sh = 0;
+      for (int l = 0; l < 32; ++l) {
+        sl += (q4[32 * j + l] & 0x0f) * q8[64 * j + l];
+        sh += (q4[32 * j + l] >> 4) * q8[64 * j + 32 + l];
+      }
+      sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
+    }
+    sum += d * float(sumi);
+#endif
+  }
+#ifdef HOLO_CPU_AVX2
+  return hsum(acc) - sum_mins;
+#else
+  return sum - sum_mins;
+#endif
+}
+
+float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q5_k*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+  const std::int64_t nb = n / qk_k;
+  float sum_mins = 0.0f;
+#ifdef HOLO_CPU_AVX2
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+#else
+  float sum = 0.0f;
+#endif
+  for (std::int64_t b = 0; b < nb; ++b) {
+    std::uint8_t sc[8], m[8];
+    unpack_k4(w[b].scales, sc, m);
+    const float d = x[b].d * fp16(w[b].d);
+    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    const std::uint8_t* q4 = w[b].qs;
+    const std::int8_t* q8 = x[b].qs;
+#ifdef HOLO_CPU_AVX2
+    // Fifth bits: bit 2j of qh[l] for element 64j+l, bit 2j+1 for 64j+32+l. Shifting whole 16-bit
+    // lanes right one bit at a time keeps bit k of each byte at that byte's bit 0 after k shifts.
+    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
+      __m256i lo = _mm256_and_si256(bits, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+      hb = _mm256_srli_epi16(hb, 1);
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+      hb = _mm256_srli_epi16(hb, 1);
+      __m256i pl =
+          _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
+      __m256i ph =
+          _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32)));
+      pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), pl);
+      ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), ph);
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+#else
+    int sumi = 0;
+    for (int j = 0; j < 4; ++j) {
+      int sl = 0, sh = 0;
+      for (int l = 0; l < 32; ++l) {
+        const int h0 = (w[b].qh[l] >> (2 * j)) & 1, h1 = (w[b].qh[l] >> (2 * j + 1)) & 1;
+        sl += ((q4[32 * j + l] & 0x0f) | (h0 << 4)) * q8[64 * j + l];
+        sh += ((q4[32 * j + l] >> 4) | (h1 << 4)) * q8[64 * j + 32 + l];
+      }
+      sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
+    }
+    sum += d * float(sumi);
+#endif
+  }
+#ifdef HOLO_CPU_AVX2
+  return hsum(acc) - sum_mins;
+#else
+  return sum - sum_mins;
+#endif
+}
+
+float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q6_k*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+  const std::int64_t nb = n / qk_k;
+#ifdef HOLO_CPU_AVX2
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const float d = x[b].d * fp16(w[b].d);
+    const std::int8_t* sc = w[b].scales;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {  // halves of 128 elements (layout: gpu/quant.cpp)
+      const std::uint8_t* ql = w[b].ql + 64 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i hq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * h));
+      __m256i q[4];  // chunk r: elements 128h + 32r + l, unsigned 0..63 (value + 32)
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hq, m3), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hq, 2), m3), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hq, 4), m3), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hq, 6), m3), 4));
+      for (int r = 0; r < 4; ++r) {
+        const __m256i q8 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 128 * h + 32 * r));
+        // (q - 32) . x = q . x - 32 * sum(x)
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[r], q8), _mm256_maddubs_epi16(k32, q8));
+        const int s = 8 * h + 2 * r;  // sub-blocks of 16: low lane s, high lane s+1
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, p));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+#else
+  float sum = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    int sumi = 0;
+    for (int h = 0; h < 2; ++h) {
+      const std::uint8_t* ql = w[b].ql + 64 * h;
+      const std::uint8_t* qh = w[b].qh + 32 * h;
+      for (int r = 0; r < 4; ++r) {
+        int s16[2] = {0, 0};
+        for (int l = 0; l < 32; ++l) {
+          const int lo = (ql[l + 32 * (r & 1)] >> (4 * (r >> 1))) & 0x0f;
+          const int q = (lo | (((qh[l] >> (2 * r)) & 3) << 4)) - 32;
+          s16[l / 16] += q * x[b].qs[128 * h + 32 * r + l];
+        }
+        const int s = 8 * h + 2 * r;
+        sumi += w[b].scales[s] * s16[0] + w[b].scales[s + 1] * s16[1];
+      }
+    }
+    sum += x[b].d * fp16(w[b].d) * float(sumi);
+  }
+  return sum;
+#endif
+}
+
+}  // namespace holo::gpu::cpu

@@ -1,0 +1,51 @@
+#include "gpu/cpu/matmul.hpp"
+
+#include "gpu/cpu/dot.hpp"
+#include "gpu/cpu/thread_pool.hpp"
+
+namespace holo::gpu::cpu {
+namespace {
+
+// Rows per unit of the static partition: keeps each thread's output range a few cache lines wide.
+constexpr std::int64_t rows_grain = 16;
+
+}  // namespace
+
+std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max) {
+  // Q8_K is the widest activation format (292 bytes per 256); Q8_0 needs 272 per 256.
+  const auto blocks = static_cast<std::size_t>((cols_max + qk_k - 1) / qk_k);
+  return static_cast<std::size_t>(tokens_max) * blocks * sizeof(block_q8_k);
+}
+
+void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_t n, const float* bias,
+            float* out, std::byte* scratch) {
+  const tensor_type act = activation_type(w.type);
+  const vec_dot_fn dot = vec_dot_for(w.type);
+  // x (n, cols) f32 -> act (n, cols) in scratch, one row per thread range; float weights read x.
+  const void* xa = x;
+  std::size_t xa_row = static_cast<std::size_t>(w.cols) * sizeof(float);
+  if (act != tensor_type::f32) {
+    xa_row = row_bytes(act, static_cast<std::size_t>(w.cols));
+    if (n == 1) {
+      quantize_activation(act, x, scratch, w.cols);
+    } else {
+      pool.parallel_for(n, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+        for (std::int64_t t = t0; t < t1; ++t)
+          quantize_activation(act, x + t * w.cols, scratch + t * xa_row, w.cols);
+      });
+    }
+    xa = scratch;
+  }
+  const auto* xb = static_cast<const std::byte*>(xa);
+  // W (rows, cols) @ xa (n, cols)^T -> out (n, rows): thread ranges over rows; for each weight row,
+  // every activation row (the row stays in L1 across the n dots).
+  pool.parallel_for(w.rows, rows_grain, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const void* wr = w.row(r);
+      const float b = bias != nullptr ? bias[r] : 0.0f;
+      for (std::int64_t t = 0; t < n; ++t) out[t * w.rows + r] = dot(wr, xb + t * xa_row, w.cols) + b;
+    }
+  });
+}
+
+}  // namespace holo::gpu::cpu

@@ -1,0 +1,27 @@
+// The fast matmul of cpu_backend: out (n, rows) = x (n, cols) @ W^T + bias for any supported weight
+// type, rows split across the pool's threads (static partition).
+//
+// Performance bets: decode (n = 1) is a matvec bound by reading W once from memory, so the activation
+// is quantized once (to Q8_0 or Q8_K, llama.cpp's scheme) and each weight block is consumed by an
+// integer dot product straight from the file mapping. Prefill (n > 1) walks W once too: each weight
+// row, fetched from memory once, is dotted with all n activation rows while it sits in L1 (the
+// quantized activations, ~1.1 bytes per element, stay in L2).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gpu/tensor_view.hpp"
+
+namespace holo::gpu::cpu {
+
+class thread_pool;
+
+// Scratch bytes matmul needs for up to `tokens_max` rows of up to `cols_max` elements.
+std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max);
+
+// Arguments checked by the caller (check_matmul); `scratch` holds matmul_scratch_bytes for n, w.cols.
+void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_t n, const float* bias,
+            float* out, std::byte* scratch);
+
+}  // namespace holo::gpu::cpu

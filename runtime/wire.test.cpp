@@ -1,0 +1,100 @@
+#define BOOST_TEST_MODULE wire
+#include <boost/test/unit_test.hpp>
+
+#include <caf/all.hpp>
+
+#include <random>
+
+#include "runtime/cluster_messages.hpp"
+#include "runtime/wire.hpp"
+
+using namespace holo::wire;
+
+BOOST_AUTO_TEST_CASE(every_catalogue_message_round_trips_through_the_envelope) {
+  node_announce a{"n1", 42, {"router", "shard"}, 16, 64ull << 30, {{"RTX 4090", 24ull << 30}}, {"qwen2"}};
+  std::string body;
+  auto type = encode_message(caf::make_message(a), body);
+  BOOST_REQUIRE(type.ok());
+  BOOST_CHECK_EQUAL(*type, node_announce::wire_id);
+  envelope e{version, frame_kind::request, *type, "n1", "health", "n2", "health", 77, body};
+  auto back = decode_envelope(encode_envelope(e));
+  BOOST_REQUIRE(back.ok());
+  BOOST_CHECK(back->kind == frame_kind::request);
+  BOOST_CHECK_EQUAL(back->correlation, 77u);
+  BOOST_CHECK_EQUAL(back->to_node, "n2");
+  auto msg = decode_message(back->type, back->body);
+  BOOST_REQUIRE(msg.ok());
+  BOOST_REQUIRE(msg->match_elements<node_announce>());
+  auto& b = msg->get_as<node_announce>(0);
+  BOOST_CHECK_EQUAL(b.node, "n1");
+  BOOST_CHECK_EQUAL(b.incarnation, 42u);
+  BOOST_CHECK_EQUAL(b.roles.size(), 2u);
+  BOOST_CHECK_EQUAL(b.gpus.at(0).memory_bytes, 24ull << 30);
+  BOOST_CHECK_EQUAL(b.models.at(0), "qwen2");
+  BOOST_CHECK_EQUAL(type_name(node_announce::wire_id), "holo_node_announce");
+  // CAF sees the same fields through inspect.
+  BOOST_CHECK(caf::deep_to_string(b).find("RTX 4090") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(nested_vectors_of_structs_survive) {
+  node_health h{"n", "c", "up", 5, {{"router", "running"}, {"store", "restarting"}}};
+  std::string body;
+  BOOST_REQUIRE(encode_message(caf::make_message(h), body).ok());
+  auto m = decode_message(node_health::wire_id, body);
+  BOOST_REQUIRE(m.ok());
+  BOOST_CHECK_EQUAL(m->get_as<node_health>(0).actors.at(1).state, "restarting");
+}
+
+BOOST_AUTO_TEST_CASE(non_catalogue_messages_are_refused) {
+  std::string body;
+  BOOST_CHECK(!encode_message(caf::make_message(1, 2), body).ok());
+  BOOST_CHECK(!encode_message(caf::make_message(ping{}, ping{}), body).ok());
+}
+
+BOOST_AUTO_TEST_CASE(bad_envelopes_are_named) {
+  auto enc = [](envelope e) { return encode_envelope(e); };
+  envelope good{version, frame_kind::send, ping::wire_id, "a", "x", "b", "y", 1, encode(ping{1, "p"})};
+  auto check = [](const std::string& frame, const std::string& expect) {
+    auto r = decode_envelope(frame);
+    BOOST_REQUIRE_MESSAGE(!r.ok(), "accepted, expected: " << expect);
+    BOOST_CHECK_MESSAGE(r.error().message().find(expect) != std::string::npos, r.error().message());
+  };
+  auto v2 = good;
+  v2.v = 2;
+  check(enc(v2), "unsupported wire version 2");
+  auto noname = good;
+  noname.from_node = "";
+  check(enc(noname), "name length");
+  auto longname = good;
+  longname.to_actor = std::string(65, 'x');
+  check(enc(longname), "name length");
+  check("\xc1", "malformed");
+  check("garbage", "trailing bytes");
+  check(enc(good) + "x", "trailing bytes");
+  check(std::string("\x91\x01", 2), "too few fields");
+  // Unknown type: the envelope decodes, the body does not.
+  auto unknown = good;
+  unknown.type = 999;
+  auto e = decode_envelope(enc(unknown));
+  BOOST_REQUIRE(e.ok());
+  BOOST_CHECK(!decode_message(e->type, e->body).ok());
+  // A body of the wrong shape for its type.
+  BOOST_CHECK(!decode_message(heartbeat::wire_id, encode(ping{1, "p"})).ok());
+}
+
+BOOST_AUTO_TEST_CASE(random_and_truncated_frames_never_crash) {
+  std::mt19937_64 rng(7);
+  node_announce a{"n1", 42, {"router"}, 16, 1, {{"g", 1}}, {"m"}};
+  std::string body;
+  BOOST_REQUIRE(encode_message(caf::make_message(a), body).ok());
+  auto frame = encode_envelope({version, frame_kind::send, node_announce::wire_id, "n1", "h", "n2", "h", 3, body});
+  std::size_t accepted = 0;
+  for (std::size_t cut = 0; cut < frame.size(); ++cut) BOOST_CHECK(!decode_envelope(frame.substr(0, cut)).ok());
+  for (int i = 0; i < 20000; ++i) {
+    auto f = frame;
+    for (int k = 0; k < 3; ++k) f[rng() % f.size()] = static_cast<char>(rng());
+    auto e = decode_envelope(f);
+    if (e.ok() && decode_message(e->type, e->body).ok()) ++accepted;
+  }
+  BOOST_TEST_MESSAGE(accepted << " of 20000 mutated frames still decoded");
+}

@@ -1,0 +1,219 @@
+// Real node processes on loopback forming one cluster: membership, failure detection, restart,
+// fail-fast remote requests, and garbage on the cluster port.
+#define BOOST_TEST_MODULE cluster
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "runtime/client.hpp"
+#include "runtime/cluster_messages.hpp"
+#include "runtime/keys.hpp"
+#include "runtime/wire.hpp"
+#include "test/cluster.hpp"
+
+using namespace std::chrono_literals;
+using holo::test::cluster_fixture;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::string views(cluster_fixture& c) {
+  std::string out;
+  for (auto& o : c.names()) {
+    out += o + " sees:";
+    for (auto& [n, st] : c.view(o)) out += " " + n + "=" + st;
+    out += "\n";
+  }
+  return out;
+}
+
+bool everyone_sees_everyone_up(cluster_fixture& c) {
+  for (auto& o : c.names()) {
+    auto v = c.view(o);
+    if (v.size() != c.names().size()) return false;
+    for (auto& [n, st] : v)
+      if (st != "up") return false;
+  }
+  return true;
+}
+
+std::vector<std::string> others(cluster_fixture& c, const std::string& except) {
+  std::vector<std::string> out;
+  for (auto& n : c.names())
+    if (n != except) out.push_back(n);
+  return out;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(five_nodes_join_detect_a_kill_and_rejoin) {
+  cluster_fixture c(5);
+  auto t0 = clock_type::now();
+  for (auto& n : c.names()) c.start(n);
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(3s, [&] { return everyone_sees_everyone_up(c); }),
+                        "not every node saw all five up within 3 s\n" << c.logs());
+  BOOST_TEST_MESSAGE("all five up everywhere after " << seconds_since(t0) << " s");
+
+  // kill -9: every other node marks it down within 2 s.
+  auto survivors = others(c, "n3");
+  c.kill9("n3");
+  auto killed_at = clock_type::now();
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(2s, [&] { return c.all_see(survivors, "n3", "down"); }),
+                        "n3 not marked down everywhere within 2 s\n" << views(c) << c.logs());
+  BOOST_TEST_MESSAGE("n3 down everywhere after " << seconds_since(killed_at) << " s");
+
+  // A request to an actor on the dead node fails fast with the typed error.
+  holo::client cl(c.client_endpoint("n1"));
+  auto asked = clock_type::now();
+  auto h = cl.health(3s, "n3");
+  BOOST_REQUIRE(!h.ok());
+  BOOST_CHECK_MESSAGE(h.error().message().find("node_unreachable") != std::string::npos, h.error().message());
+  BOOST_CHECK_LT(seconds_since(asked), 0.5);
+  // ...while a live one answers through the cluster.
+  auto h2 = cl.health(3s, "n2");
+  BOOST_REQUIRE_MESSAGE(h2.ok(), (h2.ok() ? std::string() : h2.error().message()));
+  BOOST_CHECK_EQUAL(h2->node, "n2");
+
+  // Restarted under the same name, it is back up everywhere within 3 s.
+  c.start("n3");
+  auto restarted_at = clock_type::now();
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(3s, [&] { return everyone_sees_everyone_up(c); }),
+                        "n3 did not rejoin within 3 s\n" << c.logs());
+  BOOST_TEST_MESSAGE("n3 back up everywhere after " << seconds_since(restarted_at) << " s");
+
+  // A clean stop announces `left`.
+  c.process("n5")->signal(SIGTERM);
+  BOOST_CHECK_EQUAL(c.process("n5")->wait_exit(10s).value_or(-1), 0);
+  BOOST_CHECK(holo::test::eventually(1s, [&] { return c.all_see({"n1", "n2", "n3", "n4"}, "n5", "left"); }));
+}
+
+BOOST_AUTO_TEST_CASE(garbage_on_the_cluster_port_is_dropped_and_the_node_keeps_serving) {
+  cluster_fixture c(2);
+  for (auto& n : c.names()) c.start(n);
+  BOOST_REQUIRE(holo::test::eventually(3s, [&] { return everyone_sees_everyone_up(c); }));
+  zmq::context_t ctx;
+  zmq::socket_t d(ctx, zmq::socket_type::dealer);
+  d.set(zmq::sockopt::routing_id, "garbage");
+  d.set(zmq::sockopt::sndhwm, 0);
+  d.set(zmq::sockopt::linger, 0);
+  d.connect("tcp://127.0.0.1:" + std::to_string(c.nodes()[0].cluster_port));
+  std::mt19937_64 rng(42);
+  // A valid frame to mutate, and hostile variants: wrong version, spoofed sender, unknown type,
+  // a request for an actor that does not exist.
+  holo::wire::envelope e{holo::wire::version, holo::wire::frame_kind::request, holo::wire::heartbeat::wire_id,
+                         "n2", "health", "n1", "health", 1, holo::wire::encode(holo::wire::heartbeat{"n2", 1, 1, "up"})};
+  auto good = holo::wire::encode_envelope(e);
+  for (int i = 0; i < 100000; ++i) {
+    std::string f;
+    switch (i % 4) {
+      case 0: {  // random bytes
+        f.resize(rng() % 64);
+        for (auto& ch : f) ch = static_cast<char>(rng());
+        break;
+      }
+      case 1:  // truncated
+        f = good.substr(0, rng() % good.size());
+        break;
+      case 2: {  // bit flips
+        f = good;
+        f[rng() % f.size()] ^= static_cast<char>(1 << (rng() % 8));
+        break;
+      }
+      default: {  // well-formed but hostile
+        auto h = e;
+        h.correlation = i;
+        if (i % 3 == 0) h.from_node = "n9";
+        if (i % 3 == 1) h.type = 999;
+        if (i % 3 == 2) h.to_actor = "nosuch";
+        f = holo::wire::encode_envelope(h);
+      }
+    }
+    (void)d.send(zmq::buffer(f), zmq::send_flags::dontwait);
+  }
+  // It still serves: clients get answers and the membership view still holds the peer as up.
+  BOOST_CHECK(holo::test::eventually(20s, [&] {
+    holo::client cl(c.client_endpoint("n1"));
+    auto h = cl.health(1s);
+    return h && h->state == "up";
+  }));
+  BOOST_CHECK(holo::test::eventually(5s, [&] { return everyone_sees_everyone_up(c); }));
+  holo::client cl(c.client_endpoint("n1"));
+  auto n = cl.nodes(2s);
+  BOOST_REQUIRE(n.ok());
+  BOOST_TEST_MESSAGE("dropped frames counted: " << n->links.dropped_frames);
+  BOOST_CHECK_GT(n->links.dropped_frames, 10000u);
+  BOOST_CHECK(c.process("n1")->running());
+}
+
+BOOST_AUTO_TEST_CASE(keys_not_in_the_config_are_refused_at_the_handshake) {
+  cluster_fixture c(3, /*curve=*/true);
+  c.start("n1");
+  c.start("n2");
+  BOOST_REQUIRE(holo::test::eventually(3s, [&] { return c.all_see({"n1", "n2"}, "n2", "up") && c.all_see({"n1", "n2"}, "n1", "up"); }));
+
+  // n3 with a key the others do not list: refused; nobody sees it up.
+  auto rogue = c.nodes();
+  auto other = holo::generate_keypair();
+  BOOST_REQUIRE(other.ok());
+  rogue[2].public_key = other->public_z85;
+  rogue[2].secret_key = other->secret_z85;
+  c.start("n3", c.write_config("rogue.toml", rogue));
+  std::this_thread::sleep_for(1500ms);
+  BOOST_CHECK(c.all_see({"n1", "n2"}, "n3", "joining"));
+  BOOST_CHECK(c.view("n3")["n1"] == "joining");
+  holo::client cl(c.client_endpoint("n1"));
+  auto n = cl.nodes(2s);
+  BOOST_REQUIRE(n.ok());
+  BOOST_CHECK_GT(n->links.rejected_handshakes, 0u);
+  c.kill9("n3");
+
+  // n3 with no CURVE at all (loopback, no keys): the handshake fails on the mechanism.
+  auto plain = c.nodes();
+  for (auto& s : plain) s.public_key.clear(), s.secret_key.clear();
+  c.start("n3", c.write_config("plain.toml", plain));
+  std::this_thread::sleep_for(1500ms);
+  BOOST_CHECK(c.all_see({"n1", "n2"}, "n3", "joining"));
+  BOOST_CHECK(c.view("n3")["n1"] == "joining");
+  c.kill9("n3");
+
+  // n3 with its real key but a wrong server key for n1 and n2: it cannot reach them, and the
+  // messages it would send are never delivered.
+  auto wrong = c.nodes();
+  auto bogus = holo::generate_keypair();
+  BOOST_REQUIRE(bogus.ok());
+  wrong[0].public_key = bogus->public_z85;
+  wrong[0].secret_key = bogus->secret_z85;
+  wrong[1].public_key = bogus->public_z85;
+  wrong[1].secret_key = bogus->secret_z85;
+  c.start("n3", c.write_config("wrong.toml", wrong));
+  std::this_thread::sleep_for(1500ms);
+  BOOST_CHECK(c.view("n3")["n1"] == "joining");
+  BOOST_CHECK(c.view("n3")["n2"] == "joining");
+  c.kill9("n3");
+
+  // And the real n3 joins fine.
+  c.start("n3");
+  BOOST_CHECK_MESSAGE(holo::test::eventually(3s, [&] { return everyone_sees_everyone_up(c); }), views(c) << c.logs());
+}
+
+BOOST_AUTO_TEST_CASE(a_node_refuses_to_bind_off_loopback_without_keys) {
+  cluster_fixture c(1);
+  auto spec = c.nodes();
+  c.dir().write("open.toml",
+                "[[node]]\nname = \"n1\"\ncluster_endpoint = \"tcp://0.0.0.0:" + std::to_string(spec[0].cluster_port) +
+                    "\"\nclient_endpoint = \"tcp://127.0.0.1:" + std::to_string(spec[0].client_port) + "\"\n");
+  auto& p = c.start("n1", c.dir().file("open.toml"));
+  auto code = p.wait_exit(10s);
+  BOOST_REQUIRE(code.has_value());
+  BOOST_CHECK_NE(*code, 0);
+  BOOST_CHECK_MESSAGE(p.log().find("without CURVE keys") != std::string::npos, p.log());
+}
