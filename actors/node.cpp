@@ -15,6 +15,7 @@
 #include "actors/health.hpp"
 #include "actors/transport.hpp"
 #include "gpu/devices.hpp"
+#include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/wire.hpp"
@@ -153,6 +154,11 @@ status load_identity(node_context& ctx) {
   } else if (!node.public_key.empty()) {
     return status::invalid_argument("node " + node.name + " has keys.public_key but no keys.secret_key_file");
   }
+  if (!ctx.curve)
+    for (auto* ep : {&node.cluster_endpoint, &node.client_endpoint})
+      if (!ep->empty() && !is_loopback_endpoint(*ep))
+        return status::invalid_argument("refusing to bind " + *ep + " without CURVE keys: off loopback every link must be " +
+                                        "encrypted (make keys with `holo keygen`, see docs/security.md)");
   ctx.hardware_cores = node.cores.value_or(static_cast<std::int64_t>(std::thread::hardware_concurrency()));
   auto pages = sysconf(_SC_PHYS_PAGES);
   auto page = sysconf(_SC_PAGE_SIZE);

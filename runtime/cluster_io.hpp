@@ -1,9 +1,8 @@
 // cluster_io: the node's cluster sockets and the one I/O thread that owns them.
 //
-//   peers' DEALERs --tcp--> [ROUTER bound to cluster_endpoint] --\
-//                                                                 [I/O thread] --anon_send--> owner actor
-//   owner --(bridge_out_atom, peer, frame)--> sender --inproc--> /     |
-//                                                      [one DEALER per peer] --tcp--> peer's ROUTER
+//   peers' DEALERs --tcp--> ROUTER (cluster_endpoint) --> I/O thread --anon_send--> owner actor
+//   owner --(bridge_out_atom, peer, frame)--> sender --inproc PUSH/PULL--> I/O thread
+//   I/O thread --> the peer's own DEALER --tcp--> the peer's ROUTER
 //
 // Inbound frames reach the owner as (cluster_in_atom, std::string peer, std::string frame), where
 // `peer` is who the frame is from: with CURVE, the name the ZAP handler gave the client's public key

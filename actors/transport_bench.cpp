@@ -1,0 +1,239 @@
+#include "actors/transport_bench.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "actors/node_context.hpp"
+#include "actors/transport.hpp"
+#include "runtime/cluster_messages.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/keys.hpp"
+#include "runtime/wire.hpp"
+
+namespace holo {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using ack_atom = caf::atom_constant<caf::atom("bench_ack")>;
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[idx];
+}
+
+int free_tcp_port() {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::router);
+  s.set(zmq::sockopt::linger, 0);
+  s.bind("tcp://127.0.0.1:*");
+  auto ep = s.get(zmq::sockopt::last_endpoint);
+  return std::stoi(ep.substr(ep.rfind(':') + 1));
+}
+
+// ---- raw ZeroMQ: the baseline ----------------------------------------------------------------------
+transport_bench_row bench_raw(const transport_bench_options& o) {
+  transport_bench_row row{"raw zeromq"};
+  zmq::context_t ctx;
+  auto ep = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+  std::atomic<bool> stop{false};
+  // The echo side: answers each frame of the round-trip phase, acks every ack_every one-way frames.
+  std::thread server([&] {
+    zmq::socket_t r(ctx, zmq::socket_type::router);
+    r.set(zmq::sockopt::linger, 0);
+    r.set(zmq::sockopt::rcvtimeo, 100);
+    r.bind(ep);
+    std::uint64_t count = 0;
+    std::vector<zmq::message_t> parts;
+    while (!stop) {
+      parts.clear();
+      if (!zmq::recv_multipart(r, std::back_inserter(parts))) continue;
+      if (parts.size() != 2) continue;
+      if (parts[1].size() > 0 && static_cast<const char*>(parts[1].data())[0] == 'r') {
+        zmq::send_multipart(r, parts);
+      } else if (++count % o.ack_every == 0) {
+        std::array<zmq::const_buffer, 2> ack{zmq::buffer(parts[0].data(), parts[0].size()), zmq::str_buffer("a")};
+        zmq::send_multipart(r, ack);
+      }
+    }
+  });
+  zmq::socket_t d(ctx, zmq::socket_type::dealer);
+  d.set(zmq::sockopt::linger, 0);
+  d.connect(ep);
+  std::string rt(o.payload_bytes, 'x');
+  rt[0] = 'r';
+  std::string ow(o.payload_bytes, 'x');
+  zmq::message_t reply;
+  (void)d.send(zmq::buffer(rt));  // warm up the connection
+  (void)d.recv(reply);
+  std::vector<double> rtts;
+  rtts.reserve(o.round_trips);
+  for (std::size_t i = 0; i < o.round_trips; ++i) {
+    auto t0 = clock_type::now();
+    (void)d.send(zmq::buffer(rt));
+    (void)d.recv(reply);
+    rtts.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  }
+  row.rtt_p50_us = percentile(rtts, 0.5);
+  row.rtt_p99_us = percentile(rtts, 0.99);
+  std::size_t acked = 0;
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < o.one_way_messages; ++i) {
+    while (i - acked >= o.window) {
+      (void)d.recv(reply);
+      acked += o.ack_every;
+    }
+    (void)d.send(zmq::buffer(ow));
+  }
+  while (acked + o.ack_every <= o.one_way_messages) {
+    (void)d.recv(reply);
+    acked += o.ack_every;
+  }
+  row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  stop = true;
+  server.join();
+  return row;
+}
+
+// ---- two in-process nodes --------------------------------------------------------------------------
+struct bench_node {
+  zmq::context_t zmq{1};
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor transport;
+};
+
+node_context_ptr make_context(const config::cluster_config& cluster, const std::string& self, zmq::context_t& z,
+                              const std::optional<curve_keypair>& keys) {
+  auto ctx = std::make_shared<node_context>();
+  ctx->cluster = cluster;
+  ctx->node = *cluster.find_node(self);
+  ctx->zmq = &z;
+  if (keys) ctx->curve = node_context::curve_keys{keys->public_z85, keys->secret_z85};
+  return ctx;
+}
+
+// The receiving actor on node B: answers pings (round trips); counts one-way pongs and acks every
+// ack_every of them with a pong of its own (a one-way send back through the transport).
+caf::behavior bench_echo(caf::event_based_actor* self, std::size_t ack_every) {
+  auto count = std::make_shared<std::uint64_t>(0);
+  return {
+      [=](wire::ping& p) { return wire::pong{p.seq, std::move(p.payload)}; },
+      [=](wire::pong&) {
+        if (++*count % ack_every != 0) return;
+        auto t = self->system().registry().get(caf::atom("transport"));
+        self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, std::string("a"), std::string("benchsink"),
+                   caf::make_message(wire::pong{*count, {}}));
+      },
+  };
+}
+
+transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
+  transport_bench_row row{curve ? "holo + curve" : "holo"};
+  std::optional<curve_keypair> ka, kb;
+  if (curve) {
+    ka = *generate_keypair();
+    kb = *generate_keypair();
+  }
+  config::cluster_config cluster;
+  cluster.name = "bench";
+  for (auto [name, keys] : {std::pair{"a", &ka}, std::pair{"b", &kb}}) {
+    config::node_config n;
+    n.name = name;
+    n.cluster_endpoint = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+    if (*keys) n.public_key = (*keys)->public_z85;
+    cluster.nodes.push_back(n);
+  }
+  bench_node a, b;
+  for (auto* n : {&a, &b}) {
+    n->cfg.set("scheduler.max-threads", 2);
+    register_error_category(n->cfg);
+    n->sys = std::make_unique<caf::actor_system>(n->cfg);
+  }
+  a.transport = spawn_transport(*a.sys, make_context(cluster, "a", a.zmq, ka));
+  b.transport = spawn_transport(*b.sys, make_context(cluster, "b", b.zmq, kb));
+  a.sys->registry().put(caf::atom("transport"), caf::actor_cast<caf::strong_actor_ptr>(a.transport));
+  b.sys->registry().put(caf::atom("transport"), caf::actor_cast<caf::strong_actor_ptr>(b.transport));
+  auto echo = b.sys->spawn(bench_echo, o.ack_every);
+  b.sys->registry().put(caf::atom("bench"), caf::actor_cast<caf::strong_actor_ptr>(echo));
+  caf::scoped_actor self{*a.sys};
+  // The acks come back to node A's "benchsink", which is this scoped actor.
+  a.sys->registry().put(caf::atom("benchsink"), caf::actor_cast<caf::strong_actor_ptr>(self.ptr()));
+  self->send(a.transport, peer_state_atom::value, std::string("b"), true);
+  self->send(b.transport, peer_state_atom::value, std::string("a"), true);
+  std::string payload(o.payload_bytes - std::min<std::size_t>(o.payload_bytes, 16), 'x');
+  auto ask = [&](std::uint64_t seq) {
+    bool ok = false;
+    self->request(a.transport, std::chrono::seconds(5), remote_request_atom::value, std::string("b"),
+                  std::string("bench"), std::int64_t{5000}, caf::make_message(wire::ping{seq, payload}))
+        .receive([&](wire::pong&) { ok = true; }, [&](caf::error&) {});
+    return ok;
+  };
+  // Wait until the link is up (the first request may meet a connection still handshaking).
+  for (int i = 0; i < 200 && !ask(UINT64_MAX); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<double> rtts;
+  rtts.reserve(o.round_trips);
+  for (std::size_t i = 0; i < o.round_trips; ++i) {
+    auto t0 = clock_type::now();
+    if (!ask(UINT64_MAX)) break;
+    rtts.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  }
+  row.rtt_p50_us = percentile(rtts, 0.5);
+  row.rtt_p99_us = percentile(rtts, 0.99);
+  std::size_t acked = 0;
+  auto wait_ack = [&] {
+    bool got = false;
+    self->receive([&](wire::pong&) { got = true; }, caf::after(std::chrono::seconds(5)) >> [] {});
+    if (got) acked += o.ack_every;
+    return got;
+  };
+  auto t0 = clock_type::now();
+  bool stalled = false;
+  for (std::size_t i = 0; i < o.one_way_messages && !stalled; ++i) {
+    while (i - acked >= o.window && !stalled) stalled = !wait_ack();
+    self->send(a.transport, remote_send_atom::value, std::string("b"), std::string("bench"),
+               caf::make_message(wire::pong{i, payload}));
+  }
+  while (!stalled && acked + o.ack_every <= o.one_way_messages) stalled = !wait_ack();
+  row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  for (auto* n : {&a, &b}) self->send_exit(n->transport, caf::exit_reason::user_shutdown);
+  self->send_exit(echo, caf::exit_reason::user_shutdown);
+  a.sys->registry().erase(caf::atom("benchsink"));
+  return row;
+}
+
+}  // namespace
+
+std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts) {
+  return {bench_raw(opts), bench_holo(opts, false), bench_holo(opts, true)};
+}
+
+std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& o) {
+  std::ostringstream os;
+  char line[256];
+  os << "transport: " << o.payload_bytes << "-byte messages over TCP loopback, " << o.round_trips
+     << " round trips, " << o.one_way_messages << " one-way (window " << o.window << ")\n";
+  std::snprintf(line, sizeof line, "%-14s %12s %12s %16s %10s %10s\n", "", "rtt p50 us", "rtt p99 us",
+                "one-way msg/s", "p50 x raw", "tput % raw");
+  os << line;
+  const auto& raw = rows.front();
+  for (auto& r : rows) {
+    std::snprintf(line, sizeof line, "%-14s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", r.name.c_str(), r.rtt_p50_us,
+                  r.rtt_p99_us, r.one_way_msgs_per_s, raw.rtt_p50_us > 0 ? r.rtt_p50_us / raw.rtt_p50_us : 0,
+                  raw.one_way_msgs_per_s > 0 ? 100.0 * r.one_way_msgs_per_s / raw.one_way_msgs_per_s : 0);
+    os << line;
+  }
+  return os.str();
+}
+
+}  // namespace holo

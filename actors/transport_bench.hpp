@@ -1,0 +1,31 @@
+// `holo bench transport`: round-trip latency and one-way throughput of small actor messages between
+// two nodes' transports over TCP loopback, with CURVE off and on, beside raw ZeroMQ DEALER/ROUTER
+// measured the same way in the same run. Both "nodes" live in this process (two actor systems, two
+// ZeroMQ contexts, real sockets), so the figures isolate the transport from process scheduling.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace holo {
+
+struct transport_bench_options {
+  std::size_t payload_bytes = 100;
+  std::size_t round_trips = 5000;
+  std::size_t one_way_messages = 100000;
+  std::size_t window = 512;  // one-way: unacknowledged messages in flight (below the peer queue, 1000)
+  std::size_t ack_every = 128;
+};
+
+struct transport_bench_row {
+  std::string name;          // "raw zeromq", "holo", "holo + curve"
+  double rtt_p50_us = 0;
+  double rtt_p99_us = 0;
+  double one_way_msgs_per_s = 0;
+};
+
+std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts);
+std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& opts);
+
+}  // namespace holo

@@ -1,0 +1,19 @@
+// libFuzzer target for the cluster frame decoder: any bytes a peer (or an attacker that reached
+// the port) can send. Decodes the envelope, then the body of whatever type it names. Built and run
+// for a bounded time by test/fuzz.sh (ctest: fuzz_wire).
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <caf/message.hpp>
+
+#include "runtime/wire.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view frame(reinterpret_cast<const char*>(data), size);
+  auto e = holo::wire::decode_envelope(frame);
+  if (e.ok()) (void)holo::wire::decode_message(e->type, e->body);
+  // The body decoder is reachable directly too (a valid envelope around a hostile body).
+  if (size > 2) (void)holo::wire::decode_message(static_cast<std::uint16_t>(data[0] % 12), frame.substr(1));
+  return 0;
+}
