@@ -157,6 +157,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   bench_node a, b;
   for (auto* n : {&a, &b}) {
     n->cfg.set("scheduler.max-threads", 2);
+    n->cfg.set("scheduler.policy", caf::atom("sharing"));
     register_error_category(n->cfg);
     n->sys = std::make_unique<caf::actor_system>(n->cfg);
   }

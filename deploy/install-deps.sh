@@ -26,6 +26,10 @@ packages=(
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
+# The llama.cpp reference harness of the tests (test/llamacpp) runs on Node.js; images that ship their
+# own Node (>= 20) keep it, others get Debian's.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs npm); fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

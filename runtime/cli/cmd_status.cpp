@@ -1,4 +1,5 @@
 // holo status [ENDPOINT | --config FILE --name NODE]: ask a node whether it is up.
+#include <cstdio>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -73,6 +74,20 @@ int run(const status_args& a) {
               << "endpoint " << endpoint << "\n"
               << "actors\n";
     for (auto& ac : h->actors) std::cout << "  " << ac.name << std::string(12 - std::min<std::size_t>(11, ac.name.size()), ' ') << ac.state << "\n";
+    if (auto n = c.nodes(std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000)))) {
+      std::printf("cluster\n  %-14s %-8s %10s %6s %6s %9s\n", "NODE", "STATE", "HEARD", "PHI", "CORES", "MEMORY");
+      for (auto& m : n->members) {
+        auto heard = m.last_heard_ms < 0 ? std::string("never") : std::to_string(m.last_heard_ms) + " ms";
+        std::printf("  %-14s %-8s %10s %6.1f %6lld %7.1f G\n", m.node.c_str(), m.state.c_str(), heard.c_str(), m.phi,
+                    static_cast<long long>(m.cores), static_cast<double>(m.memory_bytes) / (1ull << 30));
+      }
+      std::printf("links    %llu frames in, %llu out, %llu dropped, %llu undeliverable, %llu handshakes refused\n",
+                  static_cast<unsigned long long>(n->links.frames_in), static_cast<unsigned long long>(n->links.frames_out),
+                  static_cast<unsigned long long>(n->links.dropped_frames),
+                  static_cast<unsigned long long>(n->links.undeliverable),
+                  static_cast<unsigned long long>(n->links.rejected_handshakes));
+      std::fflush(stdout);
+    }
   }
   return h->state == "up" ? 0 : 1;
 }

@@ -6,8 +6,13 @@
 
 namespace holo::cli {
 
+void add_mkmodel(CLI::App& app, command_registry& reg);
 void add_node(CLI::App& app, command_registry& reg);
 void add_status(CLI::App& app, command_registry& reg);
+void add_tokenize(CLI::App& app, command_registry& reg);
+void add_keygen(CLI::App& app, command_registry& reg);
+void add_run(CLI::App& app, command_registry& reg);
+void add_bench(CLI::App& app, command_registry& reg);
 
 std::string_view version_string() { return holo::version_string(); }
 
@@ -20,6 +25,11 @@ int command_registry::run_selected() {
 void register_all(CLI::App& app, command_registry& reg) {
   add_node(app, reg);
   add_status(app, reg);
+  add_mkmodel(app, reg);
+  add_tokenize(app, reg);
+  add_keygen(app, reg);
+  add_run(app, reg);
+  add_bench(app, reg);
 }
 
 }  // namespace holo::cli

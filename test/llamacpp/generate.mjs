@@ -10,7 +10,8 @@
 //    "pp_tok_s": r, "tg_tok_s": r, "load_ms": t, "threads": n}
 // pp_ms runs from submitting the prompt to the first generated id (the prompt's batch plus one
 // sampling); tg_ms covers the remaining n-1 ids, each one forward pass of one token. Sampling is
-// greedy (temperature 0, no penalties); end-of-generation tokens do not stop it: exactly n ids.
+// greedy (temperature 0, no penalties); end-of-generation tokens do not stop it (yieldEogToken):
+// exactly n ids.
 // Exit 1 (message on stderr) on failure, 2 on usage errors. Run ./setup.sh first.
 import { performance } from "node:perf_hooks";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
@@ -63,7 +64,7 @@ try {
   const generated = [];
   let t1 = performance.now(), tFirst = 0;
   if (opts.n > 0) {
-    for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+    for await (const token of sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
       generated.push(token);
       if (generated.length === 1) tFirst = performance.now();
       if (generated.length >= opts.n) break;

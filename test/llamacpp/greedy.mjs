@@ -7,7 +7,7 @@
 // mismatch can be told apart as a near-tie.
 //
 //   node greedy.mjs MODEL.gguf --prompt 1,15043,3186 [--n 16] [--threads 2] [--ctx 512]
-//                   [--flash-attn auto|on|off] [--top 2]
+//                   [--flash-attn auto|on|off (default auto, llama.cpp's)] [--top 2]
 // Prints one JSON object: {"prompt": [ids], "generated": [ids], "top": [[[id, logprob], ...], ...],
 //                          "flash_attn": "auto"|"on"|"off"}
 // Exit 1 (message on stderr) on failure, 2 on usage errors. Run ./setup.sh first.
@@ -21,7 +21,7 @@ function usage(msg) {
 
 const args = process.argv.slice(2);
 if (args.length < 3 || args[0].startsWith("--")) usage();
-const opts = { n: 16, threads: 2, ctx: 512, flash: "off", top: 2 };
+const opts = { n: 16, threads: 2, ctx: 512, flash: "auto", top: 2 };
 for (let i = 1; i < args.length; i += 2) {
   const k = args[i], v = args[i + 1];
   if (v === undefined) usage(`${k} needs a value`);

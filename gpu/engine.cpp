@@ -1,0 +1,225 @@
+#include "gpu/engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <new>
+#include <thread>
+
+#include "gpu/cpu/cpu_backend.hpp"
+#include "gpu/cpu/reference_backend.hpp"
+#include "gpu/ollama_store.hpp"
+#include "gpu/stop_matcher.hpp"
+#include "gpu/vocab_loader.hpp"
+
+namespace holo::gpu {
+
+namespace {
+
+void report(const load_options& o, std::string_view stage, double fraction) {
+  if (o.progress) o.progress(load_progress{stage, fraction});
+}
+
+result<std::unique_ptr<backend>> make_backend(const load_options& o) {
+  try {
+    if (o.backend == "cpu") return std::unique_ptr<backend>(std::make_unique<cpu_backend>(o.threads));
+    if (o.backend == "cpu-ref" || o.backend == "cpu-reference")
+      return std::unique_ptr<backend>(std::make_unique<cpu_reference_backend>());
+  } catch (const std::bad_alloc&) {
+    return status::resource_exhausted("backend");
+  }
+  return status::invalid_argument("unknown backend \"" + o.backend + "\" (known: cpu, cpu-ref)");
+}
+
+// Reads one byte per page of every tensor, so the page cache holds the weights before the first
+// token (progress from 0.5 to 1.0 of the load). The sum keeps the compiler from dropping the reads.
+void prefault(const gguf_file& f, const load_options& o) {
+  constexpr std::size_t page = 4096, report_every = std::size_t(64) << 20;
+  const auto bytes = f.bytes();
+  const std::size_t start = static_cast<std::size_t>(std::min<std::uint64_t>(f.data_offset(), bytes.size()));
+  volatile unsigned char sink = 0;
+  unsigned char sum = 0;
+  for (std::size_t off = start, next = start + report_every; off < bytes.size(); off += page) {
+    sum = static_cast<unsigned char>(sum + static_cast<unsigned char>(bytes[off]));
+    if (off >= next) {
+      report(o, "prefault", 0.5 + 0.5 * double(off - start) / double(bytes.size() - start));
+      next += report_every;
+    }
+  }
+  sink = sum;
+  (void)sink;
+}
+
+std::uint64_t matrix_bytes(const tensor_view& t) { return t.empty() ? 0 : t.row_size() * std::uint64_t(t.rows); }
+
+}  // namespace
+
+result<std::shared_ptr<model>> model::load(std::string_view path_or_ref, const load_options& options) {
+  load_options o = options;
+  report(o, "open", 0.0);
+  auto path = resolve_model_path(path_or_ref);
+  if (!path) return path.error();
+  auto file = gguf_file::open(*path);
+  if (!file) return file.error();
+  std::shared_ptr<model> m(new model(std::move(*file), *path));
+  report(o, "config", 0.1);
+  auto cfg = read_model_config(m->file_);
+  if (!cfg) return cfg.error().with_context(*path);
+  m->config_ = std::move(*cfg);
+  report(o, "tokenizer", 0.2);
+  auto tok = load_tokenizer(m->file_);
+  if (!tok) return tok.error().with_context(*path);
+  m->tokenizer_.emplace(std::move(*tok));
+  report(o, "weights", 0.4);
+  auto w = load_model_weights(m->file_, m->config_, o.layers);
+  if (!w) return w.error().with_context(*path);
+  m->weights_ = std::move(*w);
+
+  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.ctx_size <= 0) o.ctx_size = m->config_.n_ctx_train > 0 ? std::min(m->config_.n_ctx_train, 4096) : 4096;
+  if (o.ctx_size > model_limits::n_ctx_max) return status::invalid_argument("ctx_size beyond n_ctx_max");
+  if (o.batch_max <= 0) return status::invalid_argument("batch_max must be positive");
+  o.batch_max = std::min(o.batch_max, o.ctx_size);
+  m->options_ = o;
+  auto be = make_backend(o);
+  if (!be) return be.error();
+  m->backend_ = std::move(*be);
+  HOLO_TRY(m->backend_->reserve(transformer::backend_limits_for(m->config_, m->forward_options())));
+  if (o.prefault) prefault(m->file_, o);
+  report(o, "ready", 1.0);
+  return m;
+}
+
+std::uint64_t model::decode_weight_bytes() const {
+  std::uint64_t total = matrix_bytes(weights_.output);
+  for (const layer_weights& l : weights_.layers) {
+    for (const tensor_view* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      total += matrix_bytes(*t);
+  }
+  return total;
+}
+
+std::uint64_t model::kv_cache_bytes() const {
+  return kv_cache::bytes_for({weights_.last_layer - weights_.first_layer, config_.n_head_kv, config_.head_dim,
+                              options_.ctx_size});
+}
+
+// ---- session ----
+
+session::session(std::shared_ptr<model> m, transformer t) : model_(std::move(m)), forward_(std::move(t)) {
+  tokens_.reserve(static_cast<std::size_t>(forward_.cache().ctx_size()));
+}
+
+result<std::unique_ptr<session>> session::create(std::shared_ptr<model> m) {
+  if (!m) return status::invalid_argument("session needs a model");
+  auto t = transformer::create(m->config(), m->weights(), m->compute(), m->forward_options());
+  if (!t) return t.error();
+  try {
+    return std::unique_ptr<session>(new session(std::move(m), std::move(*t)));
+  } catch (const std::bad_alloc&) {
+    return status::resource_exhausted("session");
+  }
+}
+
+result<std::span<float>> session::prefill(std::span<const std::int32_t> tokens) {
+  if (tokens.empty()) return status::invalid_argument("prefill: no tokens");
+  HOLO_TRY(forward_.eval(tokens.data(), static_cast<std::int64_t>(tokens.size()), position()));
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());  // within the reserved capacity
+  return forward_.logits();
+}
+
+result<std::span<float>> session::decode(std::int32_t token) {
+  HOLO_TRY(forward_.eval(&token, 1, position()));
+  tokens_.push_back(token);
+  return forward_.logits();
+}
+
+status session::truncate(std::int64_t n) {
+  if (n < 0 || n > position()) {
+    return status::out_of_range("truncate to " + std::to_string(n) + " of " + std::to_string(position()) + " tokens");
+  }
+  tokens_.resize(static_cast<std::size_t>(n));
+  return {};
+}
+
+// ---- generation ----
+
+std::string_view to_string(finish_reason r) {
+  switch (r) {
+    case finish_reason::length: return "length";
+    case finish_reason::eog: return "eog";
+    case finish_reason::stop: return "stop";
+    case finish_reason::context: return "context";
+    case finish_reason::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+// Sends `text` to the caller and appends it to the result; false when the callback cancels.
+bool emit(generation_result& r, std::int32_t id, const std::string& text, const token_callback& cb) {
+  r.text += text;
+  return !cb || cb(generated_token{id, text});
+}
+
+}  // namespace
+
+result<generation_result> generate(session& s, std::span<const std::int32_t> prompt,
+                                   const generation_options& options, const token_callback& on_token) {
+  const tokenizer& vocab = s.owner().vocab();
+  auto smp = sampler::create(options.sampling, s.owner().config().n_vocab);
+  if (!smp) return smp.error();
+  generation_result r;
+  const auto t0 = clock_type::now();
+  auto logits = s.prefill(prompt);
+  if (!logits) return logits.error();
+  r.timings.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  r.timings.prompt_ms = ms_since(t0);
+
+  const auto t1 = clock_type::now();
+  detokenizer detok(vocab, decode_options{true, options.unparse_special, false});
+  stop_matcher stops(options.sampling.stop);
+  const std::int64_t max_tokens = options.sampling.max_tokens;
+  std::span<float> current = *logits;
+  for (std::int64_t i = 0;; ++i) {
+    if (max_tokens >= 0 && i >= max_tokens) break;  // reason stays length
+    const std::int32_t id = smp->sample(current, s.tokens(), options.request_key, options.first_token_index + i);
+    r.tokens.push_back(id);
+    if (options.stop_at_eog && vocab.is_eog(id)) {
+      r.reason = finish_reason::eog;
+      break;
+    }
+    const auto step = stops.push(options.text ? detok.push(id) : std::string());
+    if (!emit(r, id, step.emit, on_token)) {
+      r.reason = finish_reason::cancelled;
+      break;
+    }
+    if (step.stopped) {
+      r.reason = finish_reason::stop;
+      break;
+    }
+    if (max_tokens >= 0 && i + 1 >= max_tokens) break;  // sampled the last one: no need to feed it
+    if (s.position() >= s.ctx_size()) {
+      r.reason = finish_reason::context;
+      break;
+    }
+    auto next = s.decode(id);
+    if (!next) return next.error();
+    current = *next;
+  }
+  if (r.reason != finish_reason::stop && r.reason != finish_reason::cancelled && options.text) {
+    std::string tail = stops.push(detok.flush()).emit;
+    tail += stops.flush();
+    if (!tail.empty()) emit(r, -1, tail, on_token);
+  }
+  r.timings.generated_tokens = static_cast<std::int64_t>(r.tokens.size());
+  r.timings.gen_ms = ms_since(t1);
+  return r;
+}
+
+}  // namespace holo::gpu

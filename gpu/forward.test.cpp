@@ -1,0 +1,150 @@
+// The forward pass (gpu/arch/transformer.hpp) on tiny seeded models of both architectures:
+// (a) the fast CPU backend against the reference backend -- identical greedy tokens on F32 models,
+//     logits within a normalized error bound on quantized ones;
+// (b) a prompt prefilled in one batch, in small batches, or token by token gives the same logits;
+// and a model split into two pipeline shards (forward_layers) gives the whole model's logits.
+#define BOOST_TEST_MODULE forward
+#include <boost/test/unit_test.hpp>
+
+#include <vector>
+
+#include "gpu/cpu/test_util.hpp"
+#include "gpu/engine_test_util.hpp"
+
+using namespace holo::gpu;
+using holo::gpu::test::norm_error;
+
+namespace {
+
+test::temp_dir& dir() {
+  static test::temp_dir d("forward_test");
+  return d;
+}
+
+const std::vector<std::int32_t> prompt = {1, 300, 517, 42, 999, 18, 260, 731, 5, 77, 402, 613, 128, 64, 900, 333};
+
+std::vector<float> copy(std::span<const float> s) { return {s.begin(), s.end()}; }
+
+// Logits after prefill(prompt) then `steps` greedy decodes, per step.
+std::vector<std::vector<float>> trace(session& s, int steps) {
+  std::vector<std::vector<float>> out;
+  auto l = s.prefill(prompt);
+  BOOST_REQUIRE(l.ok());
+  out.push_back(copy(*l));
+  for (int i = 0; i < steps; ++i) {
+    l = s.decode(test::argmax(out.back()));
+    BOOST_REQUIRE(l.ok());
+    out.push_back(copy(*l));
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fast_equals_reference_greedy_on_f32) {
+  for (model_arch arch : {model_arch::llama, model_arch::qwen2}) {
+    const auto path = test::build_tiny(dir(), test::tiny_spec(arch, weight_mix::f32));
+    auto ref = test::session_or_fail(test::load_or_fail(path, "cpu-ref"));
+    auto fast = test::session_or_fail(test::load_or_fail(path, "cpu", 2));
+    const auto a = test::greedy(*ref, prompt, 24);
+    const auto b = test::greedy(*fast, prompt, 24);
+    BOOST_TEST(a == b, to_string(arch));
+    // And the logits themselves agree to f32 rounding.
+    BOOST_TEST(norm_error(fast->forward().cache().ctx_size() > 0 ? copy(fast->decode(b.back()).value())
+                                                                  : std::vector<float>{},
+                          copy(ref->decode(a.back()).value())) < 1e-4);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fast_close_to_reference_on_quantized) {
+  // The fast backend rounds activations to Q8 before quantized dot products (as llama.cpp does); the
+  // reference does not. Through 2 layers that stays ~1% of the logits' norm.
+  for (model_arch arch : {model_arch::llama, model_arch::qwen2}) {
+    for (weight_mix mix : {weight_mix::f16, weight_mix::q8_0, weight_mix::q4_0, weight_mix::q4_k_m, weight_mix::q6_k}) {
+      const auto path = test::build_tiny(dir(), test::tiny_spec(arch, mix));
+      auto ref = test::session_or_fail(test::load_or_fail(path, "cpu-ref"));
+      auto fast = test::session_or_fail(test::load_or_fail(path, "cpu", 2));
+      const auto a = trace(*ref, 4);
+      // Feed the fast session the reference's tokens, so both see the same sequence.
+      auto l = fast->prefill(prompt);
+      BOOST_REQUIRE(l.ok());
+      double worst = norm_error(copy(*l), a[0]);
+      for (std::size_t i = 1; i < a.size(); ++i) {
+        l = fast->decode(test::argmax(a[i - 1]));
+        BOOST_REQUIRE(l.ok());
+        worst = std::max(worst, norm_error(copy(*l), a[i]));
+      }
+      const double bound = mix == weight_mix::f16 ? 1e-4 : 3e-2;
+      BOOST_TEST(worst < bound, to_string(arch) << " " << to_string(mix) << ": " << worst);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(prefill_batches_equal_token_by_token) {
+  for (model_arch arch : {model_arch::llama, model_arch::qwen2}) {
+    for (weight_mix mix : {weight_mix::f32, weight_mix::q8_0, weight_mix::q4_k_m}) {
+      const auto path = test::build_tiny(dir(), test::tiny_spec(arch, mix));
+      auto whole = test::session_or_fail(test::load_or_fail(path, "cpu", 2));
+      auto small = test::session_or_fail(test::load_or_fail(path, "cpu", 2, 256, 5));  // batches 5,5,5,1
+      auto one = test::session_or_fail(test::load_or_fail(path, "cpu", 2));
+      const auto a = copy(whole->prefill(prompt).value());
+      const auto b = copy(small->prefill(prompt).value());
+      std::vector<float> c;
+      for (auto id : prompt) c = copy(one->decode(id).value());
+      BOOST_TEST(norm_error(b, a) < 1e-4, to_string(arch) << " " << to_string(mix));
+      BOOST_TEST(norm_error(c, a) < 1e-4, to_string(arch) << " " << to_string(mix));
+      BOOST_TEST(whole->position() == std::int64_t(prompt.size()));
+      // Continuing after either path stays equal.
+      const auto next = test::argmax(a);
+      BOOST_TEST(norm_error(copy(one->decode(next).value()), copy(whole->decode(next).value())) < 1e-4);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pipeline_shards_equal_whole_model) {
+  const auto path = test::build_tiny(dir(), test::tiny_spec(model_arch::llama, weight_mix::q8_0));
+  auto whole = test::session_or_fail(test::load_or_fail(path, "cpu", 2));
+  const auto want = copy(whole->prefill(prompt).value());
+
+  auto load_range = [&](std::int32_t first, std::int32_t last) {
+    load_options o;
+    o.threads = 2;
+    o.ctx_size = 256;
+    o.layers = {first, last};
+    auto m = model::load(path, o);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? std::string() : m.error().to_string()));
+    return *m;
+  };
+  auto m0 = load_range(0, 1), m1 = load_range(1, 2);
+  auto t0 = transformer::create(m0->config(), m0->weights(), m0->compute(), m0->forward_options());
+  auto t1 = transformer::create(m1->config(), m1->weights(), m1->compute(), m1->forward_options());
+  BOOST_REQUIRE(t0.ok() && t1.ok());
+  BOOST_TEST(t0->cache().shape().n_layer == 1);
+  const auto n = static_cast<std::int64_t>(prompt.size());
+  std::vector<float> hidden(static_cast<std::size_t>(n * m0->config().n_embd));
+  BOOST_REQUIRE(t0->embed(prompt.data(), n, hidden.data()).ok());
+  BOOST_REQUIRE(t0->forward_layers(hidden.data(), 0, n, hidden.data()).ok());
+  BOOST_REQUIRE(t1->forward_layers(hidden.data(), 0, n, hidden.data()).ok());
+  std::vector<float> logits(static_cast<std::size_t>(m1->config().n_vocab));
+  BOOST_REQUIRE(t1->output_logits(hidden.data() + (n - 1) * m1->config().n_embd, logits.data()).ok());
+  BOOST_TEST(norm_error(logits, want) < 1e-5);
+  // A shard without the output layer refuses to make logits; one without layer 0 to embed.
+  BOOST_TEST(!t0->output_logits(hidden.data(), logits.data()).ok());
+  BOOST_TEST(!t1->embed(prompt.data(), 1, hidden.data()).ok());
+  BOOST_TEST(!t1->eval(prompt.data(), 1, 0).ok());
+}
+
+BOOST_AUTO_TEST_CASE(bad_inputs_are_errors) {
+  const auto path = test::build_tiny(dir(), test::tiny_spec(model_arch::llama, weight_mix::f32));
+  auto s = test::session_or_fail(test::load_or_fail(path, "cpu", 1, 32, 8));
+  const std::vector<std::int32_t> bad = {1, 5000};
+  auto r = s->prefill(bad);
+  BOOST_TEST(!r.ok());
+  BOOST_TEST((r.error().code() == holo::status_code::out_of_range));
+  BOOST_TEST(s->position() == 0);
+  std::vector<std::int32_t> many(33, 7);
+  BOOST_TEST(!s->prefill(many).ok());  // beyond the 32-token context
+  BOOST_TEST(s->prefill(std::vector<std::int32_t>(32, 7)).ok());
+  BOOST_TEST(!s->decode(7).ok());
+  BOOST_TEST(!s->prefill({}).ok());
+}
