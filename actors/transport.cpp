@@ -51,14 +51,20 @@ void send_frame(transport_actor* self, const std::string& node, wire::envelope& 
   self->send(self->state.io->sender(), bridge_out_atom::value, node, wire::encode_envelope(e));
 }
 
-void send_error_frame(transport_actor* self, const wire::envelope& req, status_code code, std::string message) {
+// The envelope of an answer to `req`: addresses swapped, correlation kept.
+wire::envelope answer_to(const wire::envelope& req, wire::frame_kind kind, const std::string& self_name) {
   wire::envelope e;
-  e.kind = wire::frame_kind::error;
-  e.from_node = self->state.self_name;
+  e.kind = kind;
+  e.from_node = self_name;
   e.from_actor = req.to_actor;
   e.to_node = req.from_node;
   e.to_actor = req.from_actor;
   e.correlation = req.correlation;
+  return e;
+}
+
+void send_error_frame(transport_actor* self, const wire::envelope& req, status_code code, std::string message) {
+  auto e = answer_to(req, wire::frame_kind::error, self->state.self_name);
   e.body = wire::encode(wire::remote_error{static_cast<std::uint8_t>(code), std::move(message)});
   send_frame(self, req.from_node, e);
 }
@@ -79,13 +85,7 @@ void serve_request(transport_actor* self, wire::envelope req, caf::message msg) 
     return;
   }
   auto on_reply = [self, req](caf::message reply) {
-    wire::envelope e;
-    e.kind = wire::frame_kind::response;
-    e.from_node = self->state.self_name;
-    e.from_actor = req.to_actor;
-    e.to_node = req.from_node;
-    e.to_actor = req.from_actor;
-    e.correlation = req.correlation;
+    auto e = answer_to(req, wire::frame_kind::response, self->state.self_name);
     auto type = wire::encode_message(reply, e.body);
     if (!type) {
       send_error_frame(self, req, status_code::internal, "reply is not a wire message");

@@ -2,9 +2,6 @@
 // allocations per decoded token (d), sampled continuations reproducible after a resume (e), the
 // generation helper's limits (max tokens, stop strings, callback), and load errors.
 #define BOOST_TEST_MODULE engine
-// The counting operator new below pairs malloc with the free of operator delete; GCC's
-// -Wmismatched-new-delete cannot see that both are replaced together.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
@@ -14,20 +11,7 @@
 
 #include "gpu/engine_test_util.hpp"
 
-// Counts every allocation of the process (the zero-allocation test reads it around decode calls).
-namespace {
-std::atomic<long> g_allocations{0};
-}
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "gpu/test_allocation_counter.hpp"
 
 using namespace holo::gpu;
 
@@ -90,20 +74,20 @@ BOOST_AUTO_TEST_CASE(decode_allocates_nothing) {
       auto l = s->prefill(prompt);
       BOOST_REQUIRE(l.ok());
       std::int32_t id = test::argmax(*l);
-      const long before = g_allocations.load();
+      const long before = holo::test::allocation_count();
       for (int i = 0; i < 32; ++i) {
         auto r = s->decode(id);
         if (!r.ok()) break;
         id = test::argmax(*r);
       }
-      const long during = g_allocations.load() - before;
+      const long during = holo::test::allocation_count() - before;
       BOOST_TEST(during == 0, to_string(arch) << " " << to_string(mix) << ": " << during << " allocations in 32 decodes");
       BOOST_TEST(s->position() == std::int64_t(prompt.size() + 32));
       // A prefill batch allocates nothing either.
       s->reset();
-      const long before_prefill = g_allocations.load();
+      const long before_prefill = holo::test::allocation_count();
       BOOST_REQUIRE(s->prefill(prompt).ok());
-      BOOST_TEST(g_allocations.load() - before_prefill == 0);
+      BOOST_TEST(holo::test::allocation_count() - before_prefill == 0);
     }
   }
 }

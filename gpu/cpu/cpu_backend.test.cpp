@@ -7,9 +7,6 @@
 //   which carries over to the dot products: bound 2e-2. The kernels themselves are checked tightly
 //   (1e-5) against a dot of the dequantized weight with the *dequantized Q8 activation*.
 #define BOOST_TEST_MODULE cpu_backend
-// The counting operator new below pairs malloc with the free of operator delete; GCC's
-// -Wmismatched-new-delete cannot see that both are replaced together.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "gpu/cpu/cpu_backend.hpp"
 
 #include <atomic>
@@ -23,20 +20,7 @@
 #include "gpu/cpu/test_util.hpp"
 #include "gpu/f16.hpp"
 
-// Counts every allocation of the process (the zero-allocation test reads it around backend calls).
-namespace {
-std::atomic<long> g_allocations{0};
-}
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "gpu/test_allocation_counter.hpp"
 
 namespace gpu = holo::gpu;
 using gpu::tensor_type;
@@ -247,7 +231,7 @@ BOOST_AUTO_TEST_CASE(no_allocation_after_reserve) {
   std::vector<gpu::f16_bits> kc(64 * 4 * 128), vc(64 * 4 * 128);
   const gpu::kv_layer cache{kc.data(), vc.data(), 64};
   std::vector<std::int32_t> pos(32, 5);
-  const long before = g_allocations.load();
+  const long before = holo::test::allocation_count();
   bool ok = true;
   for (const auto& m : ws) {
     ok &= f.matmul(m.view, x.data(), 1, nullptr, out.data()).ok();
@@ -260,11 +244,11 @@ BOOST_AUTO_TEST_CASE(no_allocation_after_reserve) {
   ok &= f.kv_store(cache, s, 0, 32, x.data(), x.data()).ok();
   ok &= f.attention(q.data(), cache, s, 0, 32, out.data()).ok();
   ok &= f.attention(q.data(), cache, s, 32, 1, out.data()).ok();
-  const long after = g_allocations.load();
+  const long after = holo::test::allocation_count();
   BOOST_TEST(ok);
   BOOST_TEST(after == before);
   BOOST_TEST(f.scratch_id() == scratch);
   // The counter works: an allocation is seen.
   auto probe = std::make_unique<int>(1);
-  BOOST_TEST(g_allocations.load() > after);
+  BOOST_TEST(holo::test::allocation_count() > after);
 }
