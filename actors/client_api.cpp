@@ -104,6 +104,11 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
   bridge_options opts;
   opts.endpoint = ctx->node.client_endpoint;
   opts.frame_bytes_max = static_cast<std::int64_t>(proto::client_frame_bytes_max);
+  if (ctx->client_curve) {
+    // The transport (started earlier) owns the ZAP handler that admits the listed client keys.
+    opts.curve_secret_key = ctx->curve->secret_key;
+    opts.zap_domain = "holo-client";
+  }
   auto b = router_bridge::start(self->system(), *ctx->zmq, opts, caf::actor_cast<caf::actor>(self));
   if (!b) {
     log.error("cannot open the client endpoint", {{"error", b.error().to_string()}});
@@ -111,7 +116,7 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
     return {};
   }
   self->state.bridge = std::move(b).value();
-  log.info("listening for clients", {{"endpoint", opts.endpoint}});
+  log.info("listening for clients", {{"endpoint", opts.endpoint}, {"curve", ctx->client_curve}});
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::client_api, "running"}; },

@@ -154,6 +154,12 @@ status load_identity(node_context& ctx) {
   } else if (!node.public_key.empty()) {
     return status::invalid_argument("node " + node.name + " has keys.public_key but no keys.secret_key_file");
   }
+  // Off loopback clients must authenticate; on loopback it is the operator's choice.
+  ctx.client_curve = !node.client_endpoint.empty() &&
+                     (!is_loopback_endpoint(node.client_endpoint) || node.client_auth == "curve");
+  if (ctx.client_curve && !ctx.curve)
+    return status::invalid_argument("node " + node.name + " requires CURVE clients (client_auth = \"curve\" or a " +
+                                    "non-loopback client_endpoint) but has no keys (see docs/security.md)");
   if (!ctx.curve)
     for (auto* ep : {&node.cluster_endpoint, &node.client_endpoint})
       if (!ep->empty() && !is_loopback_endpoint(*ep))

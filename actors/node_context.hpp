@@ -31,6 +31,7 @@ struct node_context {
     std::string secret_key;
   };
   std::optional<curve_keys> curve;
+  bool client_curve = false;  // the client endpoint is a CURVE server admitting listed keys only
   std::uint64_t incarnation = 0;  // start time in ns: a restarted node is newer
   // What the node announces: the config's hardware hints where given, else what it measured.
   std::int64_t hardware_cores = 0;

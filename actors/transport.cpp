@@ -173,6 +173,7 @@ cluster_io_options io_options(const node_context& ctx) {
   if (ctx.curve) o.curve = curve_identity{ctx.curve->public_key, ctx.curve->secret_key};
   for (auto& n : ctx.cluster.nodes)
     if (!n.public_key.empty()) o.allowed.emplace_back(n.public_key, n.name);
+  for (auto& c : ctx.cluster.clients) o.allowed_clients.emplace_back(c.public_key, c.name);
   return o;
 }
 

@@ -45,9 +45,14 @@ struct client::impl {
   }
 };
 
-client::client(std::string endpoint) : impl_(std::make_unique<impl>()) {
+client::client(std::string endpoint, std::optional<client_keys> keys) : impl_(std::make_unique<impl>()) {
   impl_->endpoint = std::move(endpoint);
   impl_->sock.set(zmq::sockopt::linger, 0);
+  if (keys) {
+    impl_->sock.set(zmq::sockopt::curve_serverkey, keys->server_public_key);
+    impl_->sock.set(zmq::sockopt::curve_publickey, keys->public_key);
+    impl_->sock.set(zmq::sockopt::curve_secretkey, keys->secret_key);
+  }
   impl_->sock.connect(impl_->endpoint);
   std::random_device rd;
   impl_->id_prefix = "c" + std::to_string(rd() % 1000000) + "-";

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/client_protocol.hpp"
@@ -12,9 +13,17 @@
 
 namespace holo {
 
+// Keys for a node whose client endpoint requires CURVE (docs/security.md): the node's public key and
+// this client's keypair, all Z85. The client's public key must be listed in the cluster's [[client]].
+struct client_keys {
+  std::string server_public_key;
+  std::string public_key;
+  std::string secret_key;
+};
+
 class client {
  public:
-  explicit client(std::string endpoint);
+  explicit client(std::string endpoint, std::optional<client_keys> keys = std::nullopt);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;

@@ -90,6 +90,12 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
       auto k = decode_key(key);
       if (!k) return status::invalid_argument("public key of " + name + ": " + k.error().message());
       policy.allow(*k, name, "holo-cluster");
+      policy.allow(*k, name, "holo-client");
+    }
+    for (auto& [key, name] : o.allowed_clients) {
+      auto k = decode_key(key);
+      if (!k) return status::invalid_argument("public key of client " + name + ": " + k.error().message());
+      policy.allow(*k, "client:" + name, "holo-client");
     }
     auto z = zap_handler::create(ctx, std::move(policy));
     if (!z) return z.error();

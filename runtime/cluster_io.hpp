@@ -61,6 +61,9 @@ struct cluster_io_options {
   std::optional<curve_identity> curve;  // set: CURVE + ZAP on every socket
   // Public keys (Z85) admitted by the ZAP handler, with the name each authenticates as.
   std::vector<std::pair<std::string, std::string>> allowed;
+  // Client keys (Z85, name) admitted on this node's client endpoint only (ZAP domain "holo-client");
+  // they authenticate as "client:NAME". Node keys are admitted there too.
+  std::vector<std::pair<std::string, std::string>> allowed_clients;
   std::int64_t frame_bytes_max = 64 << 20;
   int peer_queue_frames_max = 1000;
   int reconnect_ms = 100;               // first retry after a lost connection

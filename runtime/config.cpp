@@ -282,6 +282,8 @@ void read_node(const toml::table& t, std::size_t i, node_config& n, error_list& 
     }
     h.finish();
   }
+  r.str("client_auth", n.client_auth);
+  if (!n.client_auth.empty()) r.one_of("client_auth", n.client_auth, {"curve", "none"});
   if (auto keys = r.table("keys")) {
     table_reader k(*keys, r.key_path("keys"), errs);
     k.str("public_key", n.public_key);
@@ -346,6 +348,17 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
   auto nodes = r.tables("node", true);
   c.nodes.resize(nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i) read_node(*nodes[i], i, c.nodes[i], errs);
+  auto clients = r.tables("client");
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    table_reader cr(*clients[i], "client[" + std::to_string(i) + "]", errs);
+    client_config cc;
+    cr.str("name", cc.name, true);
+    cr.str("public_key", cc.public_key, true);
+    if (!cc.public_key.empty() && cc.public_key.size() != 40)
+      cr.fail("public_key", "a Z85 CURVE public key has 40 characters, this has " + std::to_string(cc.public_key.size()));
+    cr.finish();
+    c.clients.push_back(cc);
+  }
   auto models = r.tables("model");
   c.models.resize(models.size());
   for (std::size_t i = 0; i < models.size(); ++i) read_model(*models[i], i, c.models[i], errs);

@@ -35,6 +35,10 @@ struct node_config {
   std::vector<gpu_hint> gpus;
   std::string public_key;                    // Z85 CURVE public key (40 chars)
   std::string secret_key_file;               // file holding the Z85 secret key, mode 0600
+  // How clients must authenticate on client_endpoint: "curve" (only keys listed in [[client]] and
+  // the nodes' own keys; needs this node's keys) or "none". Default: "curve" off loopback, else
+  // "none".
+  std::string client_auth;
 
   bool has_role(const std::string& r) const;
 };
@@ -92,11 +96,18 @@ struct health_config {
   double phi_threshold = 8.0;
 };
 
+// A client allowed on client endpoints that require CURVE (a shell, a gateway, a script).
+struct client_config {
+  std::string name;
+  std::string public_key;  // Z85, 40 chars
+};
+
 struct cluster_config {
   std::string source_path;                    // the file it was read from
   std::string base_dir;                       // its folder: relative paths are resolved against it
   std::string name = "holobionte";
   std::vector<node_config> nodes;
+  std::vector<client_config> clients;
   std::vector<model_config> models;
   std::vector<placement_config> placements;
   routing_config routing;

@@ -34,6 +34,11 @@ result<std::unique_ptr<router_bridge>> router_bridge::start(caf::actor_system& s
     router->set(zmq::sockopt::maxmsgsize, b->opts_.frame_bytes_max);
     router->set(zmq::sockopt::sndhwm, b->opts_.send_queue_frames_max);
     router->set(zmq::sockopt::rcvhwm, b->opts_.send_queue_frames_max);
+    if (!b->opts_.curve_secret_key.empty()) {
+      router->set(zmq::sockopt::curve_server, 1);
+      router->set(zmq::sockopt::curve_secretkey, b->opts_.curve_secret_key);
+      router->set(zmq::sockopt::zap_domain, b->opts_.zap_domain);
+    }
     router->bind(b->opts_.endpoint);
     pull->set(zmq::sockopt::linger, 0);
     pull->set(zmq::sockopt::rcvhwm, b->opts_.send_queue_frames_max);

@@ -38,6 +38,10 @@ struct bridge_options {
   std::string endpoint;                       // tcp://127.0.0.1:7711
   std::int64_t frame_bytes_max = 16 << 20;    // ZMQ_MAXMSGSIZE
   int send_queue_frames_max = 10000;          // SNDHWM of the ROUTER and the inproc pipe
+  // Set: the ROUTER is a CURVE server with this secret key (Z85), and asks the context's ZAP
+  // handler, under `zap_domain`, who may connect. The handler must already be bound (ZAP fails open).
+  std::string curve_secret_key;
+  std::string zap_domain;
 };
 
 struct bridge_counters {

@@ -30,6 +30,12 @@ cluster_fixture::cluster_fixture(int n, bool curve, int heartbeat_ms) : heartbea
   config_path_ = write_config("cluster.toml", nodes_);
 }
 
+void cluster_fixture::require_client_keys(std::vector<std::pair<std::string, std::string>> clients) {
+  client_curve_ = true;
+  clients_ = std::move(clients);
+  config_path_ = write_config("cluster.toml", nodes_);
+}
+
 cluster_fixture::~cluster_fixture() {
   for (auto& [name, p] : procs_) p->signal(SIGKILL);
 }
@@ -42,6 +48,7 @@ std::string cluster_fixture::write_config(const std::string& file, const std::ve
        << "cluster_endpoint = \"tcp://127.0.0.1:" << s.cluster_port << "\"\n"
        << "client_endpoint = \"tcp://127.0.0.1:" << s.client_port << "\"\n"
        << "roles = [\"router\"]\n"
+       << (client_curve_ ? "client_auth = \"curve\"\n" : "")
        << "data_dir = \"" << dir_.path() << "/data-" << s.name << "\"\n";
     if (!s.public_key.empty()) {
       auto key_file = dir_.path() + "/" + file + "-" + s.name + ".key";
@@ -55,6 +62,7 @@ std::string cluster_fixture::write_config(const std::string& file, const std::ve
     }
     os << "\n";
   }
+  for (auto& [name, key] : clients_) os << "[[client]]\nname = \"" << name << "\"\npublic_key = \"" << key << "\"\n\n";
   dir_.write(file, os.str());
   return dir_.file(file);
 }

@@ -32,6 +32,8 @@ class cluster_fixture {
   std::vector<node_spec>& nodes() { return nodes_; }
   std::string client_endpoint(const std::string& name) const;
 
+  // Requires CURVE on every node's client endpoint and lists `clients` (name, public key).
+  void require_client_keys(std::vector<std::pair<std::string, std::string>> clients);
   // Writes a config for the given node list (used for rogue nodes with other keys or no keys).
   std::string write_config(const std::string& file, const std::vector<node_spec>& nodes) const;
 
@@ -51,6 +53,8 @@ class cluster_fixture {
   std::string config_path_;
   std::vector<node_spec> nodes_;
   int heartbeat_ms_;
+  bool client_curve_ = false;
+  std::vector<std::pair<std::string, std::string>> clients_;
   std::map<std::string, std::unique_ptr<child_process>> procs_;
   int restarts_ = 0;
 };

@@ -217,3 +217,36 @@ BOOST_AUTO_TEST_CASE(a_node_refuses_to_bind_off_loopback_without_keys) {
   BOOST_CHECK_NE(*code, 0);
   BOOST_CHECK_MESSAGE(p.log().find("without CURVE keys") != std::string::npos, p.log());
 }
+
+BOOST_AUTO_TEST_CASE(clients_need_a_listed_key_when_the_endpoint_requires_curve) {
+  cluster_fixture c(1, /*curve=*/true);
+  auto alice = holo::generate_keypair();
+  auto mallory = holo::generate_keypair();
+  BOOST_REQUIRE(alice.ok() && mallory.ok());
+  c.require_client_keys({{"alice", alice->public_z85}});
+  c.start("n1");
+  auto ep = c.client_endpoint("n1");
+  auto server = c.nodes()[0].public_key;
+  holo::client_keys alice_keys{server, alice->public_z85, alice->secret_z85};
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(5s, [&] {
+                          holo::client cl(ep, alice_keys);
+                          auto h = cl.health(500ms);
+                          return h && h->state == "up";
+                        }),
+                        c.logs());
+  // An unlisted key, and a client without CURVE: no answer at all (the handshake never completes).
+  holo::client bad(ep, holo::client_keys{server, mallory->public_z85, mallory->secret_z85});
+  auto r1 = bad.health(1500ms);
+  BOOST_CHECK(!r1.ok());
+  holo::client plain(ep);
+  auto r2 = plain.health(1500ms);
+  BOOST_CHECK(!r2.ok());
+  // A listed client with the wrong server key cannot talk either.
+  holo::client wrong(ep, holo::client_keys{mallory->public_z85, alice->public_z85, alice->secret_z85});
+  BOOST_CHECK(!wrong.health(1500ms).ok());
+  // The refusal was counted, and the listed client still works.
+  holo::client ok(ep, alice_keys);
+  auto n = ok.nodes(2s);
+  BOOST_REQUIRE(n.ok());
+  BOOST_CHECK_GT(n->links.rejected_handshakes, 0u);
+}
