@@ -3,11 +3,13 @@
 // Q4_0 and Q8_0 with Q8_0 activations, Q4_K/Q5_K/Q6_K with Q8_K (which carries per-16 sums for the
 // K-quant mins); products are integer (AVX2 maddubs/madd) per block, scaled to f32 once per block.
 // F32/F16/BF16 weights are dotted with f32 activations using FMA (F16C / bit shifts for halves).
-// Every kernel has a scalar fallback when the build lacks AVX2 (other CPUs: ARM, old x86).
+// Every kernel has a scalar fallback when the build lacks AVX2 (other CPUs: ARM, old x86). Prefill
+// uses the tiled gemm_fn kernels (AVX2 only) built from the same block arithmetic.
 //
 // Pure functions; n is the row length in elements, a multiple of the weight type's block size.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "gpu/tensor_type.hpp"
@@ -23,6 +25,16 @@ tensor_type activation_type(tensor_type w);
 vec_dot_fn vec_dot_for(tensor_type w);
 // Quantizes an activation row for activation_type (q8_0 or q8_k); f32 is not handled here.
 void quantize_activation(tensor_type act, const float* x, void* dst, std::int64_t n);
+
+// Tiled prefill kernel: out[t * ldo + r] = sum_i w_r[i] * x_t[i] for r < rows, t < n, where weight
+// row r starts at w + r * w_stride and activation row t (activation_type's format, as vec_dot reads
+// it) at x + t * x_stride, `cols` elements each. Each loaded weight block serves several tokens and
+// each activation block several rows (register tiles; see gemm.cpp).
+using gemm_fn = void (*)(const std::byte* w, std::size_t w_stride, std::int64_t rows, const std::byte* x,
+                         std::size_t x_stride, std::int64_t n, std::int64_t cols, float* out,
+                         std::int64_t ldo);
+// The tiled kernel for weight type `w`; null where there is none (scalar builds): use vec_dot.
+gemm_fn gemm_for(tensor_type w);
 
 float vec_dot_f32(const void* w, const void* x, std::int64_t n);
 float vec_dot_f16(const void* w, const void* x, std::int64_t n);

@@ -1,49 +1,17 @@
 // Quantized weight rows dotted with Q8 activation rows (see gpu/cpu/dot.hpp). The AVX2 kernels follow
 // llama.cpp's ggml_vec_dot_*: unsigned 4/5/6-bit weights times signed 8-bit activations with
 // maddubs (pairs -> i16, never saturating for these ranges: 63 * 127 * 2 < 32767), madd by the
-// sub-block scale (-> i32), one float FMA per block or super-block.
+// sub-block scale (-> i32), one float FMA per block or super-block (VNNI's dpbusd for the plain
+// 8-bit products where the build has it). The activation quantizers are AVX2 copies of gpu/quant.cpp's
+// quantize_row_q8_0/q8_k, producing the same bytes (gemm.test.cpp checks).
 #include <cstring>
 
 #include "gpu/cpu/dot.hpp"
-#include "gpu/cpu/simd.hpp"
-#include "gpu/f16.hpp"
+#include "gpu/cpu/dot_q8_util.hpp"
 #include "gpu/quant.hpp"
 
 namespace holo::gpu::cpu {
 namespace {
-
-inline float fp16(f16_bits h) {
-#ifdef HOLO_CPU_AVX2
-  return _cvtsh_ss(h);
-#else
-  return f16_to_f32(h);
-#endif
-}
-
-#ifdef HOLO_CPU_AVX2
-
-// 32 signed bytes times 32 signed bytes -> 8 float partial sums. maddubs wants one unsigned operand:
-// take |a| and move a's sign onto b.
-inline __m256 mul_sum_i8(__m256i a, __m256i b) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-}
-#endif
-
-// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (quant.hpp's unpack_scale_min_k4, all at once:
-// llama.cpp's 32-bit mask trick; little-endian).
-inline void unpack_k4(const std::uint8_t* scales, std::uint8_t* sc, std::uint8_t* m) {
-  constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-  std::uint32_t u[4];
-  std::memcpy(u, scales, 12);
-  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
-  const std::uint32_t mins_lo = u[1] & kmask1;
-  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-  u[2] = mins_lo;
-  u[0] &= kmask1;
-  std::memcpy(sc, &u[0], 8);
-  std::memcpy(m, &u[2], 8);
-}
 
 // sum_j m[j] * (sum of the 32 activations of sub-block j), from Q8_K's per-16 sums.
 inline int mins_dot(const std::uint8_t* m, const std::int16_t* bsums) {
@@ -91,12 +59,96 @@ vec_dot_fn vec_dot_for(tensor_type w) {
   }
 }
 
+#ifdef HOLO_CPU_AVX2
+namespace {
+
+inline float amax8(__m256 a) {  // max |a[i]|
+  a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// 32 floats -> 32 bytes round(v * s) (ties to even, lrintf's rounding), clamped to [-127, 127];
+// divide: v / s instead. q32 gets the 4 rounded i32 vectors (for Q8_K's per-16 sums).
+template <bool divide>
+inline void round32(const float* x, __m256 s, std::int8_t* dst, __m256i* q32) {
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (int k = 0; k < 4; ++k) {
+    const __m256 v = _mm256_loadu_ps(x + 8 * k);
+    const __m256 y = divide ? _mm256_div_ps(v, s) : _mm256_mul_ps(v, s);
+    q32[k] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(y), lo), hi);
+  }
+  // packs interleave 128-bit lanes: (0..3 8..11 | 4..7 12..15) per pair; the permute restores order.
+  const __m256i p16 = _mm256_packs_epi32(q32[0], q32[1]), p16b = _mm256_packs_epi32(q32[2], q32[3]);
+  const __m256i p8 = _mm256_packs_epi16(p16, p16b);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// gpu/quant.cpp's quantize_row_q8_0, 8 lanes at a time; the same bytes.
+void quantize_q8_0_avx2(const float* x, block_q8_0* dst, std::int64_t n) {
+  for (std::int64_t b = 0; b < n / qk8_0; ++b, x += qk8_0) {
+    const __m256 m = _mm256_max_ps(
+        _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_loadu_ps(x)),
+                      _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_loadu_ps(x + 8))),
+        _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_loadu_ps(x + 16)),
+                      _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_loadu_ps(x + 24))));
+    dst[b].d = f32_to_f16(amax8(m) / 127.0f);
+    const float d = f16_to_f32(dst[b].d);
+    __m256i q32[4];
+    if (d > 0) {
+      round32<true>(x, _mm256_set1_ps(d), dst[b].qs, q32);
+    } else {
+      std::memset(dst[b].qs, 0, sizeof dst[b].qs);
+    }
+  }
+}
+
+// gpu/quant.cpp's quantize_row_q8_k, 8 lanes at a time; the same bytes and sums.
+void quantize_q8_k_avx2(const float* x, block_q8_k* dst, std::int64_t n) {
+  for (std::int64_t b = 0; b < n / qk_k; ++b, x += qk_k) {
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < qk_k; i += 8) {
+      m = _mm256_max_ps(m, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_loadu_ps(x + i)));
+    }
+    const float d = amax8(m) / 127.0f;
+    const float id = d > 0 ? 1.0f / d : 0.0f;
+    dst[b].d = d;
+    for (int g = 0; g < qk_k / 32; ++g) {
+      __m256i q32[4];
+      round32<false>(x + 32 * g, _mm256_set1_ps(id), dst[b].qs + 32 * g, q32);
+      dst[b].bsums[2 * g] = static_cast<std::int16_t>(hsum_i32(_mm256_add_epi32(q32[0], q32[1])));
+      dst[b].bsums[2 * g + 1] = static_cast<std::int16_t>(hsum_i32(_mm256_add_epi32(q32[2], q32[3])));
+    }
+  }
+}
+
+}  // namespace
+#endif
+
 void quantize_activation(tensor_type act, const float* x, void* dst, std::int64_t n) {
+#ifdef HOLO_CPU_AVX2
+  if (act == tensor_type::q8_0) {
+    quantize_q8_0_avx2(x, static_cast<block_q8_0*>(dst), n);
+  } else {
+    quantize_q8_k_avx2(x, static_cast<block_q8_k*>(dst), n);
+  }
+#else
   if (act == tensor_type::q8_0) {
     quantize_row_q8_0(x, static_cast<block_q8_0*>(dst), n);
   } else {
     quantize_row_q8_k(x, static_cast<block_q8_k*>(dst), n);
   }
+#endif
 }
 
 float vec_dot_q4_0_q8_0(const void* wv, const void* xv, std::int64_t n) {

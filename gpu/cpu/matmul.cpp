@@ -37,6 +37,20 @@ void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_
     xa = scratch;
   }
   const auto* xb = static_cast<const std::byte*>(xa);
+  const gemm_fn gemm = n > 1 ? gemm_for(w.type) : nullptr;
+  if (gemm != nullptr) {
+    // W (rows, cols) @ xa (n, cols)^T -> out (n, rows): thread ranges over rows, each range a
+    // sequence of register tiles (several weight rows x several tokens, gemm.cpp).
+    const auto* wb = static_cast<const std::byte*>(w.data);
+    const std::size_t ws = w.row_size();
+    pool.parallel_for(w.rows, rows_grain, [&](std::int64_t r0, std::int64_t r1, int) {
+      gemm(wb + static_cast<std::size_t>(r0) * ws, ws, r1 - r0, xb, xa_row, n, w.cols, out + r0, w.rows);
+      if (bias == nullptr) return;
+      for (std::int64_t t = 0; t < n; ++t)
+        for (std::int64_t r = r0; r < r1; ++r) out[t * w.rows + r] += bias[r];
+    });
+    return;
+  }
   // W (rows, cols) @ xa (n, cols)^T -> out (n, rows): thread ranges over rows; for each weight row,
   // every activation row (the row stays in L1 across the n dots).
   pool.parallel_for(w.rows, rows_grain, [&](std::int64_t r0, std::int64_t r1, int) {

@@ -3,9 +3,10 @@
 //
 // Performance bets: decode (n = 1) is a matvec bound by reading W once from memory, so the activation
 // is quantized once (to Q8_0 or Q8_K, llama.cpp's scheme) and each weight block is consumed by an
-// integer dot product straight from the file mapping. Prefill (n > 1) walks W once too: each weight
-// row, fetched from memory once, is dotted with all n activation rows while it sits in L1 (the
-// quantized activations, ~1.1 bytes per element, stay in L2).
+// integer dot product straight from the file mapping. Prefill (n > 1) is compute-bound: register tiles
+// of a few weight rows x a few tokens (gpu/cpu/gemm.cpp) load and decode each weight block once for
+// several tokens and each activation block once for several rows; the tile's weight rows stay in L1,
+// the quantized activations (~1.1 bytes per element) in L2, a chunk of tokens at a time.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,106 @@
+// The tiled prefill kernels (gemm.cpp) held against the row dot products they replace, pair by pair,
+// for every weight type and shapes that leave edge tiles in both directions (rows and tokens not a
+// multiple of the tile) and cross a token chunk; then the backend's matmul against the reference
+// for such a shape with 1..4 threads. Bounds: the tile sums the same block products as vec_dot in
+// another order (f32 rounding only): 1e-5 of the pair's magnitude sum |w||x|; the backend check
+// uses cpu_backend.test.cpp's bounds (Q8 activation rounding, 2e-2 for quantized types).
+#define BOOST_TEST_MODULE gemm
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "gpu/cpu/cpu_backend.hpp"
+#include "gpu/cpu/dot.hpp"
+#include "gpu/cpu/reference_backend.hpp"
+#include "gpu/cpu/test_util.hpp"
+
+namespace gpu = holo::gpu;
+using gpu::tensor_type;
+using gpu::test::make_weights;
+using gpu::test::norm_error;
+using gpu::test::random_floats;
+
+namespace {
+
+constexpr tensor_type all_types[] = {tensor_type::f32,  tensor_type::f16,  tensor_type::bf16,
+                                     tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k,
+                                     tensor_type::q5_k, tensor_type::q6_k};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
+  struct shape {
+    std::int64_t rows, cols, n;
+  };
+  // 4096 columns x 70 tokens crosses the 256 KiB activation chunk for every activation format.
+  const shape shapes[] = {{1, 256, 2}, {5, 512, 13}, {7, 256, 5}, {33, 1024, 3}, {9, 4096, 70}, {10, 256, 7}};
+  for (tensor_type t : all_types) {
+    const gpu::cpu::gemm_fn gemm = gpu::cpu::gemm_for(t);
+    if (gemm == nullptr) continue;  // scalar build: matmul uses vec_dot only
+    const tensor_type act = gpu::cpu::activation_type(t);
+    const gpu::cpu::vec_dot_fn dot = gpu::cpu::vec_dot_for(t);
+    for (const shape& s : shapes) {
+      const auto w = make_weights(t, s.rows, s.cols, unsigned(s.rows * 7 + s.cols + unsigned(t)));
+      const auto x = random_floats(static_cast<std::size_t>(s.n * s.cols), unsigned(s.n + 3));
+      const std::size_t xs = act == tensor_type::f32 ? s.cols * sizeof(float) : gpu::row_bytes(act, s.cols);
+      std::vector<std::byte> xa(xs * s.n);
+      for (std::int64_t i = 0; i < s.n; ++i) {
+        if (act == tensor_type::f32) {
+          std::memcpy(xa.data() + i * xs, x.data() + i * s.cols, xs);
+        } else {
+          gpu::cpu::quantize_activation(act, x.data() + i * s.cols, xa.data() + i * xs, s.cols);
+        }
+      }
+      std::vector<float> got(s.n * s.rows, -1.0f);
+      gemm(static_cast<const std::byte*>(w.view.data), w.view.row_size(), s.rows, xa.data(), xs, s.n, s.cols,
+           got.data(), s.rows);
+      std::vector<float> wd(s.cols);
+      for (std::int64_t r = 0; r < s.rows; ++r) {
+        BOOST_REQUIRE(gpu::dequantize_row(t, w.view.row(r), wd.data(), s.cols).ok());
+        for (std::int64_t i = 0; i < s.n; ++i) {
+          double mag = 0.0;  // sum |w||x|: the scale of the rounding error
+          for (std::int64_t k = 0; k < s.cols; ++k) mag += std::fabs(wd[k] * x[i * s.cols + k]);
+          const double want = dot(w.view.row(r), xa.data() + i * xs, s.cols);
+          BOOST_TEST(std::fabs(got[i * s.rows + r] - want) / mag < 1e-5,
+                     gpu::traits(t).name << " " << s.rows << "x" << s.cols << " n=" << s.n << " r=" << r
+                                         << " t=" << i);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(matmul_odd_tiles_threads) {
+  const gpu::backend_limits limits{32, 4096, 64, 16, 128};
+  gpu::cpu_reference_backend ref;
+  BOOST_REQUIRE(ref.reserve(limits).ok());
+  const std::int64_t rows = 37, cols = 512, n = 13;
+  for (tensor_type t : all_types) {
+    const auto w = make_weights(t, rows, cols, 91 + unsigned(t));
+    const auto bias = random_floats(rows, 5);
+    const auto x = random_floats(n * cols, 13);
+    std::vector<float> want(n * rows), got(n * rows);
+    BOOST_REQUIRE(ref.matmul(w.view, x.data(), n, bias.data(), want.data()).ok());
+    for (int threads = 1; threads <= 4; ++threads) {
+      gpu::cpu_backend fast(threads);
+      BOOST_REQUIRE(fast.reserve(limits).ok());
+      BOOST_REQUIRE(fast.matmul(w.view, x.data(), n, bias.data(), got.data()).ok());
+      const double bound = gpu::cpu::activation_type(t) != tensor_type::f32 ? 2e-2 : 1e-5;
+      BOOST_TEST(norm_error(got, want) < bound, gpu::traits(t).name << " threads=" << threads);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(quantize_activation_equals_reference) {
+  const std::int64_t cols = 1024;
+  auto x = random_floats(cols, 21, 3.0f);
+  for (std::int64_t i = 0; i < 32; ++i) x[i] = 0.0f;  // an all-zero block: d = 0
+  x[300] = 1e4f;                                     // an outlier block
+  for (tensor_type act : {tensor_type::q8_0, tensor_type::q8_k}) {
+    std::vector<std::byte> got(gpu::row_bytes(act, cols)), want(got.size());
+    gpu::cpu::quantize_activation(act, x.data(), got.data(), cols);
+    BOOST_REQUIRE(gpu::quantize_row(act, x.data(), want.data(), cols).ok());
+    BOOST_TEST(std::memcmp(got.data(), want.data(), got.size()) == 0, gpu::traits(act).name);
+  }
+}
