@@ -5,6 +5,8 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/model_shard.hpp"
+#include "actors/router.hpp"
 #include "actors/transport.hpp"
 #include "runtime/client_protocol.hpp"
 #include "runtime/cluster_messages.hpp"
@@ -99,11 +101,35 @@ void handle_nodes(client_api_actor* self, const std::string& peer, const proto::
           fail);
 }
 
+// {"kind": "kill", "actor": NAME}: fails an actor of this node on purpose (fault injection for tests
+// and the shell). A model shard crashes as if its engine threw; any other actor gets an exit.
+void handle_kill(client_api_actor* self, const std::string& peer, const proto::request_header& req,
+                 const std::string& frame) {
+  auto sender = self->state.bridge->sender();
+  auto actor = proto::decode_kill_target(frame);
+  if (!actor) {
+    self->send(sender, bridge_out_atom::value, peer, proto::encode_error(req.id, actor.error().code(), actor.error().message()));
+    return;
+  }
+  auto target = sibling(self, actor->c_str());
+  if (!target || actor->size() > 10) {
+    self->send(sender, bridge_out_atom::value, peer,
+               proto::encode_error(req.id, status_code::not_found, "no actor '" + *actor + "' on this node"));
+    return;
+  }
+  if (actor->rfind("s:", 0) == 0) self->send(target, shard_crash_atom::value);
+  else self->send_exit(target, caf::exit_reason::kill);
+  self->send(sender, bridge_out_atom::value, peer, proto::encode_ok(req.id, "kill"));
+}
+
 caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
   auto log = ctx->log.child(names::client_api);
   bridge_options opts;
   opts.endpoint = ctx->node.client_endpoint;
   opts.frame_bytes_max = static_cast<std::int64_t>(proto::client_frame_bytes_max);
+  // A client that reads slowly fills this many frames, then gets coalesced token events.
+  opts.peer_queue_frames = static_cast<int>(ctx->node.client_queue_frames);
+  opts.socket_send_buffer_bytes = static_cast<int>(ctx->node.client_send_buffer_bytes);
   if (ctx->client_curve) {
     // The transport (started earlier) owns the ZAP handler that admits the listed client keys.
     opts.curve_secret_key = ctx->curve->secret_key;
@@ -120,7 +146,7 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::client_api, "running"}; },
-      [=](bridge_in_atom, std::string& peer, std::string& frame) {
+      [=](bridge_in_atom, std::string& peer, std::string& user, std::string& frame) {
         auto hdr = proto::decode_request_header(frame);
         auto reject = [&](const std::string& id, status_code code, const std::string& msg) {
           ++self->state.rejected_frames;
@@ -130,7 +156,25 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
         if (!hdr) return reject("", hdr.error().code(), hdr.error().message());
         if (hdr->kind == "health") return handle_health(self, peer, *hdr);
         if (hdr->kind == "nodes") return handle_nodes(self, peer, *hdr);
+        if (hdr->kind == "kill") return handle_kill(self, peer, *hdr, frame);
+        if (hdr->kind == "generate" || hdr->kind == "cancel" || hdr->kind == "resume" || hdr->kind == "models") {
+          auto router = sibling(self, names::router);
+          if (!router)
+            return reject(hdr->id, status_code::unavailable,
+                          ctx->node.has_role("router") ? "router is restarting" : "this node does not route requests");
+          self->send(router, client_frame_atom::value, peer, user.empty() ? std::string("anon") : user, frame);
+          return;
+        }
         reject(hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'");
+      },
+      [=](client_out_atom, std::string& peer, std::string& frame) {
+        self->send(self->state.bridge->sender(), bridge_out_atom::value, peer, std::move(frame));
+      },
+      [=](bridge_gone_atom, std::string& peer) {
+        if (auto router = sibling(self, names::router)) self->send(router, client_gone_atom::value, peer);
+      },
+      [=](bridge_congested_atom, std::string& peer, bool congested) {
+        if (auto router = sibling(self, names::router)) self->send(router, client_congested_atom::value, peer, congested);
       },
   };
 }

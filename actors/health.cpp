@@ -222,6 +222,9 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
       [=](wire::node_announce& a) {
         publish(self, ctx, self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now()));
       },
+      [=](link_lost_atom, std::string& node) {
+        publish(self, ctx, self->state.members->on_link_lost(node, membership::clock::now()));
+      },
       [=](wire::node_leave& l) {
         publish(self, ctx, self->state.members->on_leave(l.node, l.incarnation, membership::clock::now()));
       },

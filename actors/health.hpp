@@ -26,6 +26,9 @@ namespace holo {
 
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using member_changed_atom = caf::atom_constant<caf::atom("member_chg")>;
+// (link_lost_atom, std::string node) from the transport: our connection to the node closed; it is
+// marked down at once (a crashed process), and comes back up with its next heartbeat if alive.
+using link_lost_atom = caf::atom_constant<caf::atom("link_lost")>;
 
 // `watched`: registry names of the siblings to check.
 caf::actor spawn_health(caf::actor_system& sys, node_context_ptr ctx, std::vector<std::string> watched);

@@ -13,6 +13,8 @@
 #include "actors/basic_actor.hpp"
 #include "actors/client_api.hpp"
 #include "actors/health.hpp"
+#include "actors/model_shard.hpp"
+#include "actors/router.hpp"
 #include "actors/transport.hpp"
 #include "gpu/devices.hpp"
 #include "runtime/cluster_io.hpp"
@@ -36,6 +38,30 @@ sup::child_spec child(std::string id, std::function<caf::actor(caf::actor_system
   c.start = std::move(start);
   c.shutdown_timeout = shutdown;
   return c;
+}
+
+// One model shard per model placed on this node, named after the model's index in the config.
+std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
+  std::vector<sup::child_spec> cs;
+  auto& cl = ctx->cluster;
+  for (std::size_t i = 0; i < cl.models.size(); ++i) {
+    auto& m = cl.models[i];
+    bool here = false;
+    for (auto& p : cl.placements)
+      if (cl.find_model(p.model) == &m)
+        for (auto& n : p.nodes) here = here || n == ctx->node.name;
+    if (!here) continue;
+    shard_spec spec;
+    spec.model_index = i;
+    spec.model = m.name;
+    spec.path = m.path.rfind("ollama:", 0) == 0 ? m.path : cl.resolve_path(m.path);
+    spec.ctx_size = static_cast<std::int32_t>(m.context_length);
+    spec.threads = static_cast<int>(ctx->node.engine_threads);
+    spec.parallel = m.parallel;
+    spec.queue = m.queue;
+    cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));
+  }
+  return cs;
 }
 
 // The node's tree, in start order (stopped in reverse): transport first so peers can reach the
@@ -64,11 +90,14 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
     watched.push_back(names::shards);
     sup::flags shard_flags;
     shard_flags.observer = observer;
-    auto sc = sup::supervisor_child(names::shards, shard_flags, {});
+    auto sc = sup::supervisor_child(names::shards, shard_flags, shard_children(ctx));
     sc.registered_as = caf::atom_from_string(names::shards);
     cs.push_back(sc);
   }
-  if (node.has_role("router")) basic(names::router);
+  if (node.has_role("router")) {
+    watched.push_back(names::router);
+    cs.push_back(child(names::router, [ctx](caf::actor_system& sys) { return spawn_router(sys, ctx); }));
+  }
   if (ctx->cluster.metrics.enabled && !node.metrics_endpoint.empty()) basic(names::metrics);
   if (!node.client_endpoint.empty()) {
     watched.push_back(names::client_api);

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/health.hpp"
 #include "runtime/cluster_io.hpp"
 #include "runtime/cluster_messages.hpp"
 #include "runtime/errors.hpp"
@@ -199,6 +200,11 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
         if (e && e->kind == wire::frame_kind::request)
           fail_pending(self, e->correlation, make_error(errc::node_unreachable, e->to_node + ": link not up"));
       },
+      [=](cluster_link_atom, std::string& peer, bool up) {
+        if (up) return;
+        if (auto h = self->system().registry().get(caf::atom_from_string(names::health)))
+          self->send(caf::actor_cast<caf::actor>(h), link_lost_atom::value, peer);
+      },
       [=](cluster_rejected_atom, std::string& address, std::string& why) {
         // A refused peer retries every reconnect interval: log its first refusal, then every 100th.
         auto n = ++self->state.rejections_by_address[address];
@@ -206,6 +212,12 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
           log.warn("rejected a cluster handshake", {{"peer_address", address}, {"why", why}, {"times", n}});
       },
       [=](remote_send_atom, std::string& node, std::string& actor, caf::message& msg) {
+        if (node == self->state.self_name) {
+          // To this node: delivered here, so callers need not care where an actor lives.
+          if (auto target = self->system().registry().get(caf::atom_from_string(actor.substr(0, 10))))
+            self->send(caf::actor_cast<caf::actor>(target), std::move(msg));
+          return;
+        }
         wire::envelope e;
         e.kind = wire::frame_kind::send;
         e.from_node = self->state.self_name;

@@ -2,7 +2,8 @@
 // thread) and turns actor messages into frames and back. Protocol (local actors only):
 //
 //   (remote_send_atom, std::string node, std::string actor, caf::message msg)
-//       one-way; `msg` holds one catalogue message (runtime/cluster_messages.hpp).
+//       one-way; `msg` holds one catalogue message (runtime/cluster_messages.hpp). To this node's
+//       own name: delivered to the local actor (same order as every other send from the caller).
 //   (remote_request_atom, std::string node, std::string actor, std::int64_t timeout_ms, caf::message msg)
 //       -> the remote actor's reply (a catalogue message), or an error:
 //          holo::errc::node_unreachable  at once, when the node is down/left/never heard, or its link

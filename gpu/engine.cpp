@@ -1,5 +1,7 @@
 #include "gpu/engine.hpp"
 
+#include "gpu/generation.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <new>
@@ -154,71 +156,33 @@ std::string_view to_string(finish_reason r) {
   return "unknown";
 }
 
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-// Sends `text` to the caller and appends it to the result; false when the callback cancels.
-bool emit(generation_result& r, std::int32_t id, const std::string& text, const token_callback& cb) {
-  r.text += text;
-  return !cb || cb(generated_token{id, text});
-}
-
-}  // namespace
-
 result<generation_result> generate(session& s, std::span<const std::int32_t> prompt,
                                    const generation_options& options, const token_callback& on_token) {
-  const tokenizer& vocab = s.owner().vocab();
-  auto smp = sampler::create(options.sampling, s.owner().config().n_vocab);
-  if (!smp) return smp.error();
+  auto g = generation::create(s, std::vector<std::int32_t>(prompt.begin(), prompt.end()), options);
+  if (!g) return g.error();
   generation_result r;
-  const auto t0 = clock_type::now();
-  auto logits = s.prefill(prompt);
-  if (!logits) return logits.error();
-  r.timings.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-  r.timings.prompt_ms = ms_since(t0);
-
-  const auto t1 = clock_type::now();
-  detokenizer detok(vocab, decode_options{true, options.unparse_special, false});
-  stop_matcher stops(options.sampling.stop);
-  const std::int64_t max_tokens = options.sampling.max_tokens;
-  std::span<float> current = *logits;
-  for (std::int64_t i = 0;; ++i) {
-    if (max_tokens >= 0 && i >= max_tokens) break;  // reason stays length
-    const std::int32_t id = smp->sample(current, s.tokens(), options.request_key, options.first_token_index + i);
-    r.tokens.push_back(id);
-    if (options.stop_at_eog && vocab.is_eog(id)) {
-      r.reason = finish_reason::eog;
-      break;
+  for (;;) {
+    auto ev = (*g)->step();
+    if (!ev) return ev.error();
+    if (ev->has_token) {
+      r.tokens.push_back(ev->id);
+      r.text += ev->text;
+      if (on_token && !on_token(generated_token{ev->id, ev->text})) {
+        (*g)->cancel();
+        break;
+      }
+    } else if (ev->finished && (*g)->reason() == finish_reason::eog) {
+      r.tokens.push_back(ev->id);  // the EOG that ended it, never shown as text
     }
-    const auto step = stops.push(options.text ? detok.push(id) : std::string());
-    if (!emit(r, id, step.emit, on_token)) {
-      r.reason = finish_reason::cancelled;
-      break;
+    if (!ev->tail.empty()) {
+      r.text += ev->tail;
+      if (on_token) on_token(generated_token{-1, ev->tail});
     }
-    if (step.stopped) {
-      r.reason = finish_reason::stop;
-      break;
-    }
-    if (max_tokens >= 0 && i + 1 >= max_tokens) break;  // sampled the last one: no need to feed it
-    if (s.position() >= s.ctx_size()) {
-      r.reason = finish_reason::context;
-      break;
-    }
-    auto next = s.decode(id);
-    if (!next) return next.error();
-    current = *next;
+    if (ev->finished) break;
   }
-  if (r.reason != finish_reason::stop && r.reason != finish_reason::cancelled && options.text) {
-    std::string tail = stops.push(detok.flush()).emit;
-    tail += stops.flush();
-    if (!tail.empty()) emit(r, -1, tail, on_token);
-  }
+  r.reason = (*g)->reason();
+  r.timings = (*g)->timings();
   r.timings.generated_tokens = static_cast<std::int64_t>(r.tokens.size());
-  r.timings.gen_ms = ms_since(t1);
   return r;
 }
 

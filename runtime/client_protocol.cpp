@@ -2,72 +2,11 @@
 
 #include <msgpack.hpp>
 
+#include "runtime/msgpack_map.hpp"
+
 namespace holo::proto {
 
-namespace {
-
-msgpack::unpack_limit to_msgpack(const unpack_limits& l) {
-  return msgpack::unpack_limit(l.array_elems_max, l.map_entries_max, l.str_bytes_max, l.bin_bytes_max,
-                               l.ext_bytes_max, l.depth_max);
-}
-
-// Unpacks one frame under the limits; a frame that is not exactly one map is an error.
-result<msgpack::object_handle> unpack_map(std::string_view frame) {
-  if (frame.size() > client_frame_bytes_max)
-    return status::invalid_argument("frame of " + std::to_string(frame.size()) + " bytes exceeds " +
-                                    std::to_string(client_frame_bytes_max));
-  try {
-    std::size_t off = 0;
-    auto oh = msgpack::unpack(frame.data(), frame.size(), off, nullptr, nullptr, to_msgpack(unpack_limits{}));
-    if (off != frame.size()) return status::invalid_argument("trailing bytes after the message");
-    if (oh.get().type != msgpack::type::MAP) return status::invalid_argument("message is not a map");
-    return oh;
-  } catch (const std::exception& e) {
-    return status::invalid_argument(std::string("malformed MessagePack: ") + e.what());
-  }
-}
-
-const msgpack::object* find(const msgpack::object& map, std::string_view key) {
-  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
-    auto& kv = map.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
-      return &kv.val;
-  }
-  return nullptr;
-}
-
-bool get_str(const msgpack::object& map, std::string_view key, std::string& out) {
-  auto o = find(map, key);
-  if (!o || o->type != msgpack::type::STR) return false;
-  out.assign(o->via.str.ptr, o->via.str.size);
-  return true;
-}
-
-bool get_int(const msgpack::object& map, std::string_view key, std::int64_t& out) {
-  auto o = find(map, key);
-  if (!o) return false;
-  if (o->type == msgpack::type::POSITIVE_INTEGER) {
-    if (o->via.u64 > static_cast<std::uint64_t>(INT64_MAX)) return false;
-    out = static_cast<std::int64_t>(o->via.u64);
-    return true;
-  }
-  if (o->type == msgpack::type::NEGATIVE_INTEGER) {
-    out = o->via.i64;
-    return true;
-  }
-  return false;
-}
-
-void pack_header(msgpack::packer<msgpack::sbuffer>& pk, std::string_view kind, std::string_view id) {
-  pk.pack("v");
-  pk.pack(version);
-  pk.pack("kind");
-  pk.pack(kind);
-  pk.pack("id");
-  pk.pack(id);
-}
-
-}  // namespace
+using namespace detail;
 
 std::string encode_health_request(std::string_view id) {
   msgpack::sbuffer buf;
@@ -199,13 +138,6 @@ result<request_header> decode_request_header(std::string_view frame) {
 
 namespace {
 
-bool get_uint(const msgpack::object& map, std::string_view key, std::uint64_t& out) {
-  auto o = find(map, key);
-  if (!o || o->type != msgpack::type::POSITIVE_INTEGER) return false;
-  out = o->via.u64;
-  return true;
-}
-
 // The common part of reply decoding: kind, id, and errors turned into a status.
 result<msgpack::object_handle> reply_map(std::string_view frame, std::string_view kind_expected,
                                          std::string_view expected_id) {
@@ -285,6 +217,35 @@ result<health_reply> decode_health_reply(std::string_view frame, std::string_vie
     }
   }
   return h;
+}
+
+std::string encode_kill(std::string_view id, std::string_view actor) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pack_header(pk, "kill", id);
+  pk.pack("actor");
+  pk.pack(actor);
+  return {buf.data(), buf.size()};
+}
+
+result<std::string> decode_kill_target(std::string_view frame) {
+  auto oh = unpack_map(frame);
+  if (!oh) return oh.error();
+  std::string actor;
+  if (!get_str(oh->get(), "actor", actor) || actor.empty() || actor.size() > 64)
+    return status::invalid_argument("field 'actor' must name an actor of the node");
+  return actor;
+}
+
+std::string encode_ok(std::string_view id, std::string_view what) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pack_header(pk, "ok", id);
+  pk.pack("what");
+  pk.pack(what);
+  return {buf.data(), buf.size()};
 }
 
 }  // namespace holo::proto

@@ -80,6 +80,11 @@ result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view 
 // {"kind": "health", "node": NODE}: the health of another node, asked through this one.
 std::string encode_health_request(std::string_view id, std::string_view node);
 
+// {"kind": "kill", "actor": NAME}: fault injection (tests, the shell). Reply {"kind": "ok"}.
+std::string encode_kill(std::string_view id, std::string_view actor);
+result<std::string> decode_kill_target(std::string_view frame);
+std::string encode_ok(std::string_view id, std::string_view what);
+
 struct request_header {
   std::int64_t v = 0;
   std::string kind;

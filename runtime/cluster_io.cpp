@@ -1,5 +1,7 @@
 #include "runtime/cluster_io.hpp"
 
+#include <cstring>
+
 #include <map>
 #include <vector>
 
@@ -41,6 +43,7 @@ using io_clock = std::chrono::steady_clock;
 // A DEALER to one peer, and how its sends have been going.
 struct peer_link {
   std::unique_ptr<zmq::socket_t> socket;
+  std::unique_ptr<zmq::socket_t> monitor;  // PAIR receiving the DEALER's connect/disconnect events
   std::string endpoint;
   std::string public_key;
   std::optional<io_clock::time_point> failing_since;  // first failed send of the current streak
@@ -125,6 +128,7 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
       link.endpoint = p.endpoint;
       link.public_key = p.public_key;
       link.socket = io->make_dealer(link);
+      link.monitor = io->make_monitor(*link.socket, p.name);
       s.dealers.emplace(p.name, std::move(link));
     }
   } catch (const zmq::error_t& e) {
@@ -156,6 +160,20 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_dealer(const peer_link& link) {
   }
   d->connect(link.endpoint);
   return d;
+}
+
+// A PAIR socket that receives the DEALER's handshake-succeeded and disconnected events: a peer
+// process that dies closes its sockets, and this notices it in microseconds instead of the
+// phi-accrual detector's second.
+std::unique_ptr<zmq::socket_t> cluster_io::make_monitor(zmq::socket_t& dealer, const std::string& peer) {
+  static std::atomic<std::uint64_t> next{0};
+  auto address = "inproc://holo-link-" + peer + "-" + std::to_string(next++);
+  if (zmq_socket_monitor(dealer.handle(), address.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+    return nullptr;
+  auto m = std::make_unique<zmq::socket_t>(*sockets_->ctx, zmq::socket_type::pair);
+  m->set(zmq::sockopt::linger, 0);
+  m->connect(address);
+  return m;
 }
 
 cluster_io::~cluster_io() {
@@ -202,7 +220,9 @@ void cluster_io::run() {
       auto now = io_clock::now();
       if (!link.failing_since) link.failing_since = now;
       if (now - *link.failing_since > link_rebuild_after && now - link.created > link_rebuild_after) {
+        link.monitor.reset();
         link.socket = make_dealer(link);
+        link.monitor = make_monitor(*link.socket, peer);
         link.created = now;
         link.failing_since.reset();
         ++c.links_rebuilt;
@@ -211,9 +231,41 @@ void cluster_io::run() {
     }
     return true;
   };
+  const std::size_t fixed = items.size();
+  std::vector<std::string> monitored;  // peer of items[fixed + i]
+  auto rebuild_items = [&] {
+    items.resize(fixed);
+    monitored.clear();
+    for (auto& [name, link] : s.dealers)
+      if (link.monitor) {
+        items.push_back({link.monitor->handle(), 0, ZMQ_POLLIN, 0});
+        monitored.push_back(name);
+      }
+  };
+  auto read_monitor = [&](const std::string& peer) {
+    auto it = s.dealers.find(peer);
+    if (it == s.dealers.end() || !it->second.monitor) return;
+    for (int n = 0; n < 16; ++n) {
+      parts.clear();
+      if (!zmq::recv_multipart(*it->second.monitor, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
+      if (parts.empty() || parts[0].size() < 6) continue;
+      std::uint16_t event = 0;
+      std::memcpy(&event, parts[0].data(), sizeof(event));
+      if (event == ZMQ_EVENT_DISCONNECTED) caf::anon_send(owner_, cluster_link_atom::value, peer, false);
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) caf::anon_send(owner_, cluster_link_atom::value, peer, true);
+    }
+  };
+  rebuild_items();
+  auto rebuilt = c.links_rebuilt.load();
   while (running_) {
     try {
+      if (c.links_rebuilt.load() != rebuilt) {  // a DEALER and its monitor were replaced
+        rebuilt = c.links_rebuilt.load();
+        rebuild_items();
+      }
       zmq::poll(items, std::chrono::milliseconds(50));
+      for (std::size_t i = fixed; i < items.size(); ++i)
+        if (items[i].revents & ZMQ_POLLIN) read_monitor(monitored[i - fixed]);
       for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {
         parts.clear();
         if (!zmq::recv_multipart(*s.router, std::back_inserter(parts), zmq::recv_flags::dontwait)) break;
@@ -251,6 +303,7 @@ void cluster_io::run() {
   }
   s.router.reset();
   s.pull.reset();
+  for (auto& [name, link] : s.dealers) link.monitor.reset();
   s.dealers.clear();
   s.zap.reset();  // last: a CURVE server without its ZAP handler would admit anyone
 }

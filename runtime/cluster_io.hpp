@@ -41,6 +41,9 @@ namespace holo {
 using cluster_in_atom = caf::atom_constant<caf::atom("cl_in")>;
 using cluster_undeliverable_atom = caf::atom_constant<caf::atom("cl_undeliv")>;
 // (cluster_rejected_atom, std::string peer_address, std::string why): a handshake the ZAP handler refused.
+// (cluster_link_atom, std::string peer, bool up): our connection to a peer completed its handshake
+// (true) or closed (false: the peer's process died or the network dropped it).
+using cluster_link_atom = caf::atom_constant<caf::atom("cl_link")>;
 using cluster_rejected_atom = caf::atom_constant<caf::atom("cl_reject")>;
 
 struct cluster_peer {
@@ -103,6 +106,7 @@ class cluster_io {
   struct sockets;
   cluster_io() = default;
   std::unique_ptr<zmq::socket_t> make_dealer(const struct peer_link& link);
+  std::unique_ptr<zmq::socket_t> make_monitor(zmq::socket_t& dealer, const std::string& peer);
   void run();
 
   cluster_io_options opts_;

@@ -135,7 +135,114 @@ struct pong {
   HOLO_WIRE_FIELDS(seq, payload)
 };
 
+
+// ---- serving (actors/router.hpp, actors/model_shard.hpp) ----------------------------------------
+// A generation's life between a router and a model shard. `request_id` is the client's id prefixed
+// with the client's identity (unique in the cluster); `attempt` numbers the dispatches of one
+// request, so events of an abandoned attempt are recognised and dropped.
+
+struct sampling_wire {
+  double temperature = 0.8;
+  std::int32_t top_k = 40;
+  double top_p = 0.95;
+  double min_p = 0.05;
+  double repeat_penalty = 1.0;
+  std::int32_t repeat_last_n = 64;
+  double frequency_penalty = 0;
+  double presence_penalty = 0;
+  std::uint64_t seed = 0;
+  std::int32_t max_tokens = -1;
+  std::vector<std::string> stop;
+  static constexpr const char* wire_name = "holo_sampling_wire";
+  HOLO_WIRE_FIELDS(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, frequency_penalty,
+                   presence_penalty, seed, max_tokens, stop)
+};
+
+// router -> shard: start (or resume) a generation. With `delivered` non-empty the shard rebuilds the
+// state the request had after those tokens (same prompt, same seed) and generates from index
+// delivered.size(): the failover path.
+struct gen_start {
+  static constexpr std::uint16_t wire_id = 10;
+  static constexpr const char* wire_name = "holo_gen_start";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  std::string router_node;
+  std::string prompt;                       // used when roles is empty
+  std::vector<std::string> roles;           // chat messages, rendered with the model's template
+  std::vector<std::string> contents;
+  sampling_wire sampling;
+  std::uint64_t request_key = 0;
+  std::int64_t max_prompt_tokens = 0;       // 0: no cap but the context
+  std::vector<std::int32_t> delivered;      // tokens the client already has
+  HOLO_WIRE_FIELDS(request_id, attempt, router_node, prompt, roles, contents, sampling, request_key,
+                   max_prompt_tokens, delivered)
+};
+
+// router -> shard: stop a generation (the client cancelled or left, or the router moved it).
+struct gen_cancel {
+  static constexpr std::uint16_t wire_id = 11;
+  static constexpr const char* wire_name = "holo_gen_cancel";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  HOLO_WIRE_FIELDS(request_id, attempt)
+};
+
+// shard -> router: token `index` of a generation and the text it released.
+struct gen_token {
+  static constexpr std::uint16_t wire_id = 12;
+  static constexpr const char* wire_name = "holo_gen_token";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  std::int64_t index = 0;
+  std::int32_t token = 0;
+  std::string text;
+  HOLO_WIRE_FIELDS(request_id, attempt, index, token, text)
+};
+
+// shard -> router: the generation ended.
+struct gen_end {
+  static constexpr std::uint16_t wire_id = 13;
+  static constexpr const char* wire_name = "holo_gen_end";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  std::string reason;        // length, eog, stop, context, cancelled
+  std::string text;          // text held back to the end
+  std::int64_t prompt_tokens = 0;
+  std::int64_t generated_tokens = 0;  // in the whole request, delivered ones included
+  std::string node;
+  HOLO_WIRE_FIELDS(request_id, attempt, reason, text, prompt_tokens, generated_tokens, node)
+};
+
+// shard -> router: the generation cannot go on here. `retry`: another replica may succeed (the
+// shard is restarting or full); otherwise the request itself is at fault (prompt too long).
+struct gen_failed {
+  static constexpr std::uint16_t wire_id = 14;
+  static constexpr const char* wire_name = "holo_gen_failed";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  std::uint8_t code = 0;     // holo::status_code
+  std::string message;
+  bool retry = false;
+  HOLO_WIRE_FIELDS(request_id, attempt, code, message, retry)
+};
+
+// shard -> every router, every 500 ms and on change: what the shard can take.
+struct shard_load {
+  static constexpr std::uint16_t wire_id = 15;
+  static constexpr const char* wire_name = "holo_shard_load";
+  std::string node;
+  std::string model;
+  std::string state;          // loading, ready, failed
+  std::int64_t active = 0;    // generations being decoded
+  std::int64_t queued = 0;    // accepted, waiting for a slot
+  std::int64_t slots = 0;     // generations decoded at once
+  double tokens_per_second = 0;  // decode rate over the last interval, all generations together
+  std::uint64_t incarnation = 0; // the shard's start time: a restarted shard has lost its requests
+  HOLO_WIRE_FIELDS(node, model, state, active, queued, slots, tokens_per_second, incarnation)
+};
+
 using catalogue = std::tuple<heartbeat, node_announce, node_leave, health_query, node_health,
-                             membership_query, membership_view, ping, pong>;
+                             membership_query, membership_view, ping, pong, gen_start, gen_cancel,
+                             gen_token, gen_end, gen_failed, shard_load>;
 
 }  // namespace holo::wire

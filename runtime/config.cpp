@@ -282,6 +282,9 @@ void read_node(const toml::table& t, std::size_t i, node_config& n, error_list& 
     }
     h.finish();
   }
+  r.integer("engine_threads", n.engine_threads, 0, 4096);
+  r.integer("client_queue_frames", n.client_queue_frames, 1, 1 << 20);
+  r.integer("client_send_buffer_bytes", n.client_send_buffer_bytes, 0, 1 << 30);
   r.str("client_auth", n.client_auth);
   if (!n.client_auth.empty()) r.one_of("client_auth", n.client_auth, {"curve", "none"});
   if (auto keys = r.table("keys")) {
@@ -304,6 +307,8 @@ void read_model(const toml::table& t, std::size_t i, model_config& m, error_list
   r.str_list("aliases", m.aliases);
   r.str("fallback", m.fallback);
   r.integer("context_length", m.context_length, 0, 1 << 24);
+  r.integer("parallel", m.parallel, 1, 256);
+  r.integer("queue", m.queue, 0, 1 << 16);
   r.finish();
 }
 
@@ -325,6 +330,8 @@ void read_routing(const toml::table& t, routing_config& c, error_list& errs) {
   r.integer("max_tokens", c.max_tokens, 1, 1 << 24);
   r.integer("max_concurrent_per_client", c.max_concurrent_per_client, 1, 1 << 20);
   r.integer("max_pending_requests", c.max_pending_requests, 1, 1 << 20);
+  r.integer("stall_timeout_ms", c.stall_timeout_ms, 100, 3600 * 1000);
+  r.integer("resume_grace_ms", c.resume_grace_ms, 0, 24 * 3600 * 1000);
   auto canaries = r.tables("canary");
   for (std::size_t i = 0; i < canaries.size(); ++i) {
     table_reader cr(*canaries[i], "routing.canary[" + std::to_string(i) + "]", errs);

@@ -39,6 +39,12 @@ struct node_config {
   // the nodes' own keys; needs this node's keys) or "none". Default: "curve" off loopback, else
   // "none".
   std::string client_auth;
+  // Compute threads of each model shard's CPU backend; 0: every core the node has.
+  std::int64_t engine_threads = 0;
+  // Frames queued per client connection before its token events are coalesced (a slow reader).
+  std::int64_t client_queue_frames = 1000;
+  // The kernel send buffer of each client connection (SO_SNDBUF); 0: the OS default (autotuned).
+  std::int64_t client_send_buffer_bytes = 0;
 
   bool has_role(const std::string& r) const;
 };
@@ -48,7 +54,9 @@ struct model_config {
   std::string path;                           // GGUF path, or "ollama:NAME:TAG"
   std::vector<std::string> aliases;
   std::string fallback;                       // smaller model to use when none of this one is up
-  std::int64_t context_length = 0;            // 0: the model's own
+  std::int64_t context_length = 0;            // 0: min(the model's own, 4096)
+  std::int64_t parallel = 4;                  // generations one shard decodes at once (the rest queue)
+  std::int64_t queue = 64;                    // generations one shard accepts beyond `parallel`
 };
 
 struct placement_config {
@@ -69,6 +77,11 @@ struct routing_config {
   std::int64_t max_tokens = 4096;
   std::int64_t max_concurrent_per_client = 16;
   std::int64_t max_pending_requests = 256;
+  // A dispatched generation that sends nothing for this long is moved to another replica (the
+  // shard is stuck; a dead node is noticed sooner, by the health actor).
+  std::int64_t stall_timeout_ms = 30000;
+  // How long a finished or orphaned generation is kept for `resume` after its client left.
+  std::int64_t resume_grace_ms = 60000;
   std::vector<canary_config> canaries;
 };
 

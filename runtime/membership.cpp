@@ -152,6 +152,15 @@ std::vector<membership::change> membership::on_leave(std::string_view name, std:
   return out;
 }
 
+std::vector<membership::change> membership::on_link_lost(std::string_view name, time_point now) {
+  std::vector<change> out;
+  member* m = peer(name);
+  if (!m || (m->state != member_state::up && m->state != member_state::suspect)) return out;
+  m->detector.reset();
+  move(*m, member_state::down, now, false, out);
+  return out;
+}
+
 std::vector<membership::change> membership::tick(time_point now) {
   std::vector<change> out;
   for (auto& m : members_) {

@@ -17,6 +17,7 @@
 //   up -> suspect                       tick: phi >= suspect_phi; or a heartbeat reporting non-"up"
 //   suspect -> down                     tick: phi >= down_phi (a tick may return up->suspect and
 //                                       suspect->down together when phi jumped past both)
+//   up | suspect -> down                on_link_lost: the connection to it closed
 //   suspect | down -> up                a heartbeat (same incarnation) reporting "up"
 //   any -> left                         node_leave with the known or a newer incarnation
 //   any -> up (rejoin/restart)          a heartbeat or announce with a NEWER incarnation: the peer
@@ -112,6 +113,10 @@ class membership {
   std::vector<change> on_announce(std::string_view name, std::uint64_t incarnation, node_info info,
                                   time_point now);
   std::vector<change> on_leave(std::string_view name, std::uint64_t incarnation, time_point now);
+  // The transport saw our connection to the peer close (its process died: the kernel closed its
+  // sockets). Far quicker than phi, and as sure for a crash: up|suspect -> down at once. A live
+  // peer whose link merely blipped comes back up with its next heartbeat.
+  std::vector<change> on_link_lost(std::string_view name, time_point now);
   // Re-evaluates phi for every up or suspect peer. Call it often (every heartbeat interval or so):
   // detection latency is the phi crossing time plus up to one tick period.
   std::vector<change> tick(time_point now);

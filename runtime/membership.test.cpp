@@ -324,3 +324,19 @@ BOOST_AUTO_TEST_CASE(state_words) {
   BOOST_CHECK_EQUAL(holo::to_string(member_state::down), "down");
   BOOST_CHECK_EQUAL(holo::to_string(member_state::left), "left");
 }
+
+BOOST_AUTO_TEST_CASE(a_lost_link_is_down_at_once_and_a_heartbeat_brings_it_back) {
+  auto m = make();
+  auto last = beat(m, "b", 1, t0, 8);
+  auto ch = m.on_link_lost("b", last + 10ms);
+  BOOST_REQUIRE_EQUAL(ch.size(), 1u);
+  BOOST_CHECK_EQUAL(ch[0], (change{"b", member_state::up, member_state::down, 1}));
+  // Again, or for a peer that never joined: nothing to change.
+  BOOST_CHECK(m.on_link_lost("b", last + 20ms).empty());
+  BOOST_CHECK(m.on_link_lost("c", last + 20ms).empty());
+  BOOST_CHECK(m.on_link_lost("nobody", last + 20ms).empty());
+  // The link blipped but the node lives: its next heartbeat makes it up again.
+  ch = m.on_heartbeat("b", 1, "up", last + 250ms);
+  BOOST_REQUIRE_EQUAL(ch.size(), 1u);
+  BOOST_CHECK_EQUAL(ch[0], (change{"b", member_state::down, member_state::up, 1}));
+}

@@ -2,7 +2,10 @@
 
 #include "runtime/inproc_sender.hpp"
 
+#include <array>
 #include <atomic>
+#include <deque>
+#include <map>
 #include <chrono>
 #include <vector>
 
@@ -32,8 +35,10 @@ result<std::unique_ptr<router_bridge>> router_bridge::start(caf::actor_system& s
     router->set(zmq::sockopt::linger, 0);
     router->set(zmq::sockopt::router_mandatory, 1);
     router->set(zmq::sockopt::maxmsgsize, b->opts_.frame_bytes_max);
-    router->set(zmq::sockopt::sndhwm, b->opts_.send_queue_frames_max);
+    router->set(zmq::sockopt::sndhwm,
+                b->opts_.peer_queue_frames > 0 ? b->opts_.peer_queue_frames : b->opts_.send_queue_frames_max);
     router->set(zmq::sockopt::rcvhwm, b->opts_.send_queue_frames_max);
+    if (b->opts_.socket_send_buffer_bytes > 0) router->set(zmq::sockopt::sndbuf, b->opts_.socket_send_buffer_bytes);
     if (!b->opts_.curve_secret_key.empty()) {
       router->set(zmq::sockopt::curve_server, 1);
       router->set(zmq::sockopt::curve_secretkey, b->opts_.curve_secret_key);
@@ -67,10 +72,68 @@ void router_bridge::run(void* router_socket, void* pull_socket) {
   std::vector<zmq::pollitem_t> items{{router.handle(), 0, ZMQ_POLLIN, 0}, {pull.handle(), 0, ZMQ_POLLIN, 0}};
   std::vector<zmq::message_t> parts;
   auto& c = *counters_;
+  // Frames for peers whose queue is full, oldest first, and their bytes.
+  struct backlog {
+    std::deque<std::string> frames;
+    std::size_t bytes = 0;
+  };
+  std::map<std::string, backlog> backlogs;
+  enum class sent { ok, full, gone };
+  auto send_one = [&](const std::string& peer, const std::string& payload) {
+    try {
+      std::array<zmq::const_buffer, 2> msg{zmq::buffer(peer), zmq::buffer(payload)};
+      if (!zmq::send_multipart(router, msg, zmq::send_flags::dontwait)) return sent::full;
+      ++c.frames_out;
+      c.bytes_out += payload.size();
+      return sent::ok;
+    } catch (const zmq::error_t&) {
+      return sent::gone;  // EHOSTUNREACH: the peer disconnected
+    }
+  };
+  auto drop_peer = [&](const std::string& peer) {
+    auto it = backlogs.find(peer);
+    if (it != backlogs.end()) {
+      c.dropped_unroutable += it->second.frames.size();
+      backlogs.erase(it);
+    }
+    caf::anon_send(owner_, bridge_gone_atom::value, peer);
+  };
+  auto enqueue = [&](const std::string& peer, std::string payload) {
+    auto& b = backlogs[peer];
+    if (b.frames.empty()) {
+      ++c.congestions;
+      caf::anon_send(owner_, bridge_congested_atom::value, peer, true);
+    }
+    b.bytes += payload.size();
+    b.frames.push_back(std::move(payload));
+    if (b.bytes > opts_.peer_backlog_bytes_max) drop_peer(peer);  // it stopped reading
+  };
+  auto retry_backlogs = [&] {
+    for (auto it = backlogs.begin(); it != backlogs.end();) {
+      auto& [peer, b] = *it;
+      sent r = sent::ok;
+      while (!b.frames.empty() && (r = send_one(peer, b.frames.front())) == sent::ok) {
+        b.bytes -= b.frames.front().size();
+        b.frames.pop_front();
+      }
+      if (r == sent::gone) {
+        c.dropped_unroutable += b.frames.size();
+        caf::anon_send(owner_, bridge_gone_atom::value, peer);
+        it = backlogs.erase(it);
+      } else if (b.frames.empty()) {
+        caf::anon_send(owner_, bridge_congested_atom::value, peer, false);
+        it = backlogs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
   while (running_) {
     try {
-      // The timeout bounds how long ~router_bridge waits for this thread.
-      zmq::poll(items, std::chrono::milliseconds(50));
+      // The timeout bounds how long ~router_bridge waits for this thread, and how soon a backlog
+      // is retried.
+      zmq::poll(items, std::chrono::milliseconds(backlogs.empty() ? 50 : 5));
+      if (!backlogs.empty()) retry_backlogs();
       // Drain in bounded batches so neither direction starves the other.
       for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {
         parts.clear();
@@ -82,22 +145,32 @@ void router_bridge::run(void* router_socket, void* pull_socket) {
         }
         ++c.frames_in;
         c.bytes_in += parts[1].size();
-        caf::anon_send(owner_, bridge_in_atom::value, parts[0].to_string(), parts[1].to_string());
+        std::string user;
+        try {
+          if (const char* u = parts[1].gets("User-Id")) user = u;
+        } catch (const zmq::error_t&) {
+          // no metadata: not a CURVE connection
+        }
+        caf::anon_send(owner_, bridge_in_atom::value, parts[0].to_string(), std::move(user), parts[1].to_string());
       }
       for (int n = 0; n < 256 && (items[1].revents & ZMQ_POLLIN); ++n) {
         parts.clear();
         auto got = zmq::recv_multipart(pull, std::back_inserter(parts), zmq::recv_flags::dontwait);
         if (!got) break;
-        try {
-          auto bytes = parts.size() == 2 ? parts[1].size() : 0;
-          if (zmq::send_multipart(router, parts, zmq::send_flags::dontwait)) {
-            ++c.frames_out;
-            c.bytes_out += bytes;
-          } else {
-            ++c.dropped_unroutable;  // the peer's queue is full
-          }
-        } catch (const zmq::error_t&) {
-          ++c.dropped_unroutable;  // EHOSTUNREACH: the peer disconnected
+        if (parts.size() != 2) continue;
+        auto peer = parts[0].to_string();
+        auto payload = parts[1].to_string();
+        if (auto it = backlogs.find(peer); it != backlogs.end()) {
+          enqueue(peer, std::move(payload));  // keep the order: behind what waits already
+          continue;
+        }
+        switch (send_one(peer, payload)) {
+          case sent::ok: break;
+          case sent::full: enqueue(peer, std::move(payload)); break;
+          case sent::gone:
+            ++c.dropped_unroutable;
+            caf::anon_send(owner_, bridge_gone_atom::value, peer);
+            break;
         }
       }
     } catch (const zmq::error_t& e) {

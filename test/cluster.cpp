@@ -36,6 +36,16 @@ void cluster_fixture::require_client_keys(std::vector<std::pair<std::string, std
   config_path_ = write_config("cluster.toml", nodes_);
 }
 
+void cluster_fixture::serve(const std::string& toml) {
+  serve_toml_ = toml;
+  config_path_ = write_config("cluster.toml", nodes_);
+}
+
+void cluster_fixture::set_node_lines(const std::string& lines) {
+  node_lines_ = lines;
+  config_path_ = write_config("cluster.toml", nodes_);
+}
+
 cluster_fixture::~cluster_fixture() {
   for (auto& [name, p] : procs_) p->signal(SIGKILL);
 }
@@ -47,9 +57,9 @@ std::string cluster_fixture::write_config(const std::string& file, const std::ve
     os << "[[node]]\nname = \"" << s.name << "\"\n"
        << "cluster_endpoint = \"tcp://127.0.0.1:" << s.cluster_port << "\"\n"
        << "client_endpoint = \"tcp://127.0.0.1:" << s.client_port << "\"\n"
-       << "roles = [\"router\"]\n"
+       << (serve_toml_.empty() ? "roles = [\"router\"]\n" : "roles = [\"router\", \"shard\"]\nengine_threads = 1\n")
        << (client_curve_ ? "client_auth = \"curve\"\n" : "")
-       << "data_dir = \"" << dir_.path() << "/data-" << s.name << "\"\n";
+       << "data_dir = \"" << dir_.path() << "/data-" << s.name << "\"\n" << node_lines_;
     if (!s.public_key.empty()) {
       auto key_file = dir_.path() + "/" + file + "-" + s.name + ".key";
       ::unlink(key_file.c_str());
@@ -63,6 +73,7 @@ std::string cluster_fixture::write_config(const std::string& file, const std::ve
     os << "\n";
   }
   for (auto& [name, key] : clients_) os << "[[client]]\nname = \"" << name << "\"\npublic_key = \"" << key << "\"\n\n";
+  os << serve_toml_;
   dir_.write(file, os.str());
   return dir_.file(file);
 }

@@ -34,6 +34,11 @@ class cluster_fixture {
 
   // Requires CURVE on every node's client endpoint and lists `clients` (name, public key).
   void require_client_keys(std::vector<std::pair<std::string, std::string>> clients);
+  // Makes every node a router and a shard (one engine thread each) and appends `toml` ([[model]],
+  // [[placement]], [routing] ... sections) to the config.
+  void serve(const std::string& toml);
+  // Extra lines for every [[node]] section.
+  void set_node_lines(const std::string& lines);
   // Writes a config for the given node list (used for rogue nodes with other keys or no keys).
   std::string write_config(const std::string& file, const std::vector<node_spec>& nodes) const;
 
@@ -55,6 +60,8 @@ class cluster_fixture {
   int heartbeat_ms_;
   bool client_curve_ = false;
   std::vector<std::pair<std::string, std::string>> clients_;
+  std::string serve_toml_;  // non-empty: nodes serve models
+  std::string node_lines_;
   std::map<std::string, std::unique_ptr<child_process>> procs_;
   int restarts_ = 0;
 };

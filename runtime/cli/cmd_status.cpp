@@ -5,22 +5,17 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
+#include "runtime/cli/node_target.hpp"
 #include "runtime/client.hpp"
-#include "runtime/config.hpp"
-#include "runtime/keys.hpp"
 
 namespace holo::cli {
 
 namespace {
 
 struct status_args {
-  std::string endpoint;
-  std::string config_path;
-  std::string name;
+  node_target_options target;
   double timeout_s = 3;
   bool json = false;
-  std::string key_file;    // this client's secret key (CURVE client endpoints)
-  std::string server_key;  // the node's public key; from the config when --config is given
 };
 
 std::string json_escape(const std::string& s) {
@@ -33,41 +28,13 @@ std::string json_escape(const std::string& s) {
 }
 
 int run(const status_args& a) {
-  std::string endpoint = a.endpoint;
-  std::string server_key = a.server_key;
-  if (endpoint.empty()) {
-    if (a.config_path.empty()) {
-      std::cerr << "holo status: give an ENDPOINT or --config (and --name)\n";
-      return 2;
-    }
-    auto cfg = config::load_file(a.config_path);
-    if (!cfg) {
-      std::cerr << "holo status: invalid configuration\n" << cfg.error().message() << "\n";
-      return 2;
-    }
-    auto node = config::select_node(*cfg, a.name.empty() && cfg->nodes.size() > 1 ? cfg->nodes[0].name : a.name);
-    if (!node) {
-      std::cerr << "holo status: " << node.error().message() << "\n";
-      return 2;
-    }
-    endpoint = node->client_endpoint;
-    if (server_key.empty()) server_key = node->public_key;
+  auto target = resolve(a.target);
+  if (!target) {
+    std::cerr << "holo status: " << target.error().message() << "\n";
+    return 2;
   }
-  std::optional<client_keys> keys;
-  if (!a.key_file.empty()) {
-    auto secret = read_secret_key_file(a.key_file);
-    if (!secret) {
-      std::cerr << "holo status: " << secret.error().message() << "\n";
-      return 2;
-    }
-    auto pub = public_from_secret(*secret);
-    if (!pub || server_key.size() != 40) {
-      std::cerr << "holo status: --key needs the node's public key (--server-key, or --config with keys)\n";
-      return 2;
-    }
-    keys = client_keys{server_key, *pub, *secret};
-  }
-  client c(endpoint, keys);
+  const auto& endpoint = target->endpoint;
+  client c(endpoint, target->keys);
   auto h = c.health(std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000)));
   if (!h) {
     if (a.json)
@@ -120,13 +87,10 @@ void add_status(CLI::App& app, command_registry& reg) {
       "Exit codes: 0 up, 1 degraded or unreachable, 2 usage error.\n"
       "Examples: holo status tcp://127.0.0.1:7711\n"
       "          holo status --config config/local.toml --name local-2 --json");
-  sub->add_option("endpoint", args->endpoint, "Client endpoint of the node (tcp://HOST:PORT)");
-  sub->add_option("-c,--config", args->config_path, "Cluster configuration, to find the endpoint");
-  sub->add_option("-n,--name", args->name, "Node name in the configuration (default: the first)");
+  sub->add_option("endpoint", args->target.endpoint, "Client endpoint of the node (tcp://HOST:PORT)");
+  args->target.add_to(sub);
   sub->add_option("--timeout", args->timeout_s, "Seconds to wait for the answer")->capture_default_str();
   sub->add_flag("--json", args->json, "Print one JSON object");
-  sub->add_option("--key", args->key_file, "This client's CURVE secret key file, for nodes that require CURVE clients");
-  sub->add_option("--server-key", args->server_key, "The node's CURVE public key (Z85); taken from --config if given");
   reg.add(sub, [args] { return run(*args); });
 }
 

@@ -1,0 +1,697 @@
+#include "actors/router.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+#include "actors/actor_status.hpp"
+#include "actors/health.hpp"
+#include "actors/model_shard.hpp"
+#include "actors/transport.hpp"
+#include "runtime/client_protocol.hpp"
+#include "runtime/cluster_messages.hpp"
+#include "runtime/serving_protocol.hpp"
+#include "runtime/supervisor.hpp"
+
+namespace holo {
+
+namespace {
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using redispatch_atom = caf::atom_constant<caf::atom("redispatch")>;
+
+using clock_type = std::chrono::steady_clock;
+constexpr auto tick_interval = std::chrono::milliseconds(250);
+constexpr auto load_report_stale = std::chrono::milliseconds(3000);
+constexpr auto retry_delay = std::chrono::milliseconds(200);
+
+double ms_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+struct replica {
+  std::string node;
+  wire::shard_load load;            // the shard's last report
+  clock_type::time_point heard{};   // when it arrived (epoch: never)
+  std::int64_t inflight = 0;        // generations this router has on it
+  double ewma_ttft_ms = 0;          // measured by this router: time to first token
+};
+
+struct model_route {
+  std::size_t index = 0;
+  const config::model_config* cfg = nullptr;
+  std::vector<replica> replicas;
+};
+
+struct generation_state {
+  std::string key;       // owner + ":" + client id: what clients name it by
+  std::string request_id;  // cluster-wide: node + "/" + key
+  std::string owner;
+  std::string peer;      // the connection events go to; empty while the client is away
+  proto::generate_request req;
+  std::size_t model = 0;         // index into routes (the model serving it)
+  std::string asked_model;
+  wire::gen_start start;         // the dispatch, delivered tokens excluded
+  std::vector<std::int32_t> tokens;
+  std::vector<std::string> texts;
+  std::size_t sent = 0;          // tokens already sent to the client
+  bool done_sent = false;        // the done event too
+  std::string node;              // where the current attempt runs ("" when none)
+  std::uint64_t shard_incarnation = 0;
+  std::uint32_t attempt = 0;
+  std::uint32_t dispatches = 0;
+  std::set<std::string> avoid;   // replicas that failed this request recently
+  bool finished = false;
+  bool parked = false;           // the client left: nothing runs until it resumes
+  bool retry_pending = false;
+  proto::done_event done;
+  clock_type::time_point accepted, dispatched, first_token, last_progress, finished_at, detached_at;
+  bool has_first_token = false;
+  std::string decision;          // the routing decision, for logs and `requests`
+};
+
+struct router_state {
+  std::vector<model_route> routes;
+  std::unordered_map<std::string, generation_state> gens;  // by key
+  std::unordered_map<std::string, std::string> by_request_id;  // request_id -> key
+  std::map<std::string, std::string> members;  // node -> membership state
+  std::set<std::string> congested;             // peers whose send queue is full
+  caf::actor_addr health;                      // subscribed to
+  std::uint64_t rotation = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::map<std::pair<std::string, std::string>, std::uint64_t> decisions;  // (model, node) -> count
+  static inline const char* name = "router";
+};
+
+using router_actor = caf::stateful_actor<router_state>;
+
+caf::actor registered(router_actor* self, const std::string& name) {
+  return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(name)));
+}
+
+void to_client(router_actor* self, const std::string& peer, std::string frame) {
+  if (peer.empty()) return;
+  if (auto api = registered(self, names::client_api)) self->send(api, client_out_atom::value, peer, std::move(frame));
+}
+
+void client_error(router_actor* self, const std::string& peer, const std::string& id, status_code code,
+                  const std::string& message) {
+  to_client(self, peer, proto::encode_error(id, code, message));
+}
+
+template <class T>
+void to_shard(router_actor* self, const std::string& node, std::size_t model_index, T msg) {
+  if (auto t = registered(self, names::transport))
+    self->send(t, remote_send_atom::value, node, shard_actor_name(model_index), caf::make_message(std::move(msg)));
+}
+
+const std::string& member_state(router_actor* self, const std::string& node) {
+  static const std::string unknown = "joining";
+  auto it = self->state.members.find(node);
+  return it == self->state.members.end() ? unknown : it->second;
+}
+
+bool replica_ready(router_actor* self, const replica& r, clock_type::time_point now) {
+  if (member_state(self, r.node) != "up") return false;
+  return r.load.state == "ready" && now - r.heard < load_report_stale;
+}
+
+// ---- placement --------------------------------------------------------------------------------------
+
+// The model a request runs on: name or alias, then the canary split, then the fallback chain when no
+// replica is ready. Returns the route index or an error for the client.
+result<std::size_t> resolve_model(router_actor* self, node_context_ptr ctx, const generation_state& g) {
+  auto& st = self->state;
+  auto find = [&](const std::string& name) -> std::optional<std::size_t> {
+    auto* m = ctx->cluster.find_model(name);
+    if (!m) return std::nullopt;
+    for (std::size_t i = 0; i < st.routes.size(); ++i)
+      if (st.routes[i].cfg == m) return i;
+    return std::nullopt;
+  };
+  auto idx = find(g.req.model);
+  if (!idx) return status::not_found("unknown model '" + g.req.model + "'");
+  auto now = clock_type::now();
+  auto any_ready = [&](std::size_t i) {
+    return std::any_of(st.routes[i].replicas.begin(), st.routes[i].replicas.end(),
+                       [&](const replica& r) { return replica_ready(self, r, now); });
+  };
+  for (auto& c : ctx->cluster.routing.canaries) {
+    if (ctx->cluster.find_model(c.model) != st.routes[*idx].cfg) continue;
+    // The same request always lands on the same side of the split (a resumed one too).
+    double draw = static_cast<double>(fnv1a(g.key, 0x9e3779b97f4a7c15ull) % 10000) / 100.0;
+    if (draw < c.percent)
+      if (auto t = find(c.target); t && any_ready(*t)) idx = t;
+  }
+  std::set<std::size_t> seen;
+  std::size_t cur = *idx;
+  while (!any_ready(cur)) {
+    seen.insert(cur);
+    auto& fb = st.routes[cur].cfg->fallback;
+    auto next = fb.empty() ? std::nullopt : find(fb);
+    if (!next || seen.count(*next)) return *idx;  // nothing better: place() reports unavailable
+    cur = *next;
+  }
+  return cur;
+}
+
+// Picks a replica of route `mi` for `g` by the configured policy; nullptr when none is ready.
+replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, std::size_t mi) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  std::vector<replica*> ready, preferred;
+  for (auto& r : st.routes[mi].replicas)
+    if (replica_ready(self, r, now)) ready.push_back(&r);
+  for (auto* r : ready)
+    if (!g.avoid.count(r->node)) preferred.push_back(r);
+  auto& cands = preferred.empty() ? ready : preferred;
+  if (cands.empty()) return nullptr;
+  const auto& policy = ctx->cluster.routing.policy;
+  replica* best = nullptr;
+  if (policy == "affinity" && !g.req.session.empty()) {
+    // Rendezvous hashing: a session stays on its replica while it is up, and only its own sessions
+    // move when a replica comes or goes.
+    std::uint64_t top = 0;
+    for (auto* r : cands)
+      if (auto h = fnv1a(r->node, fnv1a(g.req.session)); !best || h > top) best = r, top = h;
+    g.decision = "affinity(" + g.req.session + ")";
+  } else if (policy == "latency") {
+    double top = 0;
+    for (auto* r : cands)
+      if (!best || r->ewma_ttft_ms < top) best = r, top = r->ewma_ttft_ms;  // unmeasured (0) is tried first
+    g.decision = "latency(" + std::to_string(static_cast<std::int64_t>(top)) + " ms)";
+  } else {
+    // Least loaded: the shard's report, or what this router alone has put there since, whichever is
+    // more; per slot, so a shard that decodes more at once takes more. Ties rotate.
+    double top = 0;
+    const std::size_t n = cands.size(), start = st.rotation++ % n;
+    for (std::size_t k = 0; k < n; ++k) {
+      auto* r = cands[(start + k) % n];
+      double load = static_cast<double>(std::max(r->load.active + r->load.queued, r->inflight)) /
+                    static_cast<double>(std::max<std::int64_t>(1, r->load.slots));
+      if (!best || load < top) best = r, top = load;
+    }
+    g.decision = "least_loaded(" + std::to_string(top).substr(0, 4) + ")";
+  }
+  return best;
+}
+
+void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::string reason, std::string tail);
+
+void release_replica(router_actor* self, generation_state& g) {
+  if (g.node.empty()) return;
+  for (auto& r : self->state.routes[g.model].replicas)
+    if (r.node == g.node && r.inflight > 0) --r.inflight;
+  g.node.clear();
+}
+
+// Sends the generation (with the tokens delivered so far) to a replica. When none is ready it tries
+// again shortly, until the stall timeout since the last progress; then the client gets `unavailable`.
+void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
+  auto& st = self->state;
+  auto log = ctx->log.child(names::router);
+  release_replica(self, g);
+  auto mi = resolve_model(self, ctx, g);
+  if (!mi) {
+    client_error(self, g.peer, g.req.id, mi.error().code(), mi.error().message());
+    g.finished = true;
+    g.finished_at = clock_type::now();
+    return;
+  }
+  if (g.tokens.empty()) g.model = *mi;  // a started generation never changes model mid-stream
+  replica* r = place(self, ctx, g, g.model);
+  if (!r) {
+    auto waited = ms_between(g.last_progress, clock_type::now());
+    if (waited > static_cast<double>(ctx->cluster.routing.stall_timeout_ms)) {
+      log.warn("no replica: giving up", {{"request", g.key}, {"model", st.routes[g.model].cfg->name}});
+      client_error(self, g.peer, g.req.id, status_code::unavailable,
+                   "no replica of model '" + st.routes[g.model].cfg->name + "' is up");
+      g.finished = true;
+      g.finished_at = clock_type::now();
+      return;
+    }
+    if (!g.retry_pending) {
+      g.retry_pending = true;
+      self->delayed_send(self, retry_delay, redispatch_atom::value, g.key);
+    }
+    return;
+  }
+  ++g.attempt;
+  ++g.dispatches;
+  g.node = r->node;
+  g.shard_incarnation = r->load.incarnation;
+  ++r->inflight;
+  g.dispatched = clock_type::now();
+  if (g.dispatches == 1) g.last_progress = g.dispatched;
+  ++st.decisions[{st.routes[g.model].cfg->name, r->node}];
+  wire::gen_start s = g.start;
+  s.attempt = g.attempt;
+  s.delivered = g.tokens;
+  log.debug("dispatch", {{"request", g.key}, {"model", st.routes[g.model].cfg->name}, {"node", r->node},
+                         {"attempt", static_cast<std::int64_t>(g.attempt)},
+                         {"delivered", static_cast<std::int64_t>(g.tokens.size())}, {"decision", g.decision}});
+  to_shard(self, r->node, st.routes[g.model].index, std::move(s));
+}
+
+// Moves a running generation elsewhere (its node died, its shard restarted or stalled).
+void move(router_actor* self, node_context_ptr ctx, generation_state& g, const std::string& why) {
+  if (g.finished || g.parked) return;
+  ctx->log.child(names::router)
+      .info("moving a generation", {{"request", g.key}, {"from", g.node}, {"why", why},
+                                    {"delivered", static_cast<std::int64_t>(g.tokens.size())}});
+  if (!g.node.empty()) {
+    to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
+    g.avoid.insert(g.node);
+  }
+  dispatch(self, ctx, g);
+}
+
+// Sends the client what it has not seen: one event for every token since the last one sent (one
+// token normally, several after a congestion), and `done` when finished.
+void flush_to_client(router_actor* self, generation_state& g) {
+  if (g.peer.empty() || self->state.congested.count(g.peer)) return;
+  // At most this many tokens per event keeps a coalesced event far below the 1 MiB frame limit.
+  constexpr std::size_t tokens_per_event_max = 1024;
+  while (g.req.stream && g.sent < g.tokens.size()) {
+    proto::token_event ev;
+    ev.id = g.req.id;
+    ev.index = static_cast<std::int64_t>(g.sent);
+    const auto end = std::min(g.tokens.size(), g.sent + tokens_per_event_max);
+    for (auto i = g.sent; i < end; ++i) {
+      ev.tokens.push_back(g.tokens[i]);
+      ev.text += g.texts[i];
+    }
+    g.sent = end;
+    to_client(self, g.peer, proto::encode_token_event(ev));
+  }
+  if (g.finished && !g.done.reason.empty() && !g.done_sent) {
+    g.sent = g.tokens.size();
+    g.done_sent = true;
+    to_client(self, g.peer, proto::encode_done_event(g.done));
+  }
+}
+
+void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::string reason, std::string tail) {
+  auto now = clock_type::now();
+  release_replica(self, g);
+  g.finished = true;
+  g.finished_at = now;
+  auto& d = g.done;
+  d.id = g.req.id;
+  d.reason = std::move(reason);
+  d.generated_tokens = static_cast<std::int64_t>(g.tokens.size());
+  d.model = self->state.routes[g.model].cfg->name;
+  d.attempts = g.dispatches;
+  d.timings.queue_ms = ms_between(g.accepted, g.dispatched);
+  d.timings.ttft_ms = g.has_first_token ? ms_between(g.accepted, g.first_token) : -1;
+  d.timings.total_ms = ms_between(g.accepted, now);
+  if (g.req.stream) {
+    d.text = std::move(tail);
+  } else {
+    for (auto& t : g.texts) d.text += t;
+    d.text += tail;
+    d.tokens = g.tokens;
+  }
+  ctx->log.child(names::router)
+      .debug("finished", {{"request", g.key}, {"reason", d.reason}, {"tokens", d.generated_tokens},
+                          {"attempts", d.attempts}, {"node", d.node}});
+  flush_to_client(self, g);
+}
+
+generation_state* by_request(router_actor* self, const std::string& request_id, std::uint32_t attempt) {
+  auto it = self->state.by_request_id.find(request_id);
+  if (it == self->state.by_request_id.end()) return nullptr;
+  auto g = self->state.gens.find(it->second);
+  if (g == self->state.gens.end() || g->second.finished || g->second.parked || g->second.attempt != attempt)
+    return nullptr;  // an abandoned attempt, or a generation that ended: drop its events
+  return &g->second;
+}
+
+// ---- client frames ------------------------------------------------------------------------------
+
+std::int64_t unfinished_of(router_actor* self, const std::string& owner) {
+  std::int64_t n = 0;
+  for (auto& [k, g] : self->state.gens)
+    if (!g.finished && (owner.empty() || g.owner == owner)) ++n;
+  return n;
+}
+
+wire::sampling_wire to_sampling(const proto::generate_options& o, std::uint64_t seed, std::int64_t max_tokens) {
+  wire::sampling_wire s;
+  if (o.temperature) s.temperature = *o.temperature;
+  if (o.top_k) s.top_k = static_cast<std::int32_t>(*o.top_k);
+  if (o.top_p) s.top_p = *o.top_p;
+  if (o.min_p) s.min_p = *o.min_p;
+  if (o.repeat_penalty) s.repeat_penalty = *o.repeat_penalty;
+  if (o.repeat_last_n) s.repeat_last_n = static_cast<std::int32_t>(*o.repeat_last_n);
+  if (o.frequency_penalty) s.frequency_penalty = *o.frequency_penalty;
+  if (o.presence_penalty) s.presence_penalty = *o.presence_penalty;
+  s.seed = seed;
+  s.max_tokens = static_cast<std::int32_t>(max_tokens);
+  s.stop = o.stop;
+  return s;
+}
+
+// Checks what the router can check without the model (the shard checks the rest: prompt tokens).
+status validate_options(const proto::generate_options& o, const config::routing_config& rc) {
+  auto in = [](const std::optional<double>& v, double lo, double hi) { return !v || (*v >= lo && *v <= hi); };
+  if (!in(o.temperature, 0, 100)) return status::invalid_argument("options.temperature must be in [0, 100]");
+  if (!in(o.top_p, 0, 1) || (o.top_p && *o.top_p == 0)) return status::invalid_argument("options.top_p must be in (0, 1]");
+  if (!in(o.min_p, 0, 1)) return status::invalid_argument("options.min_p must be in [0, 1]");
+  if (o.repeat_penalty && *o.repeat_penalty <= 0) return status::invalid_argument("options.repeat_penalty must be > 0");
+  if (!in(o.frequency_penalty, -100, 100) || !in(o.presence_penalty, -100, 100))
+    return status::invalid_argument("options.frequency_penalty and presence_penalty must be in [-100, 100]");
+  if (o.top_k && (*o.top_k < 0 || *o.top_k > (1 << 24))) return status::invalid_argument("options.top_k out of range");
+  if (o.repeat_last_n && (*o.repeat_last_n < -1 || *o.repeat_last_n > (1 << 24)))
+    return status::invalid_argument("options.repeat_last_n must be -1 or more");
+  if (o.max_tokens && (*o.max_tokens < 0 || *o.max_tokens > rc.max_tokens))
+    return status::out_of_range("options.max_tokens must be 0 to " + std::to_string(rc.max_tokens));
+  if (o.stop.size() > 16) return status::invalid_argument("at most 16 stop strings");
+  for (auto& s : o.stop)
+    if (s.empty() || s.size() > 256) return status::invalid_argument("stop strings must have 1 to 256 bytes");
+  return {};
+}
+
+void on_generate(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
+                 const std::string& frame) {
+  auto& st = self->state;
+  auto& rc = ctx->cluster.routing;
+  auto r = proto::decode_generate(frame);
+  if (!r) {
+    auto hdr = proto::decode_request_header(frame);
+    return client_error(self, peer, hdr ? hdr->id : "", r.error().code(), r.error().message());
+  }
+  const std::string key = owner + ":" + r->id;
+  if (auto it = st.gens.find(key); it != st.gens.end()) {
+    // The same id again: the client retried (its first try may have been lost); re-attach.
+    auto& g = it->second;
+    g.peer = peer;
+    g.sent = 0;
+    g.done_sent = false;
+    if (g.parked) {
+      g.parked = false;
+      dispatch(self, ctx, g);
+    }
+    return flush_to_client(self, g);
+  }
+  if (auto s = validate_options(r->options, rc); !s.ok()) return client_error(self, peer, r->id, s.code(), s.message());
+  std::size_t prompt_bytes = r->prompt ? r->prompt->size() : 0;
+  for (auto& m : r->messages) prompt_bytes += m.content.size();
+  // A token is at least one byte of text, usually several: this rejects the hopeless cases early,
+  // the shard counts the tokens exactly.
+  if (static_cast<std::int64_t>(prompt_bytes) > rc.max_prompt_tokens * 32)
+    return client_error(self, peer, r->id, status_code::out_of_range,
+                        "prompt of " + std::to_string(prompt_bytes) + " bytes exceeds the limit of " +
+                            std::to_string(rc.max_prompt_tokens) + " tokens");
+  if (unfinished_of(self, owner) >= rc.max_concurrent_per_client)
+    return client_error(self, peer, r->id, status_code::resource_exhausted,
+                        "client has " + std::to_string(rc.max_concurrent_per_client) + " generations running (the limit)");
+  if (unfinished_of(self, "") >= rc.max_pending_requests)
+    return client_error(self, peer, r->id, status_code::resource_exhausted, "node is at its limit of generations");
+  if (!ctx->cluster.find_model(r->model))
+    return client_error(self, peer, r->id, status_code::not_found, "unknown model '" + r->model + "'");
+
+  generation_state g;
+  g.key = key;
+  g.request_id = ctx->node.name + "/" + key;
+  g.owner = owner;
+  g.peer = peer;
+  g.req = std::move(*r);
+  g.asked_model = g.req.model;
+  g.accepted = g.last_progress = g.dispatched = clock_type::now();
+  auto& s = g.start;
+  s.request_id = g.request_id;
+  s.router_node = ctx->node.name;
+  if (g.req.prompt) s.prompt = *g.req.prompt;
+  for (auto& m : g.req.messages) {
+    s.roles.push_back(m.role);
+    s.contents.push_back(m.content);
+  }
+  // Without a seed the router draws one now, so a moved generation samples the same tokens.
+  const std::uint64_t seed = g.req.options.seed ? *g.req.options.seed : st.rng();
+  s.sampling = to_sampling(g.req.options, seed, g.req.options.max_tokens.value_or(rc.max_tokens));
+  // The draws depend on (seed, id, index) only: the same request gives the same text on any router.
+  s.request_key = fnv1a(g.req.id);
+  s.max_prompt_tokens = rc.max_prompt_tokens;
+  st.by_request_id[g.request_id] = key;
+  auto [it, _] = st.gens.emplace(key, std::move(g));
+  dispatch(self, ctx, it->second);
+}
+
+void on_cancel(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
+               const std::string& id) {
+  auto it = self->state.gens.find(owner + ":" + id);
+  if (it == self->state.gens.end()) return client_error(self, peer, id, status_code::not_found, "no generation '" + id + "'");
+  auto& g = it->second;
+  g.peer = peer;
+  if (g.finished) {
+    g.done_sent = false;  // a cancel of a finished generation answers with its done event again
+    return flush_to_client(self, g);
+  }
+  if (!g.node.empty()) to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
+  ++g.attempt;  // whatever the shard still sends is stale now
+  g.parked = false;
+  finish(self, ctx, g, "cancelled", "");
+}
+
+void on_resume(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
+               const std::string& frame) {
+  auto r = proto::decode_resume(frame);
+  auto hdr = proto::decode_request_header(frame);
+  const std::string id = hdr ? hdr->id : "";
+  if (!r) return client_error(self, peer, id, r.error().code(), r.error().message());
+  auto it = self->state.gens.find(owner + ":" + id);
+  if (it == self->state.gens.end())
+    return client_error(self, peer, id, status_code::not_found, "no generation '" + id + "' to resume (expired or never started)");
+  auto& g = it->second;
+  if (static_cast<std::size_t>(r->from_index) > g.tokens.size())
+    return client_error(self, peer, id, status_code::out_of_range,
+                        "from_index " + std::to_string(r->from_index) + " is beyond the " +
+                            std::to_string(g.tokens.size()) + " tokens generated");
+  g.peer = peer;
+  g.sent = static_cast<std::size_t>(r->from_index);
+  g.done_sent = false;
+  if (g.parked) {
+    g.parked = false;
+    g.last_progress = clock_type::now();
+    dispatch(self, ctx, g);
+  }
+  flush_to_client(self, g);
+}
+
+void on_models(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& id) {
+  std::vector<proto::model_info> out;
+  auto now = clock_type::now();
+  for (auto& route : self->state.routes) {
+    proto::model_info mi;
+    mi.name = route.cfg->name;
+    mi.aliases = route.cfg->aliases;
+    mi.fallback = route.cfg->fallback;
+    for (auto& r : route.replicas) {
+      // A replica whose shard has not reported lately is as good as down for placement.
+      std::string state = member_state(self, r.node) != "up" || now - r.heard > load_report_stale ? "down"
+                          : r.load.state == "failed"                                               ? "down"
+                                                                                                   : r.load.state;
+      mi.replicas.push_back({r.node, state});
+    }
+    out.push_back(std::move(mi));
+  }
+  to_client(self, peer, proto::encode_models_reply(id, out));
+}
+
+// The client left: stop its generations (nobody reads them) and keep them for `resume`.
+void on_client_gone(router_actor* self, node_context_ptr ctx, const std::string& peer) {
+  self->state.congested.erase(peer);
+  for (auto& [k, g] : self->state.gens) {
+    if (g.peer != peer) continue;
+    g.peer.clear();
+    g.detached_at = clock_type::now();
+    if (g.finished || g.parked) continue;
+    if (!g.node.empty())
+      to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
+    release_replica(self, g);
+    ++g.attempt;
+    g.parked = true;
+    ctx->log.child(names::router).debug("client left: generation parked", {{"request", g.key}});
+  }
+}
+
+// ---- shard events -----------------------------------------------------------------------------
+
+void on_token(router_actor* self, node_context_ptr ctx, wire::gen_token& t) {
+  auto* g = by_request(self, t.request_id, t.attempt);
+  if (!g) return;
+  const auto expected = static_cast<std::int64_t>(g->tokens.size());
+  if (t.index < expected) return;  // already delivered (a replayed attempt never sends these, but be sure)
+  if (t.index > expected) return move(self, ctx, *g, "token gap: got " + std::to_string(t.index) + ", expected " +
+                                                         std::to_string(expected));
+  auto now = clock_type::now();
+  if (!g->has_first_token) {
+    g->has_first_token = true;
+    g->first_token = now;
+    for (auto& r : self->state.routes[g->model].replicas)
+      if (r.node == g->node) {
+        double ms = ms_between(g->dispatched, now);
+        r.ewma_ttft_ms = r.ewma_ttft_ms == 0 ? ms : 0.8 * r.ewma_ttft_ms + 0.2 * ms;
+      }
+  }
+  g->last_progress = now;
+  g->avoid.clear();
+  g->tokens.push_back(t.token);
+  g->texts.push_back(std::move(t.text));
+  flush_to_client(self, *g);
+}
+
+void on_end(router_actor* self, node_context_ptr ctx, wire::gen_end& e) {
+  auto* g = by_request(self, e.request_id, e.attempt);
+  if (!g) return;
+  if (e.generated_tokens != static_cast<std::int64_t>(g->tokens.size()) && e.reason != "cancelled")
+    return move(self, ctx, *g, "end after " + std::to_string(e.generated_tokens) + " tokens, " +
+                                   std::to_string(g->tokens.size()) + " received");
+  g->done.prompt_tokens = e.prompt_tokens;
+  g->done.node = e.node;
+  finish(self, ctx, *g, e.reason, std::move(e.text));
+}
+
+void on_failed(router_actor* self, node_context_ptr ctx, wire::gen_failed& f) {
+  auto* g = by_request(self, f.request_id, f.attempt);
+  if (!g) return;
+  if (f.retry) return move(self, ctx, *g, f.message);
+  release_replica(self, *g);
+  client_error(self, g->peer, g->req.id, static_cast<status_code>(f.code), f.message);
+  g->finished = true;
+  g->finished_at = clock_type::now();
+}
+
+void on_load(router_actor* self, node_context_ptr ctx, wire::shard_load& l) {
+  auto& st = self->state;
+  for (auto& route : st.routes) {
+    if (route.cfg->name != l.model) continue;
+    for (auto& r : route.replicas) {
+      if (r.node != l.node) continue;
+      const bool restarted = r.load.incarnation != 0 && l.incarnation != r.load.incarnation;
+      r.load = l;
+      r.heard = clock_type::now();
+      if (!restarted) continue;
+      // The shard restarted: whatever ran on it is gone.
+      for (auto& [k, g] : st.gens)
+        if (!g.finished && !g.parked && g.node == l.node && g.model == route.index && g.shard_incarnation != l.incarnation)
+          move(self, ctx, g, "shard restarted");
+    }
+  }
+}
+
+void on_member(router_actor* self, node_context_ptr ctx, const std::string& node, const std::string& state) {
+  self->state.members[node] = state;
+  if (state != "down" && state != "left") return;
+  for (auto& [k, g] : self->state.gens)
+    if (!g.finished && !g.parked && g.node == node) move(self, ctx, g, "node " + node + " is " + state);
+}
+
+void on_tick(router_actor* self, node_context_ptr ctx) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  // Re-subscribe when the health actor restarted (a new one does not know us).
+  if (auto h = registered(self, names::health); h && h.address() != st.health) {
+    st.health = h.address();
+    self->send(h, subscribe_atom::value);
+  }
+  const auto stall = std::chrono::milliseconds(ctx->cluster.routing.stall_timeout_ms);
+  const auto grace = std::chrono::milliseconds(ctx->cluster.routing.resume_grace_ms);
+  std::vector<std::string> expired;
+  for (auto& [k, g] : st.gens) {
+    if (!g.finished && !g.parked && !g.node.empty() && now - g.last_progress > stall && now - g.dispatched > stall)
+      move(self, ctx, g, "no progress for " + std::to_string(ctx->cluster.routing.stall_timeout_ms) + " ms");
+    if ((g.finished && g.peer.empty() && now - g.finished_at > std::chrono::seconds(1) &&
+         now - std::max(g.finished_at, g.detached_at) > grace) ||
+        (g.finished && now - g.finished_at > grace) || (g.parked && now - g.detached_at > grace))
+      expired.push_back(k);
+  }
+  for (auto& k : expired) {
+    st.by_request_id.erase(st.gens[k].request_id);
+    st.gens.erase(k);
+  }
+}
+
+caf::behavior router(router_actor* self, node_context_ptr ctx) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < ctx->cluster.models.size(); ++i) {
+    model_route route;
+    route.index = i;
+    route.cfg = &ctx->cluster.models[i];
+    for (auto& p : ctx->cluster.placements)
+      if (ctx->cluster.find_model(p.model) == route.cfg)
+        for (auto& n : p.nodes) route.replicas.push_back(replica{n});
+    st.routes.push_back(std::move(route));
+  }
+  st.members[ctx->node.name] = "up";
+  self->send(self, tick_atom::value);
+  return {
+      [=](sup::ready_atom) { return caf::ok_atom::value; },
+      [=](status_atom) { return actor_status{names::router, "running"}; },
+      [=](client_frame_atom, std::string& peer, std::string& owner, std::string& frame) {
+        auto hdr = proto::decode_request_header(frame);
+        if (!hdr) return;  // client_api checked it already
+        if (hdr->kind == "generate") return on_generate(self, ctx, peer, owner, frame);
+        if (hdr->kind == "cancel") return on_cancel(self, ctx, peer, owner, hdr->id);
+        if (hdr->kind == "resume") return on_resume(self, ctx, peer, owner, frame);
+        if (hdr->kind == "models") return on_models(self, ctx, peer, hdr->id);
+        client_error(self, peer, hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'");
+      },
+      [=](client_gone_atom, std::string& peer) { on_client_gone(self, ctx, peer); },
+      [=](client_congested_atom, std::string& peer, bool congested) {
+        if (congested) {
+          self->state.congested.insert(peer);
+          return;
+        }
+        self->state.congested.erase(peer);
+        for (auto& [k, g] : self->state.gens)
+          if (g.peer == peer) flush_to_client(self, g);
+      },
+      [=](member_changed_atom, std::string& node, std::string& state) { on_member(self, ctx, node, state); },
+      [=](wire::gen_token& t) { on_token(self, ctx, t); },
+      [=](wire::gen_end& e) { on_end(self, ctx, e); },
+      [=](wire::gen_failed& f) { on_failed(self, ctx, f); },
+      [=](wire::shard_load& l) { on_load(self, ctx, l); },
+      [=](redispatch_atom, std::string& key) {
+        auto it = self->state.gens.find(key);
+        if (it == self->state.gens.end()) return;
+        it->second.retry_pending = false;
+        if (!it->second.finished && !it->second.parked && it->second.node.empty()) dispatch(self, ctx, it->second);
+      },
+      [=](tick_atom) {
+        on_tick(self, ctx);
+        self->delayed_send(self, tick_interval, tick_atom::value);
+      },
+      [=](router_requests_atom) {
+        std::vector<std::string> lines;
+        auto now = clock_type::now();
+        for (auto& [k, g] : self->state.gens)
+          lines.push_back(k + " model=" + self->state.routes[g.model].cfg->name + " node=" + g.node +
+                          " tokens=" + std::to_string(g.tokens.size()) + " attempts=" + std::to_string(g.dispatches) +
+                          " state=" + (g.finished ? "finished" : g.parked ? "parked" : "running") +
+                          " age_ms=" + std::to_string(static_cast<std::int64_t>(ms_between(g.accepted, now))) +
+                          " decision=" + g.decision);
+        return lines;
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_router(caf::actor_system& sys, node_context_ptr ctx) { return sys.spawn(router, std::move(ctx)); }
+
+}  // namespace holo

@@ -1,0 +1,45 @@
+// router: admits client generations, places them on model shards, streams their tokens back, and
+// moves them to another replica when the one serving them dies. One per node with the router role.
+//
+// Protocol (local actors):
+//   (client_frame_atom, peer, owner, frame)  from client_api: a generate, cancel, resume or models
+//                                            frame (header already valid). `peer` is the connection's
+//                                            routing id, `owner` the authenticated client name
+//                                            ("anon" on loopback without keys)
+//   (client_gone_atom, peer)                 from client_api: the connection is gone (a send to it
+//                                            failed): its generations are stopped and parked for
+//                                            `resume` during routing.resume_grace_ms
+//   (client_congested_atom, peer, bool)      from client_api: the connection's send queue is full
+//                                            (true) or drained (false); token events wait and are
+//                                            then sent coalesced, several tokens per event
+//   (member_changed_atom, node, state)       from health (subscribed at start)
+//   wire::gen_token / gen_end / gen_failed   from shards, through the transport
+//   wire::shard_load                         from every shard of the cluster, every 500 ms
+//   (router_requests_atom) -> std::vector<std::string>   one line per generation (diagnostics)
+//   (status_atom) -> actor_status
+// It sends (client_out_atom, peer, frame) to client_api for every event of a client.
+//
+// Exactly-once stream: the router keeps every delivered token of a generation; a shard's event
+// whose attempt is not the current one, or whose index is not the next one, is dropped (a gap makes
+// it move the request). Moving a request = gen_start on another replica with the tokens delivered so
+// far and the same seed: the stream continues at the next index with the same text
+// (gpu/generation.hpp). Triggers: the node goes down/left, the shard restarts (new incarnation),
+// the shard answers gen_failed with retry, or nothing arrives for routing.stall_timeout_ms.
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/node_context.hpp"
+
+namespace holo {
+
+using client_frame_atom = caf::atom_constant<caf::atom("cl_frame")>;
+using client_gone_atom = caf::atom_constant<caf::atom("cl_gone")>;
+using client_congested_atom = caf::atom_constant<caf::atom("cl_congest")>;
+using client_out_atom = caf::atom_constant<caf::atom("cl_out")>;
+using router_requests_atom = caf::atom_constant<caf::atom("rt_reqs")>;
+
+caf::actor spawn_router(caf::actor_system& sys, node_context_ptr ctx);
+
+}  // namespace holo

@@ -1,0 +1,321 @@
+// Serving on real node processes over loopback: concurrent streams equal solo runs, streams survive
+// kill -9 of the node serving them (no gap, no duplicate, same text), a shard that keeps crashing
+// escalates while the other model keeps serving, and the client-facing edge cases (cancel,
+// disconnect + resume, slow client, oversized prompt, unknown model, malformed request).
+#define BOOST_TEST_MODULE serving
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+
+#include <set>
+#include <thread>
+
+#include "runtime/client.hpp"
+#include "runtime/client_protocol.hpp"
+#include "test/cluster.hpp"
+#include "test/streams.hpp"
+
+using namespace std::chrono_literals;
+using holo::test::cluster_fixture;
+using holo::test::stream_set;
+namespace proto = holo::proto;
+
+namespace {
+
+// A model large enough that 20 streams take a few seconds on this machine (about 1000 tokens/s
+// on one core alone), small enough to build in a second: 6 layers, n_embd 512, Q8_0.
+const std::string& model_path() {
+  static holo::test::temp_dir dir;
+  static std::string path = [] {
+    auto p = dir.file("serve.gguf");
+    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "6", "--embd", "512", "--heads",
+                                  "8", "--kv-heads", "4", "--ff", "1536", "--vocab-size", "4096", "--type", "Q8_0", "-q",
+                                  p},
+                                 dir.file("mkmodel.log"));
+    auto rc = mk.wait_exit(120s);
+    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
+    return p;
+  }();
+  return path;
+}
+
+std::string serve_toml(const std::vector<std::string>& nodes, const std::string& extra = "") {
+  std::string list;
+  for (auto& n : nodes) list += (list.empty() ? "\"" : ", \"") + n + "\"";
+  return "[[model]]\nname = \"m\"\npath = \"" + model_path() + "\"\naliases = [\"m-alias\"]\ncontext_length = 1024\nparallel = 8\n\n" +
+         "[[placement]]\nmodel = \"m\"\nnodes = [" + list + "]\n\n" +
+         "[routing]\nmax_prompt_tokens = 512\nmax_tokens = 400\nmax_concurrent_per_client = 64\n" + extra + "\n";
+}
+
+const char* prompts[] = {"Once upon a time", "The cluster of unlike machines", "In a hole in the ground",
+                         "Tokens stream back as they are made", "It was a bright cold day in April",
+                         "Call me Ishmael.", "A stream that survives", "The quick brown fox jumps over"};
+
+proto::generate_request request(const std::string& id, int i, std::int64_t max_tokens) {
+  proto::generate_request r;
+  r.id = id;
+  r.model = i % 5 == 0 ? "m-alias" : "m";
+  r.prompt = std::string(prompts[i % 8]) + " #" + std::to_string(i);
+  r.options.seed = static_cast<std::uint64_t>(1000 + i);
+  r.options.max_tokens = max_tokens;
+  return r;
+}
+
+void start_all(cluster_fixture& c) {
+  for (auto& n : c.names()) c.start(n);
+}
+
+// Every node sees every other up and every replica of model m is ready on `router`.
+bool serving_ready(cluster_fixture& c, const std::string& router, std::size_t replicas) {
+  holo::client cl(c.client_endpoint(router));
+  auto ms = cl.models(500ms);
+  if (!ms || ms->empty()) return false;
+  std::size_t ready = 0;
+  for (auto& r : (*ms)[0].replicas) ready += r.state == "ready";
+  return ready == replicas;
+}
+
+void require_ready(cluster_fixture& c, std::size_t replicas) {
+  for (auto& n : c.names())
+    if (c.process(n) && c.process(n)->running())
+      BOOST_REQUIRE_MESSAGE(holo::test::eventually(20s, [&] { return serving_ready(c, n, replicas); }),
+                            n << " never saw " << replicas << " ready replicas\n" << c.logs());
+}
+
+void check_clean(const holo::test::stream_record& r) {
+  BOOST_TEST(r.done, r.id << " did not finish");
+  BOOST_TEST(r.error.empty(), r.id << ": " << r.error);
+  BOOST_TEST(r.violations.empty(), r.id << ": " << (r.violations.empty() ? "" : r.violations.front()));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_streams_equal_solo_runs) {
+  cluster_fixture c(3);
+  c.serve(serve_toml({"n1", "n2", "n3"}));
+  start_all(c);
+  require_ready(c, 3);
+  stream_set all;
+  for (int i = 0; i < 20; ++i) all.start(c.client_endpoint(c.names()[i % 3]), request("c" + std::to_string(i), i, 120));
+  BOOST_REQUIRE_MESSAGE(all.run(60s), "streams did not finish\n" << c.logs());
+  std::set<std::string> serving_nodes;
+  for (auto& [id, r] : all.streams()) {
+    check_clean(r);
+    BOOST_TEST(r.tokens.size() == std::size_t(r.final.generated_tokens));
+    serving_nodes.insert(r.final.node);
+  }
+  BOOST_TEST(serving_nodes.size() == 3u, "least loaded placement used " << serving_nodes.size() << " nodes");
+  // The same requests one at a time, through another router: the same tokens and text.
+  for (int i = 0; i < 20; ++i) {
+    stream_set solo;
+    auto id = "c" + std::to_string(i);
+    solo.start(c.client_endpoint(c.names()[(i + 1) % 3]), request(id, i, 120));
+    BOOST_REQUIRE(solo.run(30s));
+    check_clean(solo[id]);
+    BOOST_TEST(solo[id].tokens == all[id].tokens, id);
+    BOOST_TEST(solo[id].text == all[id].text, id);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(streams_survive_kill9_of_the_serving_node) {
+  cluster_fixture c(3);
+  c.serve(serve_toml({"n1", "n2", "n3"}));
+  start_all(c);
+  require_ready(c, 3);
+  for (auto& victim : c.names()) {
+    BOOST_TEST_MESSAGE("victim " << victim);
+    std::vector<std::string> routers;
+    for (auto& n : c.names())
+      if (n != victim) routers.push_back(n);
+    const auto prefix = "k" + victim + "-";
+    // The undisturbed run (through the victim's router while it lives).
+    stream_set ref;
+    for (int i = 0; i < 20; ++i) ref.start(c.client_endpoint(victim), request(prefix + std::to_string(i), i, 200));
+    BOOST_REQUIRE(ref.run(60s));
+    // The same requests through the other routers; kill the victim once every stream has tokens.
+    stream_set run;
+    for (int i = 0; i < 20; ++i)
+      run.start(c.client_endpoint(routers[i % 2]), request(prefix + std::to_string(i), i, 200));
+    BOOST_REQUIRE(run.pump_until(30s, [&] {
+      for (auto& [id, r] : run.streams())
+        if (r.tokens.size() < 40 && !r.done) return false;
+      return true;
+    }));
+    std::set<std::string> in_flight;
+    for (auto& [id, r] : run.streams())
+      if (!r.done) in_flight.insert(id);
+    const auto unfinished = in_flight.size();
+    c.kill9(victim);
+    BOOST_REQUIRE_MESSAGE(run.run(60s), "streams did not finish after the kill\n" << c.logs());
+    int moved = 0;
+    double worst = 0;
+    std::string worst_id;
+    for (auto& [id, r] : run.streams()) {
+      check_clean(r);
+      moved += r.final.attempts > 1;
+      if (r.worst_gap_ms() > worst) worst = r.worst_gap_ms(), worst_id = id;
+      BOOST_TEST(r.tokens == ref[id].tokens, id);
+      BOOST_TEST(r.text == ref[id].text, id);
+      if (in_flight.count(id)) BOOST_TEST(r.final.node != victim);
+    }
+    BOOST_TEST_MESSAGE("  " << unfinished << " streams in flight at the kill, " << moved << " moved, worst stall "
+                            << worst << " ms");
+    BOOST_TEST(moved > 0, "no stream was served by " << victim);
+    BOOST_TEST(worst < 3000.0, "worst stall " << worst << " ms in " << worst_id << " (attempts "
+                                               << run[worst_id].final.attempts << ", node " << run[worst_id].final.node
+                                               << ")\n" << c.logs());
+    // Bring the victim back for the next round.
+    c.start(victim);
+    require_ready(c, 3);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_crashing_shard_escalates_and_the_other_model_keeps_serving) {
+  cluster_fixture c(2);
+  // Model m on both nodes; model "other" (the same file) on n2 only.
+  c.serve(serve_toml({"n1", "n2"}) + "[[model]]\nname = \"other\"\npath = \"" + model_path() +
+          "\"\n\n[[placement]]\nmodel = \"other\"\nnodes = [\"n2\"]\n");
+  start_all(c);
+  require_ready(c, 2);
+  // A long generation of "other" runs while m's shard on n2 (s:0) is crashed six times.
+  stream_set s;
+  auto req = request("o1", 3, 400);
+  req.model = "other";
+  s.start(c.client_endpoint("n1"), req);
+  BOOST_REQUIRE(s.pump_until(10s, [&] { return s["o1"].tokens.size() >= 5; }));
+  holo::client admin(c.client_endpoint("n2"));
+  for (int i = 0; i < 6; ++i) {
+    auto r = admin.roundtrip(proto::encode_kill("k" + std::to_string(i), "s:0"), 2s);
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST(r->find("error") == std::string::npos, "kill " << i << " refused: " << *r);
+    // Wait for the restart (the supervisor registers the new shard) before crashing it again.
+    std::this_thread::sleep_for(150ms);
+  }
+  BOOST_REQUIRE(s.run(60s));
+  check_clean(s["o1"]);
+  // The escalation is logged, the node survives it and serves both models again.
+  BOOST_TEST(holo::test::eventually(5s, [&] { return c.process("n2")->log().find("too many restarts") != std::string::npos; }),
+             c.logs());
+  BOOST_TEST(c.process("n2")->running());
+  require_ready(c, 2);
+  stream_set after;
+  auto again = request("o2", 4, 20);
+  again.model = "other";
+  after.start(c.client_endpoint("n2"), again);
+  after.start(c.client_endpoint("n2"), request("m2", 5, 20));
+  BOOST_REQUIRE(after.run(30s));
+  check_clean(after["o2"]);
+  check_clean(after["m2"]);
+  // The undisturbed run of o1 has the same text.
+  stream_set ref;
+  req.id = "o1";
+  ref.start(c.client_endpoint("n2"), req);  // another router: a fresh generation of the same request
+  BOOST_REQUIRE(ref.run(30s));
+  BOOST_TEST(ref["o1"].text == s["o1"].text);
+}
+
+BOOST_AUTO_TEST_CASE(client_edge_cases) {
+  cluster_fixture c(2);
+  c.serve(serve_toml({"n1", "n2"}, "resume_grace_ms = 20000\n"));
+  c.set_node_lines("client_queue_frames = 16\nclient_send_buffer_bytes = 4096\n");
+  start_all(c);
+  require_ready(c, 2);
+  const auto ep = c.client_endpoint("n1");
+  const auto other_ep = c.client_endpoint("n2");
+
+  // Reference texts, through n2's router.
+  stream_set ref;
+  ref.start(other_ep, request("r1", 1, 300));
+  BOOST_REQUIRE(ref.run(30s));
+
+  // Cancel: the stream ends with reason cancelled.
+  {
+    stream_set s;
+    s.start(ep, request("x1", 1, 400));
+    BOOST_REQUIRE(s.pump_until(10s, [&] { return s["x1"].tokens.size() >= 3; }));
+    s.send_raw(ep, proto::encode_cancel("x1"));
+    BOOST_REQUIRE(s.run(10s));
+    check_clean(s["x1"]);
+    BOOST_TEST(s["x1"].final.reason == "cancelled");
+    BOOST_TEST(s["x1"].tokens.size() < 400u);
+  }
+  // Disconnect, then resume on a new connection: the stream goes on from where the client was and
+  // the whole text equals the undisturbed run.
+  {
+    stream_set s;
+    s.start(ep, request("r1", 1, 300));
+    BOOST_REQUIRE(s.pump_until(10s, [&] { return s["r1"].tokens.size() >= 20; }));
+    auto have = s["r1"].tokens.size();
+    s.disconnect(ep);
+    std::this_thread::sleep_for(300ms);
+    s.send_raw(ep, proto::encode_resume("r1", static_cast<std::int64_t>(have)));
+    BOOST_REQUIRE(s.run(30s));
+    check_clean(s["r1"]);
+    BOOST_TEST(s["r1"].tokens == ref["r1"].tokens);
+    BOOST_TEST(s["r1"].text == ref["r1"].text);
+    // Resuming an unknown id is a clean error.
+    s.send_raw(ep, proto::encode_resume("nope", 0));
+    BOOST_REQUIRE(s.pump_until(5s, [&] { return !s.other_frames().empty(); }));
+    BOOST_TEST(s.other_frames().back().find("not_found") != std::string::npos);
+  }
+  // A slow client: it reads nothing for a while, then one event every few milliseconds, while 8
+  // generations stream to it. Its queue fills; the node then coalesces tokens into fewer events;
+  // every token arrives, in order, with the text of the undisturbed runs.
+  {
+    stream_set s(true);
+    for (int i = 0; i < 8; ++i) s.start(ep, request("slow" + std::to_string(i), 10 + i, 300));
+    s.pause_reading(ep, true);
+    std::this_thread::sleep_for(1000ms);
+    s.pause_reading(ep, false);
+    BOOST_REQUIRE(s.pump_until(60s, [&] {
+      std::this_thread::sleep_for(2ms);  // one event per 2 ms: a fraction of the generation rate
+      for (auto& [id, r] : s.streams())
+        if (!r.done) return false;
+      return true;
+    }));
+    stream_set ref_slow;
+    for (int i = 0; i < 8; ++i) ref_slow.start(other_ep, request("slow" + std::to_string(i), 10 + i, 300));
+    BOOST_REQUIRE(ref_slow.run(60s));
+    std::int64_t coalesced = 0;
+    for (auto& [id, r] : s.streams()) {
+      check_clean(r);
+      BOOST_TEST(r.tokens == ref_slow[id].tokens, id);
+      BOOST_TEST(r.text == ref_slow[id].text, id);
+      coalesced = std::max(coalesced, r.max_tokens_per_event);
+    }
+    BOOST_TEST(coalesced > 1, "no event carried more than one token: nothing was coalesced");
+  }
+  // Oversized prompt, unknown model, bad options, malformed frames: each a typed error, and the
+  // node keeps serving.
+  {
+    holo::client cl(ep);
+    auto too_long = request("big", 1, 10);
+    too_long.prompt = std::string(600 * 8, 'a') + " b c d e f g";
+    std::string words;
+    for (int i = 0; i < 700; ++i) words += "w" + std::to_string(i) + " ";
+    too_long.prompt = words;
+    stream_set s;
+    s.start(ep, too_long);
+    auto unknown = request("unk", 1, 10);
+    unknown.model = "no-such-model";
+    s.start(ep, unknown);
+    auto bad = request("bad", 1, 10);
+    bad.options.max_tokens = 100000;
+    s.start(ep, bad);
+    BOOST_REQUIRE(s.run(20s));
+    BOOST_TEST(s["big"].error.rfind("out_of_range", 0) == 0, s["big"].error);
+    BOOST_TEST(s["unk"].error.rfind("not_found", 0) == 0, s["unk"].error);
+    BOOST_TEST(s["bad"].error.rfind("out_of_range", 0) == 0, s["bad"].error);
+    for (std::string frame : {std::string("\x81\xa1v\x01", 4), std::string("garbage"),
+                              proto::encode_health_request("h") + "x",
+                              std::string("\x84\xa1v\x01\xa4kind\xa8generate\xa2id\xa1g\xa5model\x01", 31)}) {
+      auto r = cl.roundtrip(frame, 2s);
+      BOOST_REQUIRE(r.ok());
+      BOOST_TEST(r->find("error") != std::string::npos);
+    }
+    stream_set ok;
+    ok.start(ep, request("after", 3, 10));
+    BOOST_REQUIRE(ok.run(10s));
+    check_clean(ok["after"]);
+  }
+}
