@@ -7,6 +7,8 @@
 
 #include <signal.h>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -318,4 +320,31 @@ BOOST_AUTO_TEST_CASE(client_edge_cases) {
     BOOST_REQUIRE(ok.run(10s));
     check_clean(ok["after"]);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_python_client_streams_and_resumes) {
+  cluster_fixture c(2);
+  c.serve(serve_toml({"n1", "n2"}));
+  start_all(c);
+  require_ready(c, 2);
+  stream_set ref;
+  auto req = request("py1", 6, 80);
+  ref.start(c.client_endpoint("n2"), req);
+  BOOST_REQUIRE(ref.run(30s));
+  check_clean(ref["py1"]);
+  // docs/examples/holo_client.py, run by Debian's python3 (python3-zmq, python3-msgpack), drops its
+  // connection after 20 tokens and resumes on a new one: the text is still the undisturbed run's.
+  auto out = c.dir().file("py.out");
+  holo::test::child_process py({"/bin/bash", "-c",
+                                "/usr/bin/python3 " HOLO_SOURCE_DIR "/docs/examples/holo_client.py --endpoint " +
+                                    c.client_endpoint("n1") + " --model m --id py1 --seed 1006 --max-tokens 80 " +
+                                    "--resume-after 20 '" + *req.prompt + "' > " + out},
+                               c.dir().file("py.log"));
+  auto rc = py.wait_exit(60s);
+  BOOST_REQUIRE(rc.has_value());
+  BOOST_TEST(*rc == 0, py.log());
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text == ref["py1"].text + "\n");
+  BOOST_TEST(py.log().find("80 tokens") != std::string::npos, py.log());
 }

@@ -145,7 +145,7 @@ def run(args):
     client = HoloClient(args.endpoint)
     options = {k: v for k, v in (("max_tokens", args.max_tokens), ("seed", args.seed),
                                  ("temperature", args.temperature)) if v is not None}
-    gid = uuid.uuid4().hex
+    gid = args.id or uuid.uuid4().hex
     events = client.generate(args.model, prompt=args.prompt, options=options, id=gid)
     next_index, resumed, cancelled = 0, False, False
     while True:
@@ -191,6 +191,7 @@ def main():
     parser.add_argument("--seed", type=int, help="sampling seed")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
+    parser.add_argument("--id", help="generation id (default: random); with the same seed, the same id gives the same text")
     parser.add_argument("--resume-after", type=int, metavar="K",
                         help="after K tokens, drop the connection and resume on a new one")
     parser.add_argument("prompt", help="the prompt, sent as is")

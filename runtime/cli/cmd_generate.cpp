@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
+#include "runtime/cli/json_text.hpp"
 #include "runtime/cli/node_target.hpp"
 #include "runtime/client.hpp"
 
@@ -47,46 +48,6 @@ void on_sigint(int) {
   if (interrupted.exchange(true)) _exit(130);  // the second Ctrl-C: leave without waiting for done
   constexpr char msg[] = "\nholo generate: cancelling (Ctrl-C again to quit now)\n";
   [[maybe_unused]] auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
-}
-
-// JSON string; invalid UTF-8 (a token may end mid-character in principle) becomes U+FFFD so that
-// every line stays valid JSON.
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c == '\n') {
-        out += "\\n";
-      } else if (c == '\r') {
-        out += "\\r";
-      } else if (c == '\t') {
-        out += "\\t";
-      } else if (c < 0x20 || c == 0x7f) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    std::size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    bool valid = n > 0 && i + n <= s.size();
-    for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    if (valid) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out += "\\ufffd";
-      ++i;
-    }
-  }
-  out += '"';
 }
 
 std::string json_ids(const std::vector<std::int32_t>& ids) {

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
+#include "runtime/cli/json_text.hpp"
 #include "runtime/cli/node_target.hpp"
 #include "runtime/client.hpp"
 
@@ -18,14 +19,6 @@ struct status_args {
   bool json = false;
 };
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o;
-}
 
 int run(const status_args& a) {
   auto target = resolve(a.target);
@@ -38,20 +31,19 @@ int run(const status_args& a) {
   auto h = c.health(std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000)));
   if (!h) {
     if (a.json)
-      std::cout << "{\"endpoint\":\"" << json_escape(endpoint) << "\",\"state\":\"unreachable\",\"error\":\""
-                << json_escape(h.error().message()) << "\"}\n";
+      std::cout << "{\"endpoint\":" << json_string(endpoint) << ",\"state\":\"unreachable\",\"error\":"
+                << json_string(h.error().message()) << "}\n";
     else
       std::cerr << "holo status: " << endpoint << ": " << h.error().message() << "\n";
     return 1;
   }
   if (a.json) {
-    std::cout << "{\"endpoint\":\"" << json_escape(endpoint) << "\",\"node\":\"" << json_escape(h->node)
-              << "\",\"cluster\":\"" << json_escape(h->cluster) << "\",\"state\":\"" << h->state
-              << "\",\"version\":\"" << json_escape(h->version) << "\",\"uptime_ms\":" << h->uptime_ms
-              << ",\"actors\":[";
+    std::cout << "{\"endpoint\":" << json_string(endpoint) << ",\"node\":" << json_string(h->node)
+              << ",\"cluster\":" << json_string(h->cluster) << ",\"state\":" << json_string(h->state)
+              << ",\"version\":" << json_string(h->version) << ",\"uptime_ms\":" << h->uptime_ms << ",\"actors\":[";
     for (std::size_t i = 0; i < h->actors.size(); ++i)
-      std::cout << (i ? "," : "") << "{\"name\":\"" << json_escape(h->actors[i].name) << "\",\"state\":\""
-                << json_escape(h->actors[i].state) << "\"}";
+      std::cout << (i ? "," : "") << "{\"name\":" << json_string(h->actors[i].name)
+                << ",\"state\":" << json_string(h->actors[i].state) << "}";
     std::cout << "]}\n";
   } else {
     std::cout << "node     " << h->node << " (cluster " << h->cluster << ", holo " << h->version << ")\n"

@@ -10,6 +10,7 @@ void add_mkmodel(CLI::App& app, command_registry& reg);
 void add_node(CLI::App& app, command_registry& reg);
 void add_status(CLI::App& app, command_registry& reg);
 void add_generate(CLI::App& app, command_registry& reg);
+void add_models(CLI::App& app, command_registry& reg);
 void add_tokenize(CLI::App& app, command_registry& reg);
 void add_keygen(CLI::App& app, command_registry& reg);
 void add_run(CLI::App& app, command_registry& reg);
@@ -27,6 +28,7 @@ void register_all(CLI::App& app, command_registry& reg) {
   add_node(app, reg);
   add_status(app, reg);
   add_generate(app, reg);
+  add_models(app, reg);
   add_mkmodel(app, reg);
   add_tokenize(app, reg);
   add_keygen(app, reg);
