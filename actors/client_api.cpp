@@ -101,8 +101,9 @@ void handle_nodes(client_api_actor* self, const std::string& peer, const proto::
           fail);
 }
 
-// {"kind": "kill", "actor": NAME}: fails an actor of this node on purpose (fault injection for tests
-// and the shell). A model shard crashes as if its engine threw; any other actor gets an exit.
+// {"kind": "kill", "actor": NAME [, "hang_ms": MS]}: fails an actor of this node on purpose (fault
+// injection for tests and the shell). A model shard crashes as if its engine threw (or, with
+// hang_ms, its engine's next step hangs that long); any other actor gets an exit.
 void handle_kill(client_api_actor* self, const std::string& peer, const proto::request_header& req,
                  const std::string& frame) {
   auto sender = self->state.bridge->sender();
@@ -117,7 +118,9 @@ void handle_kill(client_api_actor* self, const std::string& peer, const proto::r
                proto::encode_error(req.id, status_code::not_found, "no actor '" + *actor + "' on this node"));
     return;
   }
-  if (actor->rfind("s:", 0) == 0) self->send(target, shard_crash_atom::value);
+  auto hang_ms = proto::decode_kill_hang_ms(frame);
+  if (hang_ms > 0 && actor->rfind("s:", 0) == 0) self->send(target, shard_hang_atom::value, hang_ms);
+  else if (actor->rfind("s:", 0) == 0) self->send(target, shard_crash_atom::value);
   else self->send_exit(target, caf::exit_reason::kill);
   self->send(sender, bridge_out_atom::value, peer, proto::encode_ok(req.id, "kill"));
 }

@@ -1,9 +1,13 @@
 #include "actors/model_shard.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <variant>
 
 #include <caf/all.hpp>
 
@@ -19,144 +23,186 @@ namespace holo {
 
 namespace {
 
-using step_atom = caf::atom_constant<caf::atom("step")>;
-using report_atom = caf::atom_constant<caf::atom("report")>;
-using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
-using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using changed_atom = caf::atom_constant<caf::atom("changed")>;
 
-constexpr auto report_interval = std::chrono::milliseconds(500);
+constexpr auto tick_interval = std::chrono::milliseconds(250);
+constexpr int report_every_ticks = 2;  // 500 ms
 using clock_type = std::chrono::steady_clock;
 
-// What the loading thread hands over. The thread may outlive the actor (a shard stopped while a big
-// model loads), so it shares this slot instead of touching the actor's state.
-struct load_slot {
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+// ---- the engine worker ----------------------------------------------------------------------------
+// The engine runs on a thread of its own, so the actor stays responsive (status, new requests,
+// cancels) however long a step takes, and can tell a step that never ends: the actor then fails
+// and its supervisor starts a fresh shard; the stuck thread is abandoned (it holds what it uses).
+
+struct hang_command {
+  std::int64_t ms = 0;
+};
+using command = std::variant<wire::gen_start, wire::gen_cancel, hang_command>;
+
+enum class phase : int { loading, ready, failed };
+
+// Shared by the actor and its worker.
+struct worker_box {
   std::mutex mu;
-  std::shared_ptr<gpu::model> model;
-  status error;
-  double fraction = 0;
+  std::condition_variable cv;
+  std::deque<command> inbox;             // under mu
+  bool stop = false;                     // under mu: the actor is gone; send nothing more
+  std::atomic<int> state{static_cast<int>(phase::loading)};
+  std::atomic<std::int64_t> active{0};
+  std::atomic<std::int64_t> queued{0};   // waiting in the worker + inbox
+  std::atomic<std::uint64_t> tokens{0};  // sampled since the start
+  std::atomic<std::int64_t> step_started_ns{0};  // 0 while not inside an engine call
+  std::atomic<std::int64_t> ctx_size{0};
+  std::atomic<bool> exited{false};       // the worker thread has returned
+  std::set<std::pair<std::string, std::uint32_t>> known;  // under mu: (request, attempt) queued or running
+
+  void forget(const wire::gen_start& r) {
+    std::lock_guard<std::mutex> lk(mu);
+    known.erase({r.request_id, r.attempt});
+  }
+
+  bool stopped() {
+    std::lock_guard<std::mutex> lk(mu);
+    return stop;
+  }
 };
 
 struct running {
   wire::gen_start req;
   std::unique_ptr<gpu::generation> gen;
-  std::size_t session = 0;  // index in sessions
+  std::size_t session = 0;
 };
 
-struct shard_state {
-  shard_spec spec;
-  std::string node;
-  std::vector<std::string> router_nodes;
-  std::uint64_t incarnation = 0;
-  std::string phase = "loading";  // loading, ready, failed
-  std::shared_ptr<load_slot> slot = std::make_shared<load_slot>();
-  std::shared_ptr<gpu::model> model;
-  std::optional<gpu::chat_template> chat;
-  std::vector<std::unique_ptr<gpu::session>> sessions;
-  std::vector<bool> session_busy;
-  std::vector<running> active;
-  std::deque<wire::gen_start> waiting;
-  bool stepping = false;  // a step message is in the mailbox
-  std::uint64_t tokens_since_report = 0;
-  clock_type::time_point last_report = clock_type::now();
-  int load_attempts = 0;
-  static inline const char* name = "model_shard";
-};
+class worker {
+ public:
+  worker(std::shared_ptr<worker_box> box, shard_spec spec, std::string node, caf::actor_system& sys, log::logger log,
+         caf::actor_addr owner)
+      : box_(std::move(box)),
+        spec_(std::move(spec)),
+        node_(std::move(node)),
+        sys_(sys),
+        log_(std::move(log)),
+        owner_(std::move(owner)) {}
 
-using shard_actor = caf::stateful_actor<shard_state>;
-
-caf::actor transport_of(shard_actor* self) {
-  return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(names::transport)));
-}
-
-template <class T>
-void to_router(shard_actor* self, const std::string& router_node, T msg) {
-  if (auto t = transport_of(self))
-    self->send(t, remote_send_atom::value, router_node, std::string(names::router), caf::make_message(std::move(msg)));
-}
-
-wire::shard_load load_of(shard_actor* self) {
-  auto& st = self->state;
-  wire::shard_load l;
-  l.node = st.node;
-  l.model = st.spec.model;
-  l.state = st.phase;
-  l.active = static_cast<std::int64_t>(st.active.size());
-  l.queued = static_cast<std::int64_t>(st.waiting.size());
-  l.slots = st.spec.parallel;
-  auto secs = std::chrono::duration<double>(clock_type::now() - st.last_report).count();
-  l.tokens_per_second = secs > 0 ? static_cast<double>(st.tokens_since_report) / secs : 0;
-  l.incarnation = st.incarnation;
-  return l;
-}
-
-void report(shard_actor* self) {
-  auto l = load_of(self);
-  self->state.tokens_since_report = 0;
-  self->state.last_report = clock_type::now();
-  if (auto t = transport_of(self))
-    for (auto& n : self->state.router_nodes)
-      self->send(t, remote_send_atom::value, n, std::string(names::router), caf::make_message(l));
-}
-
-void fail_request(shard_actor* self, const wire::gen_start& r, status_code code, std::string message, bool retry) {
-  to_router(self, r.router_node, wire::gen_failed{r.request_id, r.attempt, static_cast<std::uint8_t>(code),
-                                                  std::move(message), retry});
-}
-
-void schedule_step(shard_actor* self) {
-  if (self->state.stepping) return;
-  self->state.stepping = true;
-  self->send(self, step_atom::value);
-}
-
-// The prompt as token ids: raw text with BOS as the model says, or chat messages through the
-// model's template.
-result<std::vector<std::int32_t>> tokenize(shard_actor* self, const wire::gen_start& r) {
-  auto& st = self->state;
-  const auto& vocab = st.model->vocab();
-  if (r.roles.empty()) return vocab.encode(r.prompt, true, false);
-  if (!st.chat) return status::failed_precondition("model " + st.spec.model + " has no chat template we can render");
-  std::vector<gpu::chat_message> msgs;
-  for (std::size_t i = 0; i < r.roles.size() && i < r.contents.size(); ++i) msgs.push_back({r.roles[i], r.contents[i]});
-  return vocab.encode(st.chat->render(msgs, true), true, true);
-}
-
-// Moves waiting requests into free sessions.
-void admit(shard_actor* self) {
-  auto& st = self->state;
-  // A moved generation (a client mid-stream: gen_start::delivered) is first in line and may exceed
-  // `parallel` up to twice it: its client is waiting now, a new one has not seen a token yet.
-  auto limit = [&](const wire::gen_start& r) {
-    return static_cast<std::size_t>(r.delivered.empty() ? st.spec.parallel : 2 * st.spec.parallel);
-  };
-  while (!st.waiting.empty() && st.active.size() < limit(st.waiting.front())) {
-    auto req = std::move(st.waiting.front());
-    st.waiting.pop_front();
-    std::size_t si = 0;
-    while (si < st.sessions.size() && st.session_busy[si]) ++si;
-    if (si == st.sessions.size()) {
-      auto s = gpu::session::create(st.model);
-      if (!s) {
-        fail_request(self, req, s.error().code(), "cannot create a session: " + s.error().message(), true);
-        continue;
+  void run() {
+    struct on_exit {
+      worker_box& b;
+      ~on_exit() { b.exited = true; }
+    } guard{*box_};
+    if (!load()) return;
+    while (true) {
+      std::deque<command> cmds;
+      {
+        std::unique_lock<std::mutex> lk(box_->mu);
+        box_->cv.wait(lk, [&] { return box_->stop || !box_->inbox.empty() || !active_.empty(); });
+        if (box_->stop) return;
+        cmds.swap(box_->inbox);
       }
-      st.sessions.push_back(std::move(*s));
-      st.session_busy.push_back(false);
+      for (auto& c : cmds) std::visit([&](auto& x) { on(x); }, c);
+      admit();
+      step_all();
+      admit();  // into the slots that generations just freed (else the wait above would sleep on them)
+      publish();
     }
-    auto& sess = *st.sessions[si];
-    sess.reset();
-    auto ids = tokenize(self, req);
-    if (!ids) {
-      fail_request(self, req, ids.error().code(), ids.error().message(), false);
-      continue;
+  }
+
+ private:
+  // Loads the model, retrying with backoff; false when the actor went away meanwhile.
+  bool load() {
+    for (int attempt = 1;; ++attempt) {
+      gpu::load_options o;
+      o.threads = spec_.threads;
+      o.ctx_size = spec_.ctx_size;
+      o.batch_max = spec_.batch_max;
+      auto m = gpu::model::load(spec_.path, o);
+      if (m) {
+        model_ = std::move(*m);
+        if (auto t = gpu::chat_template::detect(model_->vocab().chat_template()); t.ok()) chat_ = *t;
+        box_->ctx_size = model_->ctx_size();
+        box_->state = static_cast<int>(phase::ready);
+        log_.info("ready", {{"model", spec_.model}, {"ctx_size", static_cast<std::int64_t>(model_->ctx_size())}});
+        return !box_->stopped();
+      }
+      box_->state = static_cast<int>(phase::failed);
+      const auto delay = std::chrono::seconds(std::min(60, 1 << std::min(attempt, 6)));
+      log_.error("cannot load the model; will retry",
+                 {{"error", m.error().to_string()}, {"retry_in_s", static_cast<std::int64_t>(delay.count())}});
+      // Requests that arrived meanwhile go elsewhere.
+      std::deque<command> pending;
+      {
+        std::lock_guard<std::mutex> lk(box_->mu);
+        pending.swap(box_->inbox);
+      }
+      for (auto& c : pending)
+        if (auto* s = std::get_if<wire::gen_start>(&c))
+          fail(*s, status_code::unavailable, "model " + spec_.model + " failed to load on " + node_, true);
+      std::unique_lock<std::mutex> lk(box_->mu);
+      if (box_->cv.wait_for(lk, delay, [&] { return box_->stop; })) return false;
+      box_->state = static_cast<int>(phase::loading);
     }
-    if (req.max_prompt_tokens > 0 && static_cast<std::int64_t>(ids->size()) > req.max_prompt_tokens) {
-      fail_request(self, req, status_code::out_of_range,
-                   "prompt of " + std::to_string(ids->size()) + " tokens exceeds the limit of " +
-                       std::to_string(req.max_prompt_tokens),
-                   false);
-      continue;
-    }
+  }
+
+  template <class T>
+  void to_router(const std::string& router_node, T msg) {
+    if (box_->stopped()) return;  // abandoned: the new shard speaks for this model now
+    auto t = sys_.registry().get(caf::atom_from_string(names::transport));
+    if (t)
+      caf::anon_send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, router_node, std::string(names::router),
+                     caf::make_message(std::move(msg)));
+  }
+
+  void fail(const wire::gen_start& r, status_code code, std::string message, bool retry) {
+    box_->forget(r);
+    to_router(r.router_node, wire::gen_failed{r.request_id, r.attempt, static_cast<std::uint8_t>(code),
+                                              std::move(message), retry});
+  }
+
+  void on(wire::gen_start& req) {
+    for (auto& r : active_)
+      if (r.req.request_id == req.request_id && r.req.attempt == req.attempt) return;  // a re-sent start
+    // A moved generation (attempt > 1: its client has waited already) goes first.
+    if (req.attempt <= 1) waiting_.push_back(std::move(req));
+    else waiting_.push_front(std::move(req));
+  }
+
+  void on(wire::gen_cancel& c) {
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+      if (it->request_id == c.request_id) {
+        box_->forget(*it);
+        to_router(it->router_node, wire::gen_end{it->request_id, it->attempt, "cancelled", "", 0,
+                                                 static_cast<std::int64_t>(it->delivered.size()), node_});
+        waiting_.erase(it);
+        return;
+      }
+    for (auto& r : active_)
+      if (r.req.request_id == c.request_id) r.gen->cancel();  // ends at its next step
+  }
+
+  void on(hang_command& h) {
+    // Fault injection: an engine call that does not return (for as long as asked).
+    box_->step_started_ns = now_ns();
+    log_.warn("hang injected", {{"ms", h.ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(h.ms));
+    box_->step_started_ns = 0;
+  }
+
+  // The prompt as token ids: raw text with BOS as the model says, or chat messages through the
+  // model's template.
+  result<std::vector<std::int32_t>> tokenize(const wire::gen_start& r) {
+    const auto& vocab = model_->vocab();
+    if (r.roles.empty()) return vocab.encode(r.prompt, true, false);
+    if (!chat_) return status::failed_precondition("model " + spec_.model + " has no chat template we can render");
+    std::vector<gpu::chat_message> msgs;
+    for (std::size_t i = 0; i < r.roles.size() && i < r.contents.size(); ++i) msgs.push_back({r.roles[i], r.contents[i]});
+    return vocab.encode(chat_->render(msgs, true), true, true);
+  }
+
+  static gpu::generation_options options_of(const wire::gen_start& req) {
     gpu::generation_options o;
     auto& w = req.sampling;
     o.sampling.temperature = static_cast<float>(w.temperature);
@@ -171,86 +217,194 @@ void admit(shard_actor* self) {
     o.sampling.max_tokens = w.max_tokens;
     o.sampling.stop = w.stop;
     o.request_key = req.request_key;
-    auto g = gpu::generation::create(sess, std::move(*ids), o, req.delivered);
-    if (!g) {
-      auto code = g.error().code();
-      fail_request(self, req, code, g.error().message(), false);
-      continue;
-    }
-    st.session_busy[si] = true;
-    st.active.push_back(running{std::move(req), std::move(*g), si});
+    return o;
   }
-  if (!st.active.empty()) schedule_step(self);
-}
 
-void finish(shard_actor* self, std::size_t i) {
-  auto& st = self->state;
-  st.session_busy[st.active[i].session] = false;
-  st.active.erase(st.active.begin() + static_cast<std::ptrdiff_t>(i));
-}
-
-// One bounded step of every active generation, in turn.
-void step(shard_actor* self) {
-  auto& st = self->state;
-  st.stepping = false;
-  bool changed = false;
-  for (std::size_t i = 0; i < st.active.size();) {
-    auto& run = st.active[i];
-    auto ev = run.gen->step();
-    if (!ev) {
-      // An engine error (context full mid-replay, bad id): another replica will not do better with
-      // the same tokens, but a transient error should not kill the stream, so let the router decide.
-      fail_request(self, run.req, ev.error().code(), "engine: " + ev.error().message(), true);
-      finish(self, i);
-      changed = true;
-      continue;
-    }
-    if (ev->has_token) {
-      ++st.tokens_since_report;
-      to_router(self, run.req.router_node,
-                wire::gen_token{run.req.request_id, run.req.attempt, ev->index, ev->id, std::move(ev->text)});
-    }
-    if (ev->finished) {
-      to_router(self, run.req.router_node,
-                wire::gen_end{run.req.request_id, run.req.attempt, std::string(gpu::to_string(run.gen->reason())),
-                              std::move(ev->tail), run.gen->prompt_tokens(), run.gen->next_index(), st.node});
-      finish(self, i);
-      changed = true;
-      continue;
-    }
-    ++i;
-  }
-  if (changed) {
-    admit(self);
-    report(self);
-  }
-  if (!st.active.empty()) schedule_step(self);
-}
-
-void start_load(shard_actor* self) {
-  auto& st = self->state;
-  st.phase = "loading";
-  ++st.load_attempts;
-  auto slot = st.slot;
-  auto spec = st.spec;
-  auto me = caf::actor_cast<caf::actor>(self);
-  std::thread([slot, spec, me] {
-    gpu::load_options o;
-    o.threads = spec.threads;
-    o.ctx_size = spec.ctx_size;
-    o.batch_max = spec.batch_max;
-    o.progress = [slot](const gpu::load_progress& p) {
-      std::lock_guard<std::mutex> lk(slot->mu);
-      slot->fraction = p.fraction;
+  // Moves waiting generations into free sessions. A moved one may exceed `parallel` up to twice it:
+  // its client is waiting now (often mid-stream), a new one has not waited yet.
+  void admit() {
+    auto limit = [&](const wire::gen_start& r) {
+      return static_cast<std::size_t>(r.attempt <= 1 ? spec_.parallel : 2 * spec_.parallel);
     };
-    auto m = gpu::model::load(spec.path, o);
-    {
-      std::lock_guard<std::mutex> lk(slot->mu);
-      if (m) slot->model = std::move(*m);
-      else slot->error = m.error();
+    while (!waiting_.empty() && active_.size() < limit(waiting_.front())) {
+      auto req = std::move(waiting_.front());
+      waiting_.pop_front();
+      std::size_t si = 0;
+      while (si < sessions_.size() && busy_[si]) ++si;
+      if (si == sessions_.size()) {
+        auto s = gpu::session::create(model_);
+        if (!s) {
+          fail(req, s.error().code(), "cannot create a session: " + s.error().message(), true);
+          continue;
+        }
+        sessions_.push_back(std::move(*s));
+        busy_.push_back(false);
+      }
+      auto& sess = *sessions_[si];
+      sess.reset();
+      auto ids = tokenize(req);
+      if (!ids) {
+        fail(req, ids.error().code(), ids.error().message(), false);
+        continue;
+      }
+      if (req.max_prompt_tokens > 0 && static_cast<std::int64_t>(ids->size()) > req.max_prompt_tokens) {
+        fail(req, status_code::out_of_range,
+             "prompt of " + std::to_string(ids->size()) + " tokens exceeds the limit of " +
+                 std::to_string(req.max_prompt_tokens),
+             false);
+        continue;
+      }
+      auto g = gpu::generation::create(sess, std::move(*ids), options_of(req), req.delivered);
+      if (!g) {
+        fail(req, g.error().code(), g.error().message(), false);
+        continue;
+      }
+      busy_[si] = true;
+      active_.push_back(running{std::move(req), std::move(*g), si});
     }
-    caf::anon_send(me, loaded_atom::value);
-  }).detach();
+  }
+
+  void finish(std::size_t i) {
+    box_->forget(active_[i].req);
+    busy_[active_[i].session] = false;
+    active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // One bounded step of every active generation, in turn.
+  void step_all() {
+    for (std::size_t i = 0; i < active_.size();) {
+      auto& run = active_[i];
+      box_->step_started_ns = now_ns();
+      auto ev = run.gen->step();
+      box_->step_started_ns = 0;
+      if (!ev) {
+        // An engine error (context full mid-replay, bad id): let the router decide where it goes on.
+        fail(run.req, ev.error().code(), "engine: " + ev.error().message(), true);
+        finish(i);
+        continue;
+      }
+      if (ev->has_token) {
+        ++box_->tokens;
+        to_router(run.req.router_node,
+                  wire::gen_token{run.req.request_id, run.req.attempt, ev->index, ev->id, std::move(ev->text)});
+      }
+      if (ev->finished) {
+        to_router(run.req.router_node,
+                  wire::gen_end{run.req.request_id, run.req.attempt, std::string(gpu::to_string(run.gen->reason())),
+                                std::move(ev->tail), run.gen->prompt_tokens(), run.gen->next_index(), node_});
+        finish(i);
+        continue;
+      }
+      ++i;
+    }
+  }
+
+  // Publishes the load; when it changed, the actor tells the routers soon (rate-limited), so
+  // placement does not run on a half-second-old picture.
+  void publish() {
+    std::int64_t active = static_cast<std::int64_t>(active_.size()), queued = 0;
+    {
+      std::lock_guard<std::mutex> lk(box_->mu);
+      queued = static_cast<std::int64_t>(waiting_.size() + box_->inbox.size());
+      box_->active = active;
+      box_->queued = queued;
+    }
+    if (active == last_active_ && queued == last_queued_) return;
+    last_active_ = active;
+    last_queued_ = queued;
+    if (auto owner = caf::actor_cast<caf::actor>(owner_)) caf::anon_send(owner, changed_atom::value);
+  }
+
+  std::shared_ptr<worker_box> box_;
+  shard_spec spec_;
+  std::string node_;
+  caf::actor_system& sys_;
+  log::logger log_;
+  caf::actor_addr owner_;
+  std::int64_t last_active_ = 0, last_queued_ = 0;
+  std::shared_ptr<gpu::model> model_;
+  std::optional<gpu::chat_template> chat_;
+  std::vector<std::unique_ptr<gpu::session>> sessions_;
+  std::vector<bool> busy_;
+  std::vector<running> active_;
+  std::deque<wire::gen_start> waiting_;
+};
+
+// ---- the actor ------------------------------------------------------------------------------------
+
+struct shard_state {
+  shard_spec spec;
+  std::string node;
+  std::vector<std::string> router_nodes;
+  std::uint64_t incarnation = 0;
+  std::shared_ptr<worker_box> box = std::make_shared<worker_box>();
+  std::uint64_t tokens_at_report = 0;
+  clock_type::time_point last_report = clock_type::now();
+  int ticks = 0;
+  bool abandon_worker = false;  // it is stuck in the engine: do not wait for it
+  bool report_pending = false;  // a rate-limited report is scheduled
+  static inline const char* name = "model_shard";
+
+  ~shard_state() {
+    // The actor is gone (stopped, crashed or given up on): its worker must stop, or at least stay
+    // silent if it is stuck inside the engine.
+    {
+      std::lock_guard<std::mutex> lk(box->mu);
+      box->stop = true;
+    }
+    box->cv.notify_all();
+    // Let a working worker finish its step (bounded), so no engine code runs after the node stops.
+    for (int i = 0; i < 2000 && !abandon_worker && !box->exited; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+};
+
+using shard_actor = caf::stateful_actor<shard_state>;
+
+const char* phase_name(int p) {
+  switch (static_cast<phase>(p)) {
+    case phase::loading: return "loading";
+    case phase::ready: return "ready";
+    case phase::failed: return "failed";
+  }
+  return "failed";
+}
+
+wire::shard_load load_of(shard_actor* self) {
+  auto& st = self->state;
+  wire::shard_load l;
+  l.node = st.node;
+  l.model = st.spec.model;
+  l.state = phase_name(st.box->state);
+  l.active = st.box->active;
+  l.queued = st.box->queued;
+  l.slots = st.spec.parallel;
+  auto secs = std::chrono::duration<double>(clock_type::now() - st.last_report).count();
+  l.tokens_per_second = secs > 0 ? static_cast<double>(st.box->tokens - st.tokens_at_report) / secs : 0;
+  l.incarnation = st.incarnation;
+  return l;
+}
+
+void report(shard_actor* self) {
+  auto l = load_of(self);
+  self->state.tokens_at_report = self->state.box->tokens;
+  self->state.last_report = clock_type::now();
+  auto t = self->system().registry().get(caf::atom_from_string(names::transport));
+  if (!t) return;
+  for (auto& n : self->state.router_nodes)
+    self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, n, std::string(names::router),
+               caf::make_message(l));
+}
+
+void post(shard_actor* self, command c) {
+  auto& box = *self->state.box;
+  {
+    std::lock_guard<std::mutex> lk(box.mu);
+    if (auto* s = std::get_if<wire::gen_start>(&c)) box.known.insert({s->request_id, s->attempt});
+    box.inbox.push_back(std::move(c));
+    ++box.queued;
+  }
+  box.cv.notify_one();
 }
 
 caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec spec) {
@@ -263,72 +417,73 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
   for (auto& n : ctx->cluster.nodes)
     if (n.has_role("router")) st.router_nodes.push_back(n.name);
   log.info("loading", {{"model", st.spec.model}, {"path", st.spec.path}});
-  start_load(self);
-  self->send(self, report_atom::value);
+  std::thread([w = std::make_shared<worker>(st.box, st.spec, st.node, self->system(), log, self->address())] {
+    w->run();
+  }).detach();
+  self->send(self, tick_atom::value);
+  const auto step_timeout = std::chrono::milliseconds(st.spec.step_timeout_ms);
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
-      [=](status_atom) { return actor_status{shard_actor_name(self->state.spec.model_index), self->state.phase}; },
-      [=](shard_info_atom) { return load_of(self); },
-      [=](loaded_atom) {
-        auto& st = self->state;
-        std::lock_guard<std::mutex> lk(st.slot->mu);
-        if (!st.slot->model) {
-          st.phase = "failed";
-          auto delay = std::chrono::seconds(std::min(60, 1 << std::min(st.load_attempts, 6)));
-          log.error("cannot load the model; will retry",
-                    {{"error", st.slot->error.to_string()}, {"retry_in_s", static_cast<std::int64_t>(delay.count())}});
-          self->delayed_send(self, delay, reload_atom::value);
-        } else {
-          st.model = std::move(st.slot->model);
-          st.phase = "ready";
-          if (auto t = gpu::chat_template::detect(st.model->vocab().chat_template()); t.ok()) st.chat = *t;
-          log.info("ready", {{"model", st.spec.model}, {"ctx_size", static_cast<std::int64_t>(st.model->ctx_size())}});
-          admit(self);
-        }
-        report(self);
+      [=](status_atom) {
+        return actor_status{shard_actor_name(self->state.spec.model_index), phase_name(self->state.box->state)};
       },
-      [=](reload_atom) { start_load(self); },
-      [=](report_atom) {
-        report(self);
-        self->delayed_send(self, report_interval, report_atom::value);
+      [=](shard_info_atom) { return load_of(self); },
+      [=](changed_atom) {
+        auto& st = self->state;
+        constexpr auto min_gap = std::chrono::milliseconds(50);
+        auto since = clock_type::now() - st.last_report;
+        if (since >= min_gap) {
+          report(self);
+          st.report_pending = false;
+        } else if (!st.report_pending) {
+          st.report_pending = true;
+          self->delayed_send(self, min_gap - since, changed_atom::value);
+        }
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        // A step that does not end: fail, so the supervisor starts a fresh shard and the routers
+        // (seeing its new incarnation) move this one's generations.
+        const auto started = st.box->step_started_ns.load();
+        if (started != 0 && now_ns() - started > std::chrono::nanoseconds(step_timeout).count()) {
+          log.error("engine step stuck: restarting the shard",
+                    {{"step_ms", (now_ns() - started) / 1000000}, {"limit_ms", st.spec.step_timeout_ms}});
+          st.abandon_worker = true;
+          self->quit(caf::make_error(caf::sec::runtime_error, "engine step stuck"));
+          return;
+        }
+        if (++st.ticks % report_every_ticks == 0) report(self);
+        self->delayed_send(self, tick_interval, tick_atom::value);
       },
       [=](wire::gen_start& req) {
         auto& st = self->state;
-        if (st.phase == "failed") {
-          fail_request(self, req, status_code::unavailable, "model " + st.spec.model + " failed to load on " + st.node, true);
+        if (st.box->state == static_cast<int>(phase::failed) || st.box->queued >= st.spec.queue) {
+          auto t = self->system().registry().get(caf::atom_from_string(names::transport));
+          bool failed = st.box->state == static_cast<int>(phase::failed);
+          if (t)
+            self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, req.router_node,
+                       std::string(names::router),
+                       caf::make_message(wire::gen_failed{
+                           req.request_id, req.attempt,
+                           static_cast<std::uint8_t>(failed ? status_code::unavailable : status_code::resource_exhausted),
+                           failed ? "model " + st.spec.model + " failed to load on " + st.node
+                                  : "shard queue full on " + st.node,
+                           true}));
           return;
         }
-        if (st.waiting.size() >= static_cast<std::size_t>(st.spec.queue)) {
-          fail_request(self, req, status_code::resource_exhausted, "shard queue full on " + st.node, true);
-          return;
-        }
-        // A re-sent start for a generation already here (the same attempt) is not started twice.
-        for (auto& r : st.active)
-          if (r.req.request_id == req.request_id && r.req.attempt == req.attempt) return;
-        if (req.delivered.empty()) st.waiting.push_back(std::move(req));
-        else st.waiting.push_front(std::move(req));
-        if (st.phase == "ready") admit(self);
-        report(self);
+        post(self, std::move(req));
       },
-      [=](wire::gen_cancel& c) {
-        auto& st = self->state;
-        for (auto it = st.waiting.begin(); it != st.waiting.end(); ++it)
-          if (it->request_id == c.request_id) {
-            to_router(self, it->router_node,
-                      wire::gen_end{it->request_id, it->attempt, "cancelled", "", 0,
-                                    static_cast<std::int64_t>(it->delivered.size()), st.node});
-            st.waiting.erase(it);
-            return;
-          }
-        for (auto& r : st.active)
-          if (r.req.request_id == c.request_id) r.gen->cancel();  // ends at its next step
-        schedule_step(self);
+      [=](wire::gen_cancel& c) { post(self, std::move(c)); },
+      [=](wire::gen_probe& p) {
+        auto& box = *self->state.box;
+        std::lock_guard<std::mutex> lk(box.mu);
+        return wire::gen_probe_reply{p.request_id, box.known.count({p.request_id, p.attempt}) > 0};
       },
-      [=](step_atom) { step(self); },
       [=](shard_crash_atom) {
         log.warn("crash injected");
         self->quit(caf::make_error(caf::sec::runtime_error, "crash injected"));
       },
+      [=](shard_hang_atom, std::int64_t ms) { post(self, hang_command{ms}); },
   };
 }
 
@@ -337,7 +492,7 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
 std::string shard_actor_name(std::size_t model_index) { return "s:" + std::to_string(model_index); }
 
 caf::actor spawn_model_shard(caf::actor_system& sys, node_context_ptr ctx, shard_spec spec) {
-  return sys.spawn<caf::detached>(model_shard, std::move(ctx), std::move(spec));
+  return sys.spawn(model_shard, std::move(ctx), std::move(spec));
 }
 
 }  // namespace holo

@@ -9,21 +9,24 @@
 //   (sup::ready_atom)   -> ok (at once: the model loads afterwards, reported as state "loading")
 //   (shard_crash_atom)  fault injection for tests and the shell's `kill`: the shard fails with an
 //                       error, as a crash would, and its supervisor restarts it
+//   (shard_hang_atom, ms)  fault injection: the engine's next step does not return for `ms`
 //
-// Scheduling: a detached actor (its own thread: engine steps take milliseconds and must not hold a
-// scheduler worker). Work advances in `step` messages, each one bounded step (gpu/generation.hpp)
-// of every active generation in turn, so one long prompt or generation cannot starve the others,
-// and new requests, cancels and status queries are handled between steps. At most `parallel`
-// generations are active; up to `queue` more wait; beyond that a request fails with `retry` so the
-// router places it elsewhere. A generation moved here from a dead replica (it has delivered tokens:
-// its client is mid-stream) goes to the front of the queue and may exceed `parallel` up to twice it,
-// so a failover never waits behind fresh requests. Every 500 ms (and when a generation starts or ends) the shard sends a
-// wire::shard_load to the router of every node.
+// Scheduling: the engine runs on a worker thread the shard starts (the actor itself only queues
+// commands for it and reports), so status queries and new requests are answered at once however
+// long a step takes. The worker runs every active generation one bounded step at a time
+// (gpu/generation.hpp), so one long prompt or generation cannot starve the others. At most
+// `parallel` generations are active; up to `queue` more wait; beyond that a request fails with
+// `retry` so the router places it elsewhere. A generation moved here from a dead replica (attempt >
+// 1: its client has waited already, often mid-stream) goes to the front of the queue and may exceed
+// `parallel` up to twice it, so a failover never waits behind fresh requests. Every 500 ms the
+// shard sends a wire::shard_load to the router of every node.
 //
 // Failure: a load error leaves the shard in state "failed" (reported, requests refused with retry)
 // and it retries the load with backoff. An engine error fails that generation (gen_failed with retry:
-// the router resumes it elsewhere). A crash (an exception, shard_crash_atom) ends the actor; its
-// supervisor restarts it; the routers see its new incarnation and resume its requests elsewhere.
+// the router resumes it elsewhere). A crash (an exception, shard_crash_atom) ends the actor; so
+// does an engine step that runs past `step_timeout_ms` (the stuck worker thread is abandoned and
+// stays silent). Its supervisor restarts it; the routers see its new incarnation and resume its
+// requests elsewhere, or on the new shard.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,8 @@ namespace holo {
 
 using shard_info_atom = caf::atom_constant<caf::atom("shard_info")>;
 using shard_crash_atom = caf::atom_constant<caf::atom("shard_crsh")>;
+// (shard_hang_atom, std::int64_t ms): fault injection: the engine's next step takes `ms`.
+using shard_hang_atom = caf::atom_constant<caf::atom("shard_hang")>;
 
 struct shard_spec {
   std::size_t model_index = 0;  // in cluster.models: names the shard on every node alike
@@ -48,6 +53,7 @@ struct shard_spec {
   int threads = 0;
   std::int64_t parallel = 4;
   std::int64_t queue = 64;
+  std::int64_t step_timeout_ms = 60000;  // an engine step longer than this fails the shard
 };
 
 // The registry name of the shard of model `model_index` on any node ("s:3"): at most 10 characters,

@@ -59,6 +59,7 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
     spec.threads = static_cast<int>(ctx->node.engine_threads);
     spec.parallel = m.parallel;
     spec.queue = m.queue;
+    spec.step_timeout_ms = m.step_timeout_ms;
     cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));
   }
   return cs;

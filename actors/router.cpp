@@ -29,6 +29,9 @@ using clock_type = std::chrono::steady_clock;
 constexpr auto tick_interval = std::chrono::milliseconds(250);
 constexpr auto load_report_stale = std::chrono::milliseconds(3000);
 constexpr auto retry_delay = std::chrono::milliseconds(200);
+// A dispatched generation silent for this long is probed: does its shard still have it?
+constexpr auto probe_after = std::chrono::milliseconds(2000);
+constexpr std::int64_t probe_timeout_ms = 2000;
 
 double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -79,6 +82,8 @@ struct generation_state {
   bool retry_pending = false;
   proto::done_event done;
   clock_type::time_point accepted, dispatched, first_token, last_progress, finished_at, detached_at;
+  clock_type::time_point last_heard;  // the last event of the current attempt (or its dispatch)
+  bool probing = false;
   bool has_first_token = false;
   std::string decision;          // the routing decision, for logs and `requests`
 };
@@ -179,6 +184,12 @@ replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, st
     if (!g.avoid.count(r->node)) preferred.push_back(r);
   auto& cands = preferred.empty() ? ready : preferred;
   if (cands.empty()) return nullptr;
+  std::string skipped;
+  for (auto& r : st.routes[mi].replicas)
+    if (std::find(ready.begin(), ready.end(), &r) == ready.end())
+      skipped += " " + r.node + ":" + (member_state(self, r.node) != "up" ? member_state(self, r.node)
+                                       : now - r.heard >= load_report_stale ? std::string("silent")
+                                                                           : r.load.state);
   const auto& policy = ctx->cluster.routing.policy;
   replica* best = nullptr;
   if (policy == "affinity" && !g.req.session.empty()) {
@@ -197,15 +208,18 @@ replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, st
     // Least loaded: the shard's report, or what this router alone has put there since, whichever is
     // more; per slot, so a shard that decodes more at once takes more. Ties rotate.
     double top = 0;
+    std::string seen;
     const std::size_t n = cands.size(), start = st.rotation++ % n;
     for (std::size_t k = 0; k < n; ++k) {
       auto* r = cands[(start + k) % n];
       double load = static_cast<double>(std::max(r->load.active + r->load.queued, r->inflight)) /
                     static_cast<double>(std::max<std::int64_t>(1, r->load.slots));
+      seen += (seen.empty() ? "" : " ") + r->node + "=" + std::to_string(load).substr(0, 4);
       if (!best || load < top) best = r, top = load;
     }
-    g.decision = "least_loaded(" + std::to_string(top).substr(0, 4) + ")";
+    g.decision = "least_loaded(" + seen + ")";
   }
+  if (!skipped.empty()) g.decision += " not ready:" + skipped;
   return best;
 }
 
@@ -254,7 +268,8 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
   g.node = r->node;
   g.shard_incarnation = r->load.incarnation;
   ++r->inflight;
-  g.dispatched = clock_type::now();
+  g.dispatched = g.last_heard = clock_type::now();
+  g.probing = false;
   if (g.dispatches == 1) g.last_progress = g.dispatched;
   ++st.decisions[{st.routes[g.model].cfg->name, r->node}];
   wire::gen_start s = g.start;
@@ -548,7 +563,7 @@ void on_token(router_actor* self, node_context_ptr ctx, wire::gen_token& t) {
         r.ewma_ttft_ms = r.ewma_ttft_ms == 0 ? ms : 0.8 * r.ewma_ttft_ms + 0.2 * ms;
       }
   }
-  g->last_progress = now;
+  g->last_progress = g->last_heard = now;
   g->avoid.clear();
   g->tokens.push_back(t.token);
   g->texts.push_back(std::move(t.text));
@@ -601,6 +616,40 @@ void on_member(router_actor* self, node_context_ptr ctx, const std::string& node
     if (!g.finished && !g.parked && g.node == node) move(self, ctx, g, "node " + node + " is " + state);
 }
 
+// Asks the shard of a silent generation whether it still has it; if not (a start, the last token or
+// the end was lost on the way), or if it cannot answer, the generation moves.
+void probe(router_actor* self, node_context_ptr ctx, generation_state& g) {
+  auto t = registered(self, names::transport);
+  if (!t) return;
+  g.probing = true;
+  const std::string key = g.key;
+  const std::uint32_t attempt = g.attempt;
+  auto current = [self, key, attempt]() -> generation_state* {
+    auto it = self->state.gens.find(key);
+    if (it == self->state.gens.end()) return nullptr;
+    auto& g = it->second;
+    if (g.finished || g.parked || g.attempt != attempt) return nullptr;
+    return &g;
+  };
+  self->request(t, std::chrono::milliseconds(probe_timeout_ms + 500), remote_request_atom::value, g.node,
+                shard_actor_name(self->state.routes[g.model].index), probe_timeout_ms,
+                caf::make_message(wire::gen_probe{g.request_id, g.attempt}))
+      .then(
+          [=](wire::gen_probe_reply& r) {
+            auto* g = current();
+            if (!g) return;
+            g->probing = false;
+            if (r.known) g->last_heard = clock_type::now();
+            else move(self, ctx, *g, "its shard does not have it (a frame was lost)");
+          },
+          [=](caf::error& e) {
+            auto* g = current();
+            if (!g) return;
+            g->probing = false;
+            move(self, ctx, *g, "probe failed: " + self->system().render(e));
+          });
+}
+
 void on_tick(router_actor* self, node_context_ptr ctx) {
   auto& st = self->state;
   auto now = clock_type::now();
@@ -615,6 +664,8 @@ void on_tick(router_actor* self, node_context_ptr ctx) {
   for (auto& [k, g] : st.gens) {
     if (!g.finished && !g.parked && !g.node.empty() && now - g.last_progress > stall && now - g.dispatched > stall)
       move(self, ctx, g, "no progress for " + std::to_string(ctx->cluster.routing.stall_timeout_ms) + " ms");
+    else if (!g.finished && !g.parked && !g.node.empty() && !g.probing && now - g.last_heard > probe_after)
+      probe(self, ctx, g);
     if ((g.finished && g.peer.empty() && now - g.finished_at > std::chrono::seconds(1) &&
          now - std::max(g.finished_at, g.detached_at) > grace) ||
         (g.finished && now - g.finished_at > grace) || (g.parked && now - g.detached_at > grace))

@@ -11,7 +11,6 @@
 #include "runtime/cluster_io.hpp"
 #include "runtime/cluster_messages.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/inproc_sender.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/wire.hpp"
 
@@ -29,8 +28,18 @@ struct pending_request {
   std::string node;
 };
 
+// Shared between the transport actor and its inbound fast path on the I/O thread.
+struct inbound_shared {
+  // Frames handed to the transport actor and not yet dealt with. While it is non-zero the fast path
+  // hands every frame over too, so that frames from a peer reach a local actor in arrival order
+  // whichever path they take (the transport decrements it after its send/request to the target).
+  std::atomic<std::int64_t> via_owner{0};
+  std::atomic<std::uint64_t> dropped{0};  // by the fast path: spoofed, misaddressed, bad body, no actor
+};
+
 struct transport_state {
-  std::unique_ptr<cluster_io> io;
+  std::shared_ptr<inbound_shared> inbound = std::make_shared<inbound_shared>();
+  std::unique_ptr<cluster_io> io;  // last: its I/O thread (which uses `inbound`) stops first
   std::string self_name;
   std::unordered_map<std::uint64_t, pending_request> pending;
   std::uint64_t next_correlation = 1;
@@ -48,8 +57,42 @@ auto catalogue_handlers(F f, std::tuple<Ts...>*) {
   return std::make_tuple([f](Ts& x) { f(caf::make_message(std::move(x))); }...);
 }
 
-void send_frame(transport_actor* self, const std::string& node, wire::envelope& e) {
-  self->send(self->state.io->sender(), bridge_out_atom::value, node, wire::encode_envelope(e));
+// False when the link refused the frame (peer not connected, queue full); counted by cluster_io.
+bool send_frame(transport_actor* self, const std::string& node, const wire::envelope& e) {
+  return self->state.io->send(node, wire::encode_envelope(e));
+}
+
+// The inbound fast path, on the I/O thread: a one-way `send` frame that is well addressed is
+// decoded there and enqueued straight into the target actor's mailbox, saving the hop through the
+// transport actor. Everything else (requests, responses, bad frames) goes on to the transport.
+std::function<bool(const std::string&, std::string_view)> inline_delivery(caf::actor_system& sys,
+                                                                         std::string self_name,
+                                                                         std::shared_ptr<inbound_shared> shared) {
+  return [sys = &sys, self_name = std::move(self_name), shared](const std::string& peer, std::string_view frame) {
+    auto hand_over = [&] {
+      shared->via_owner.fetch_add(1, std::memory_order_acq_rel);
+      return false;
+    };
+    if (shared->via_owner.load(std::memory_order_acquire) != 0) return hand_over();
+    auto e = wire::decode_envelope(frame);
+    if (!e || e->kind != wire::frame_kind::send) return hand_over();
+    auto drop = [&] {
+      shared->dropped.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    };
+    // The envelope must name the peer that the link authenticated, and this node.
+    if (e->from_node != peer || e->to_node != self_name) return drop();
+    auto msg = wire::decode_message(e->type, e->body);
+    if (!msg) return drop();
+    // A registry lookup per frame (a shared lock): actors re-register under the same name when they
+    // restart, and a cache would need to learn of that.
+    auto target = sys->registry().get(caf::atom_from_string(e->to_actor.substr(0, 10)));
+    if (!target) return drop();
+    // As anon_send: a thread-safe enqueue with no sender.
+    caf::actor_cast<caf::abstract_actor*>(target)->enqueue(
+        caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, std::move(*msg)), nullptr);
+    return true;
+  };
 }
 
 // The envelope of an answer to `req`: addresses swapped, correlation kept.
@@ -181,7 +224,9 @@ cluster_io_options io_options(const node_context& ctx) {
 caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
   auto log = ctx->log.child(names::transport);
   self->state.self_name = ctx->node.name;
-  auto io = cluster_io::start(self->system(), *ctx->zmq, io_options(*ctx), caf::actor_cast<caf::actor>(self));
+  auto opts = io_options(*ctx);
+  opts.deliver_inline = inline_delivery(self->system(), ctx->node.name, self->state.inbound);
+  auto io = cluster_io::start(self->system(), *ctx->zmq, std::move(opts), caf::actor_cast<caf::actor>(self));
   if (!io) {
     log.error("cannot open the cluster endpoint", {{"error", io.error().to_string()}});
     self->quit(make_error(errc::node_unreachable, io.error().message()));
@@ -194,11 +239,9 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::transport, "running"}; },
-      [=](cluster_in_atom, std::string& peer, std::string& frame) { on_frame(self, peer, frame); },
-      [=](cluster_undeliverable_atom, std::string&, std::string& frame) {
-        auto e = wire::decode_envelope(frame);
-        if (e && e->kind == wire::frame_kind::request)
-          fail_pending(self, e->correlation, make_error(errc::node_unreachable, e->to_node + ": link not up"));
+      [=](cluster_in_atom, std::string& peer, std::string& frame) {
+        on_frame(self, peer, frame);
+        self->state.inbound->via_owner.fetch_sub(1, std::memory_order_release);
       },
       [=](cluster_link_atom, std::string& peer, bool up) {
         if (up) return;
@@ -249,10 +292,12 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
         auto type = wire::encode_message(msg, e.body);
         if (!type) return make_error(errc::not_serializable, type.error().message());
         e.type = *type;
+        // Sent first: a refused frame fails the request at once. The answer cannot overtake the
+        // bookkeeping below, since this actor handles it only after this handler returns.
+        if (!send_frame(self, node, e)) return make_error(errc::node_unreachable, node + ": link not up");
         auto rp = self->make_response_promise();
         st.pending.emplace(e.correlation, pending_request{rp, node});
         self->delayed_send(self, std::chrono::milliseconds(timeout_ms), request_timeout_atom::value, e.correlation);
-        send_frame(self, node, e);
         return rp;
       },
       [=](request_timeout_atom, std::uint64_t corr) {
@@ -277,7 +322,8 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
         s.frames_out = c.frames_out;
         s.bytes_in = c.bytes_in;
         s.bytes_out = c.bytes_out;
-        s.dropped_frames = self->state.dropped + c.dropped_malformed + c.dropped_unknown_peer;
+        s.dropped_frames = self->state.dropped + self->state.inbound->dropped.load() + c.dropped_malformed +
+                           c.dropped_unknown_peer;
         s.undeliverable = c.undeliverable;
         s.rejected_handshakes = c.rejected_handshakes;
         s.pending_requests = self->state.pending.size();

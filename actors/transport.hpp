@@ -14,8 +14,11 @@
 //   (peer_state_atom, std::string node, bool up)   from health: membership changes
 //   (status_atom) -> actor_status;  (transport_stats_atom) -> transport_stats
 //
-// Inbound: a `send` frame is delivered to the local actor registered under its `to_actor` name; a
-// `request` frame is asked of it and its reply (or error) sent back. A frame whose envelope names a
+// Inbound: a `send` frame is delivered to the local actor registered under its `to_actor` name
+// (decoded and enqueued by the I/O thread itself, without a sender, unless the transport still has
+// frames in hand: then it goes through the transport, so frames from a peer reach an actor in
+// arrival order); a `request` frame is asked of it and its reply (or error) sent back.
+// Outbound frames go from this actor straight into the peer's DEALER (cluster_io::send). A frame whose envelope names a
 // sender other than the authenticated peer, another destination node, an unknown type or a bad
 // shape is dropped and counted (and answered with an error when it was a request).
 #pragma once

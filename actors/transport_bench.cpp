@@ -207,6 +207,16 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   }
   while (!stalled && acked + o.ack_every <= o.one_way_messages) stalled = !wait_ack();
   row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (stalled) {  // an ack never came: say what the transports saw, the figure is not a rate
+    for (auto* t : {&a.transport, &b.transport})
+      self->request(*t, std::chrono::seconds(1), transport_stats_atom::value)
+          .receive([&](transport_stats& s) {
+                     std::fprintf(stderr, "%s: one-way stalled after %zu acks; transport frames in %lu out %lu dropped %lu undeliverable %lu\n", row.name.c_str(), acked,
+                                  (unsigned long)s.frames_in, (unsigned long)s.frames_out,
+                                  (unsigned long)s.dropped_frames, (unsigned long)s.undeliverable);
+                   },
+                   [&](caf::error&) {});
+  }
   for (auto* n : {&a, &b}) self->send_exit(n->transport, caf::exit_reason::user_shutdown);
   self->send_exit(echo, caf::exit_reason::user_shutdown);
   a.sys->registry().erase(caf::atom("benchsink"));

@@ -1,5 +1,7 @@
 #include "runtime/client_protocol.hpp"
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 
 #include "runtime/msgpack_map.hpp"
@@ -236,6 +238,25 @@ result<std::string> decode_kill_target(std::string_view frame) {
   if (!get_str(oh->get(), "actor", actor) || actor.empty() || actor.size() > 64)
     return status::invalid_argument("field 'actor' must name an actor of the node");
   return actor;
+}
+
+std::int64_t decode_kill_hang_ms(std::string_view frame) {
+  auto oh = unpack_map(frame);
+  std::int64_t ms = 0;
+  if (!oh || !get_int(oh->get(), "hang_ms", ms) || ms < 0) return 0;
+  return std::min<std::int64_t>(ms, 3600 * 1000);
+}
+
+std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(5);
+  pack_header(pk, "kill", id);
+  pk.pack("actor");
+  pk.pack(actor);
+  pk.pack("hang_ms");
+  pk.pack(ms);
+  return {buf.data(), buf.size()};
 }
 
 std::string encode_ok(std::string_view id, std::string_view what) {

@@ -83,6 +83,9 @@ std::string encode_health_request(std::string_view id, std::string_view node);
 // {"kind": "kill", "actor": NAME}: fault injection (tests, the shell). Reply {"kind": "ok"}.
 std::string encode_kill(std::string_view id, std::string_view actor);
 result<std::string> decode_kill_target(std::string_view frame);
+// The optional "hang_ms" of a kill (0 when absent): hang a shard's engine instead of crashing it.
+std::int64_t decode_kill_hang_ms(std::string_view frame);
+std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms);
 std::string encode_ok(std::string_view id, std::string_view what);
 
 struct request_header {

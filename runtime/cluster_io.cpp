@@ -3,21 +3,19 @@
 #include <cstring>
 
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include <caf/all.hpp>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
-#include "runtime/inproc_sender.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/zap.hpp"
 
 namespace holo {
 
 namespace {
-
-std::atomic<std::uint64_t> next_io_id{0};
 
 // The host part of tcp://HOST:PORT (IPv6 in brackets), or "" for non-tcp transports.
 std::string endpoint_host(const std::string& ep) {
@@ -48,19 +46,23 @@ struct peer_link {
   std::string public_key;
   std::optional<io_clock::time_point> failing_since;  // first failed send of the current streak
   io_clock::time_point created = io_clock::now();
+  bool rebuild_wanted = false;  // set by send(), acted on by the I/O thread (which owns `monitor`)
 };
 
 // libzmq 4.3 gives up on a connection for good after some handshake failures (a peer that spoke
 // NULL to our CURVE, say), so a link that has refused every frame for this long is rebuilt.
 constexpr auto link_rebuild_after = std::chrono::seconds(2);
 
+// Threads: `router`, `zap` and every link's `monitor` belong to the I/O thread. The DEALERs are
+// used by send() on any thread and rebuilt/closed by the I/O thread, always under `dealers_mtx`.
 struct cluster_io::sockets {
   zmq::context_t* ctx = nullptr;
   std::unique_ptr<zmq::socket_t> router;
-  std::unique_ptr<zmq::socket_t> pull;
-  std::map<std::string, peer_link> dealers;  // by peer name
+  std::mutex dealers_mtx;
+  std::map<std::string, peer_link> dealers;  // by peer name; guarded by dealers_mtx
+  bool closed = false;                       // guarded by dealers_mtx: send() refuses from now on
+  std::atomic<bool> rebuild_wanted{false};   // some link's rebuild_wanted is set
   std::optional<zap_handler> zap;  // with CURVE; created before the ROUTER binds (ZAP fails open)
-  std::string inproc_address;
 };
 
 result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zmq::context_t& ctx,
@@ -86,7 +88,6 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
   auto& s = *io->sockets_;
   auto& o = io->opts_;
   s.ctx = &ctx;
-  s.inproc_address = "inproc://holo-cluster-" + std::to_string(next_io_id++);
   if (o.curve) {
     zap_policy policy;
     for (auto& [key, name] : o.allowed) {
@@ -120,9 +121,6 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
       s.router->set(zmq::sockopt::zap_domain, "holo-cluster");
     }
     s.router->bind(o.bind_endpoint);
-    s.pull = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
-    s.pull->set(zmq::sockopt::linger, 0);
-    s.pull->bind(s.inproc_address);
     for (auto& p : o.peers) {
       peer_link link;
       link.endpoint = p.endpoint;
@@ -134,7 +132,7 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
   } catch (const zmq::error_t& e) {
     return status::unavailable("cluster endpoint " + o.bind_endpoint + ": " + e.what());
   }
-  io->sender_ = spawn_inproc_sender(sys, ctx, s.inproc_address, o.peer_queue_frames_max * 4);
+  (void)sys;  // kept in the signature: the I/O thread reaches actors through owner and deliver_inline
   io->thread_ = std::thread([raw = io.get()] { raw->run(); });
   return io;
 }
@@ -146,10 +144,13 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_dealer(const peer_link& link) {
   // A short linger lets a last `leave` reach the peer on a clean stop, without holding the process
   // on a dead peer.
   d->set(zmq::sockopt::linger, 200);
-  // Queue nothing for a peer that is not connected: its frames come back as undeliverable, so
+  // Queue nothing for a peer that is not connected: send() refuses its frames at once, so
   // requests fail fast and heartbeats never pile up and arrive in a burst.
   d->set(zmq::sockopt::immediate, 1);
-  d->set(zmq::sockopt::sndhwm, o.peer_queue_frames_max);
+  // Twice the queue we promise: a ZeroMQ pipe's reader returns credit in batches of half the HWM,
+  // so the writer can see up to HWM/2 frames as queued that the wire already took, and a burst of
+  // peer_queue_frames_max frames would otherwise be refused (docs/benchmarks.md, transport).
+  d->set(zmq::sockopt::sndhwm, 2 * o.peer_queue_frames_max);
   d->set(zmq::sockopt::maxmsgsize, o.frame_bytes_max);
   d->set(zmq::sockopt::reconnect_ivl, o.reconnect_ms);
   d->set(zmq::sockopt::reconnect_ivl_max, o.reconnect_max_ms);
@@ -179,58 +180,64 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_monitor(zmq::socket_t& dealer, c
 cluster_io::~cluster_io() {
   running_ = false;
   if (thread_.joinable()) thread_.join();
-  if (sender_) caf::anon_send_exit(sender_, caf::exit_reason::user_shutdown);
+}
+
+bool cluster_io::send(const std::string& peer, std::string_view frame) {
+  auto& s = *sockets_;
+  auto& c = *counters_;
+  std::lock_guard<std::mutex> guard{s.dealers_mtx};
+  auto it = s.closed ? s.dealers.end() : s.dealers.find(peer);
+  if (it == s.dealers.end()) {
+    ++c.dropped_unknown_peer;
+    return false;
+  }
+  auto& link = it->second;
+  bool sent = false;
+  try {
+    zmq::message_t msg(frame.data(), frame.size());
+    sent = link.socket->send(msg, zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    sent = false;
+  }
+  if (sent) {
+    ++c.frames_out;
+    c.bytes_out += frame.size();
+    link.failing_since.reset();
+    return true;
+  }
+  ++c.undeliverable;
+  auto now = io_clock::now();
+  if (!link.failing_since) link.failing_since = now;
+  if (now - *link.failing_since > link_rebuild_after && now - link.created > link_rebuild_after) {
+    link.rebuild_wanted = true;  // the I/O thread owns the monitor socket: it rebuilds (within 50 ms)
+    s.rebuild_wanted = true;
+  }
+  return false;
+}
+
+// I/O thread: replaces the DEALER (and its monitor) of every link that send() found refusing.
+void cluster_io::rebuild_failing_links() {
+  auto& s = *sockets_;
+  std::lock_guard<std::mutex> guard{s.dealers_mtx};
+  for (auto& [name, link] : s.dealers) {
+    if (!link.rebuild_wanted) continue;
+    link.monitor.reset();
+    link.socket = make_dealer(link);
+    link.monitor = make_monitor(*link.socket, name);
+    link.created = io_clock::now();
+    link.failing_since.reset();
+    link.rebuild_wanted = false;
+    ++counters_->links_rebuilt;
+  }
 }
 
 void cluster_io::run() {
   auto& s = *sockets_;
   auto& c = *counters_;
   bool curve = opts_.curve.has_value();
-  std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}, {s.pull->handle(), 0, ZMQ_POLLIN, 0}};
+  std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}};
   if (s.zap) items.push_back({s.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
   std::vector<zmq::message_t> parts;
-  auto forward_out = [&] {
-    parts.clear();
-    if (!zmq::recv_multipart(*s.pull, std::back_inserter(parts), zmq::recv_flags::dontwait)) return false;
-    if (parts.size() != 2) return true;
-    auto peer = parts[0].to_string();
-    auto it = s.dealers.find(peer);
-    if (it == s.dealers.end()) {
-      ++c.dropped_unknown_peer;
-      caf::anon_send(owner_, cluster_undeliverable_atom::value, std::move(peer), parts[1].to_string());
-      return true;
-    }
-    auto bytes = parts[1].size();
-    auto& link = it->second;
-    std::string copy_for_failure;
-    bool sent = false;
-    try {
-      // Keep the payload in case it must go back to the owner; zmq consumes the message.
-      copy_for_failure = parts[1].to_string();
-      sent = link.socket->send(parts[1], zmq::send_flags::dontwait).has_value();
-    } catch (const zmq::error_t&) {
-      sent = false;
-    }
-    if (sent) {
-      ++c.frames_out;
-      c.bytes_out += bytes;
-      link.failing_since.reset();
-    } else {
-      ++c.undeliverable;
-      auto now = io_clock::now();
-      if (!link.failing_since) link.failing_since = now;
-      if (now - *link.failing_since > link_rebuild_after && now - link.created > link_rebuild_after) {
-        link.monitor.reset();
-        link.socket = make_dealer(link);
-        link.monitor = make_monitor(*link.socket, peer);
-        link.created = now;
-        link.failing_since.reset();
-        ++c.links_rebuilt;
-      }
-      caf::anon_send(owner_, cluster_undeliverable_atom::value, std::move(peer), std::move(copy_for_failure));
-    }
-    return true;
-  };
   const std::size_t fixed = items.size();
   std::vector<std::string> monitored;  // peer of items[fixed + i]
   auto rebuild_items = [&] {
@@ -256,11 +263,10 @@ void cluster_io::run() {
     }
   };
   rebuild_items();
-  auto rebuilt = c.links_rebuilt.load();
   while (running_) {
     try {
-      if (c.links_rebuilt.load() != rebuilt) {  // a DEALER and its monitor were replaced
-        rebuilt = c.links_rebuilt.load();
+      if (s.rebuild_wanted.exchange(false)) {  // send() found links refusing for too long
+        rebuild_failing_links();
         rebuild_items();
       }
       zmq::poll(items, std::chrono::milliseconds(50));
@@ -283,11 +289,10 @@ void cluster_io::run() {
         }
         ++c.frames_in;
         c.bytes_in += parts[1].size();
+        if (opts_.deliver_inline && opts_.deliver_inline(peer, parts[1].to_string_view())) continue;
         caf::anon_send(owner_, cluster_in_atom::value, std::move(peer), parts[1].to_string());
       }
-      for (int n = 0; n < 256 && (items[1].revents & ZMQ_POLLIN); ++n)
-        if (!forward_out()) break;
-      if (s.zap && (items[2].revents & ZMQ_POLLIN)) {
+      if (s.zap && (items[1].revents & ZMQ_POLLIN)) {
         s.zap->handle_ready();
         c.rejected_handshakes = s.zap->rejected();
       }
@@ -295,16 +300,14 @@ void cluster_io::run() {
       if (e.num() == ETERM) break;
     }
   }
-  // Flush what the owner queued before stopping (a last `leave`), without waiting for more.
-  try {
-    while (forward_out()) {
-    }
-  } catch (const zmq::error_t&) {
-  }
   s.router.reset();
-  s.pull.reset();
-  for (auto& [name, link] : s.dealers) link.monitor.reset();
-  s.dealers.clear();
+  {
+    // What send() queued is already in the DEALERs; their linger lets a last `leave` out.
+    std::lock_guard<std::mutex> guard{s.dealers_mtx};
+    s.closed = true;
+    for (auto& [name, link] : s.dealers) link.monitor.reset();
+    s.dealers.clear();
+  }
   s.zap.reset();  // last: a CURVE server without its ZAP handler would admit anyone
 }
 

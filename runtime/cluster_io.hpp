@@ -1,15 +1,18 @@
 // cluster_io: the node's cluster sockets and the one I/O thread that owns them.
 //
-//   peers' DEALERs --tcp--> ROUTER (cluster_endpoint) --> I/O thread --anon_send--> owner actor
-//   owner --(bridge_out_atom, peer, frame)--> sender --inproc PUSH/PULL--> I/O thread
-//   I/O thread --> the peer's own DEALER --tcp--> the peer's ROUTER
+//   peers' DEALERs --tcp--> ROUTER (cluster_endpoint) --> I/O thread --> deliver_inline (fast path)
+//                                                                     \-anon_send--> owner actor
+//   owner: send(peer, frame) --(mutex)--> the peer's own DEALER --tcp--> the peer's ROUTER
 //
-// Inbound frames reach the owner as (cluster_in_atom, std::string peer, std::string frame), where
-// `peer` is who the frame is from: with CURVE, the name the ZAP handler gave the client's public key
-// (authenticated); without CURVE (loopback only), the DEALER's routing id. Outbound frames go
-// through the peer's own DEALER; a frame for a peer whose connection is not up, or whose queue
-// (`peer_queue_frames_max`) is full, is not queued: it comes back to the owner as
-// (cluster_undeliverable_atom, std::string peer, std::string frame) so requests can fail fast.
+// Inbound frames are first offered to `deliver_inline` on the I/O thread; the ones it declines
+// reach the owner as (cluster_in_atom, std::string peer, std::string frame), where `peer` is who
+// the frame is from: with CURVE, the name the ZAP handler gave the client's public key
+// (authenticated); without CURVE (loopback only), the DEALER's routing id.
+// Outbound frames go straight into the peer's DEALER from the caller's thread, under a mutex (a
+// ZeroMQ socket may change threads across a full memory barrier); ZeroMQ's own I/O thread batches
+// them onto the wire. A frame for a peer whose connection is not up, or whose queue
+// (`peer_queue_frames_max`) is full, is not queued: send() says so at once, so requests fail fast.
+// The performance bet: no actor or thread hop between the owner and the wire (docs/benchmarks.md).
 //
 // Security: with `curve` set, the ROUTER is a CURVE server and every DEALER a CURVE client of its
 // peer's public key; a ZAP handler on the same context admits only the keys in `allowed`. Without
@@ -19,9 +22,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -39,7 +44,6 @@ class socket_t;
 namespace holo {
 
 using cluster_in_atom = caf::atom_constant<caf::atom("cl_in")>;
-using cluster_undeliverable_atom = caf::atom_constant<caf::atom("cl_undeliv")>;
 // (cluster_rejected_atom, std::string peer_address, std::string why): a handshake the ZAP handler refused.
 // (cluster_link_atom, std::string peer, bool up): our connection to a peer completed its handshake
 // (true) or closed (false: the peer's process died or the network dropped it).
@@ -71,6 +75,10 @@ struct cluster_io_options {
   int peer_queue_frames_max = 1000;
   int reconnect_ms = 100;               // first retry after a lost connection
   int reconnect_max_ms = 500;           // bounds the time to rejoin after a peer restarts
+  // Runs on the I/O thread for every well-formed inbound frame, with the authenticated peer and
+  // the payload (valid only during the call). Returns true when it has dealt with the frame;
+  // false sends it on to the owner as cluster_in_atom. Must not block. Unset: everything goes on.
+  std::function<bool(const std::string& peer, std::string_view frame)> deliver_inline;
 };
 
 struct cluster_io_counters {
@@ -80,7 +88,7 @@ struct cluster_io_counters {
   std::atomic<std::uint64_t> bytes_out{0};
   std::atomic<std::uint64_t> dropped_malformed{0};    // not [routing id][payload]
   std::atomic<std::uint64_t> dropped_unknown_peer{0}; // outbound to a name we have no DEALER for
-  std::atomic<std::uint64_t> undeliverable{0};        // peer not connected or its queue full
+  std::atomic<std::uint64_t> undeliverable{0};        // send() refused: peer not connected or its queue full
   std::atomic<std::uint64_t> rejected_handshakes{0};  // ZAP said no
   std::atomic<std::uint64_t> links_rebuilt{0};        // DEALERs recreated after a refusing streak
 };
@@ -98,20 +106,22 @@ class cluster_io {
   cluster_io(const cluster_io&) = delete;
   cluster_io& operator=(const cluster_io&) = delete;
 
-  // Send (bridge_out_atom, std::string peer, std::string frame) here.
-  const caf::actor& sender() const { return sender_; }
+  // Queues `frame` on the DEALER to `peer` without blocking. Returns false (and counts it) when
+  // the peer is unknown, its connection is not up, its queue is full, or cluster_io is stopping.
+  // Any thread may call it; calls are serialized by a mutex held only for the non-blocking send.
+  bool send(const std::string& peer, std::string_view frame);
   const cluster_io_counters& counters() const { return *counters_; }
 
  private:
   struct sockets;
   cluster_io() = default;
   std::unique_ptr<zmq::socket_t> make_dealer(const struct peer_link& link);
+  void rebuild_failing_links();
   std::unique_ptr<zmq::socket_t> make_monitor(zmq::socket_t& dealer, const std::string& peer);
   void run();
 
   cluster_io_options opts_;
   caf::actor owner_;
-  caf::actor sender_;
   std::unique_ptr<sockets> sockets_;
   std::shared_ptr<cluster_io_counters> counters_ = std::make_shared<cluster_io_counters>();
   std::atomic<bool> running_{true};

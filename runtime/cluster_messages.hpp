@@ -241,8 +241,28 @@ struct shard_load {
   HOLO_WIRE_FIELDS(node, model, state, active, queued, slots, tokens_per_second, incarnation)
 };
 
+// router -> shard, a request: "do you still run this generation?" Asked when a dispatched
+// generation has been silent for a while; a frame lost under backpressure (a start, the last
+// token, the end) then costs seconds, not the stall timeout.
+struct gen_probe {
+  static constexpr std::uint16_t wire_id = 16;
+  static constexpr const char* wire_name = "holo_gen_probe";
+  std::string request_id;
+  std::uint32_t attempt = 0;
+  HOLO_WIRE_FIELDS(request_id, attempt)
+};
+
+struct gen_probe_reply {
+  static constexpr std::uint16_t wire_id = 17;
+  static constexpr const char* wire_name = "holo_gen_probe_reply";
+  std::string request_id;
+  bool known = false;  // queued or running here
+  HOLO_WIRE_FIELDS(request_id, known)
+};
+
 using catalogue = std::tuple<heartbeat, node_announce, node_leave, health_query, node_health,
                              membership_query, membership_view, ping, pong, gen_start, gen_cancel,
-                             gen_token, gen_end, gen_failed, shard_load>;
+                             gen_token, gen_end, gen_failed, shard_load, gen_probe,
+                             gen_probe_reply>;
 
 }  // namespace holo::wire

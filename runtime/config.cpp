@@ -309,6 +309,7 @@ void read_model(const toml::table& t, std::size_t i, model_config& m, error_list
   r.integer("context_length", m.context_length, 0, 1 << 24);
   r.integer("parallel", m.parallel, 1, 256);
   r.integer("queue", m.queue, 0, 1 << 16);
+  r.integer("step_timeout_ms", m.step_timeout_ms, 100, 24 * 3600 * 1000);
   r.finish();
 }
 

@@ -57,6 +57,7 @@ struct model_config {
   std::int64_t context_length = 0;            // 0: min(the model's own, 4096)
   std::int64_t parallel = 4;                  // generations one shard decodes at once (the rest queue)
   std::int64_t queue = 64;                    // generations one shard accepts beyond `parallel`
+  std::int64_t step_timeout_ms = 60000;       // an engine step longer than this restarts the shard
 };
 
 struct placement_config {

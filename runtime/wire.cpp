@@ -36,7 +36,11 @@ result<std::uint16_t> encode_any(const caf::message& msg, std::string& out) {
   } else {
     using T = std::tuple_element_t<I, catalogue>;
     if (msg.size() == 1 && msg.match_element<T>(0)) {
-      out = encode(msg.get_as<T>(0));
+      // Not wire::encode: its default sbuffer allocates 8 KB per message, and tokens are ~20 bytes.
+      msgpack::sbuffer buf(256);
+      msgpack::packer<msgpack::sbuffer> pk(buf);
+      pack_value(pk, msg.get_as<T>(0));
+      out.assign(buf.data(), buf.size());
       return T::wire_id;
     }
     return encode_any<I + 1>(msg, out);

@@ -1,5 +1,6 @@
 #include "test/cluster.hpp"
 
+#include <cstdlib>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -90,7 +91,7 @@ child_process& cluster_fixture::start(const std::string& name, const std::string
   if (p) p->signal(SIGKILL);
   p = std::make_unique<child_process>(
       std::vector<std::string>{HOLO_BIN, "node", "--config", config.empty() ? config_path_ : config, "--name", name,
-                               "--threads", "2"},
+                               "--threads", "2", "--log-level", std::getenv("HOLO_TEST_LOG_LEVEL") ? std::getenv("HOLO_TEST_LOG_LEVEL") : "info"},
       log);
   return *p;
 }

@@ -50,7 +50,10 @@ void stream_set::start(const std::string& endpoint, const proto::generate_reques
 }
 
 void stream_set::send_raw(const std::string& endpoint, const std::string& frame) {
-  impl_->sock(endpoint).send(zmq::buffer(frame), zmq::send_flags::none);
+  // A fresh DEALER has no connection yet: the send waits for one (sndtimeo), a few times.
+  for (int attempt = 0; attempt < 5; ++attempt)
+    if (impl_->sock(endpoint).send(zmq::buffer(frame), zmq::send_flags::none)) return;
+  throw std::runtime_error("cannot send to " + endpoint + " (no connection in 10 s)");
 }
 
 void stream_set::disconnect(const std::string& endpoint) { impl_->socks.erase(endpoint); }

@@ -1,5 +1,7 @@
 // holo bench: benchmarks, one child subcommand each.
 //   holo bench engine MODEL [--threads N] [--pp 512] [--tg 128] [--reps 3] [--kernels] [--compare-llamacpp]
+//   holo bench transport [--round-trips N] [--messages N]       (cmd_bench_transport.cpp)
+//   holo bench serve MODEL [--threads 1] [--tokens 128] [--streams 1,4,16] (cmd_bench_serve.cpp)
 // `engine` measures like llama-bench: prompt processing (ppN: N prompt tokens in one batch, tokens/s)
 // and generation (tgN: N single-token decodes from an empty context, tokens/s), mean +- stddev over
 // repetitions after one warm-up, then peak RSS against file size + KV cache, and the decode bandwidth
@@ -261,15 +263,17 @@ void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::fun
 }  // namespace
 
 void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
+void add_bench_serve(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 
 void add_bench(CLI::App& app, command_registry& reg) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks: engine, transport");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: engine, transport, serve");
   bench->require_subcommand(1);
   auto children = std::make_shared<std::vector<std::pair<CLI::App*, std::function<int()>>>>();
   add_bench_engine(*bench, *children);
   add_bench_transport(*bench, *children);  // cmd_bench_transport.cpp
+  add_bench_serve(*bench, *children);      // cmd_bench_serve.cpp
   // Sibling benchmarks go here, each an add_bench_NAME(*bench, *children) in its own
-  // cmd_bench_NAME.cpp: next, `holo bench serve` (end-to-end tokens/s and time to first token).
+  // cmd_bench_NAME.cpp.
   reg.add(bench, [children] {
     for (auto& [sub, run] : *children)
       if (sub->parsed()) return run();
