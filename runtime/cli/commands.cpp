@@ -15,6 +15,7 @@ void add_tokenize(CLI::App& app, command_registry& reg);
 void add_keygen(CLI::App& app, command_registry& reg);
 void add_run(CLI::App& app, command_registry& reg);
 void add_bench(CLI::App& app, command_registry& reg);
+void add_launch(CLI::App& app, command_registry& reg);
 
 std::string_view version_string() { return holo::version_string(); }
 
@@ -34,6 +35,7 @@ void register_all(CLI::App& app, command_registry& reg) {
   add_keygen(app, reg);
   add_run(app, reg);
   add_bench(app, reg);
+  add_launch(app, reg);
 }
 
 }  // namespace holo::cli
