@@ -10,6 +10,10 @@ namespace holo {
 
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using actor_status = wire::actor_status;
+// (mailbox_atom) -> std::uint64_t: how many messages wait in the actor's mailbox, read inside the
+// actor (CAF's mailbox is single-consumer). For the shell's `actors`; an actor that does not answer
+// it shows "-" there.
+using mailbox_atom = caf::atom_constant<caf::atom("mailbox")>;
 
 // Registry names (CAF atoms, at most 10 characters) under which the node supervisor registers each
 // child while it runs. Look a sibling up by name at the moment of sending: a restarted child has a

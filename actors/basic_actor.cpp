@@ -20,6 +20,7 @@ caf::behavior basic_actor(caf::stateful_actor<basic_state>* self, node_context_p
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{self->state.role, "running"}; },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
   };
 }
 

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/admin_api.hpp"
 #include "actors/model_shard.hpp"
 #include "actors/router.hpp"
 #include "actors/transport.hpp"
@@ -24,6 +25,7 @@ constexpr std::int64_t remote_timeout_ms = 2000;
 struct client_api_state {
   std::unique_ptr<router_bridge> bridge;
   std::uint64_t rejected_frames = 0;
+  std::uint64_t admin_refusals = 0;  // shell frames refused for want of the admin key (health reports it)
   static inline const char* name = "client_api";
 };
 
@@ -45,13 +47,22 @@ proto::health_reply to_proto(const wire::node_health& h) {
 }
 
 // {"kind": "health"} for this node, or with "node" for another one (asked through the transport).
-void handle_health(client_api_actor* self, const std::string& peer, const proto::request_header& req) {
+void handle_health(client_api_actor* self, node_context_ptr ctx, const std::string& peer,
+                   const proto::request_header& req) {
   auto sender = self->state.bridge->sender();
+  // What the shell needs beside the health: where /metrics is, and this node's refusal count.
+  std::string metrics_endpoint;
+  if (auto* n = ctx->cluster.find_node(req.node.empty() ? ctx->node.name : req.node); n && ctx->cluster.metrics.enabled)
+    metrics_endpoint = n->metrics_endpoint;
+  const std::int64_t refusals = req.node.empty() ? static_cast<std::int64_t>(self->state.admin_refusals) : -1;
   auto reply_error = [=](status_code code, const std::string& msg) {
     self->send(sender, bridge_out_atom::value, peer, proto::encode_error(req.id, code, msg));
   };
   auto on_health = [=](wire::node_health& h) {
-    self->send(sender, bridge_out_atom::value, peer, proto::encode_health_reply(req.id, to_proto(h)));
+    auto r = to_proto(h);
+    r.metrics_endpoint = metrics_endpoint;
+    r.admin_refusals = refusals;
+    self->send(sender, bridge_out_atom::value, peer, proto::encode_health_reply(req.id, r));
   };
   auto on_error = [=](caf::error& e) { reply_error(status_code::unavailable, self->system().render(e)); };
   // Capture handles and values only: the continuation may run after a restart of this actor.
@@ -101,28 +112,38 @@ void handle_nodes(client_api_actor* self, const std::string& peer, const proto::
           fail);
 }
 
-// {"kind": "kill", "actor": NAME [, "hang_ms": MS]}: fails an actor of this node on purpose (fault
-// injection for tests and the shell). A model shard crashes as if its engine threw (or, with
-// hang_ms, its engine's next step hangs that long); any other actor gets an exit.
-void handle_kill(client_api_actor* self, const std::string& peer, const proto::request_header& req,
-                 const std::string& frame) {
+// The shell's kinds (actors/admin_api.hpp): authorized here (refusals counted), served on this node
+// or relayed to the node the frame names.
+void handle_admin(client_api_actor* self, node_context_ptr ctx, const std::string& peer,
+                  const proto::request_header& req, const std::string& frame) {
   auto sender = self->state.bridge->sender();
-  auto actor = proto::decode_kill_target(frame);
-  if (!actor) {
-    self->send(sender, bridge_out_atom::value, peer, proto::encode_error(req.id, actor.error().code(), actor.error().message()));
-    return;
+  admin::reply_fn reply = [self, sender, peer](std::string f) {
+    self->send(sender, bridge_out_atom::value, peer, std::move(f));
+  };
+  if (auto s = admin::authorize(*ctx, req, frame); !s.ok()) {
+    ++self->state.admin_refusals;
+    ctx->log.child(names::client_api).warn("refused a shell command", {{"kind", req.kind}, {"error", s.message()}});
+    return reply(proto::encode_error(req.id, s.code(), s.message()));
   }
-  auto target = sibling(self, actor->c_str());
-  if (!target || actor->size() > 10) {
-    self->send(sender, bridge_out_atom::value, peer,
-               proto::encode_error(req.id, status_code::not_found, "no actor '" + *actor + "' on this node"));
-    return;
+  if (!req.node.empty() && req.node != ctx->node.name) return admin::relay(self, req.node, req.id, frame, reply);
+  admin::serve(self, ctx, req, frame, reply);
+}
+
+// A shell frame relayed by another node (wire::client_relay): served here, answered with the frame
+// this node's own client would have got. A relayed frame is never relayed again.
+caf::result<wire::client_relay_reply> handle_relay(client_api_actor* self, node_context_ptr ctx, std::string& frame) {
+  auto hdr = proto::decode_request_header(frame);
+  if (!hdr) return wire::client_relay_reply{proto::encode_error("", hdr.error().code(), hdr.error().message())};
+  if (!admin::serves(hdr->kind) || (!hdr->node.empty() && hdr->node != ctx->node.name))
+    return wire::client_relay_reply{
+        proto::encode_error(hdr->id, status_code::invalid_argument, "node " + ctx->node.name + " cannot serve this relayed frame")};
+  if (auto s = admin::authorize(*ctx, *hdr, frame); !s.ok()) {
+    ++self->state.admin_refusals;
+    return wire::client_relay_reply{proto::encode_error(hdr->id, s.code(), s.message())};
   }
-  auto hang_ms = proto::decode_kill_hang_ms(frame);
-  if (hang_ms > 0 && actor->rfind("s:", 0) == 0) self->send(target, shard_hang_atom::value, hang_ms);
-  else if (actor->rfind("s:", 0) == 0) self->send(target, shard_crash_atom::value);
-  else self->send_exit(target, caf::exit_reason::kill);
-  self->send(sender, bridge_out_atom::value, peer, proto::encode_ok(req.id, "kill"));
+  auto rp = self->make_response_promise<wire::client_relay_reply>();
+  admin::serve(self, ctx, *hdr, frame, [rp](std::string f) mutable { rp.deliver(wire::client_relay_reply{std::move(f)}); });
+  return rp;
 }
 
 caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
@@ -149,6 +170,8 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::client_api, "running"}; },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
+      [=](wire::client_relay& r) { return handle_relay(self, ctx, r.frame); },
       [=](bridge_in_atom, std::string& peer, std::string& user, std::string& frame) {
         auto hdr = proto::decode_request_header(frame);
         auto reject = [&](const std::string& id, status_code code, const std::string& msg) {
@@ -157,9 +180,9 @@ caf::behavior client_api(client_api_actor* self, node_context_ptr ctx) {
           self->send(self->state.bridge->sender(), bridge_out_atom::value, peer, proto::encode_error(id, code, msg));
         };
         if (!hdr) return reject("", hdr.error().code(), hdr.error().message());
-        if (hdr->kind == "health") return handle_health(self, peer, *hdr);
+        if (hdr->kind == "health") return handle_health(self, ctx, peer, *hdr);
         if (hdr->kind == "nodes") return handle_nodes(self, peer, *hdr);
-        if (hdr->kind == "kill") return handle_kill(self, peer, *hdr, frame);
+        if (admin::serves(hdr->kind)) return handle_admin(self, ctx, peer, *hdr, frame);
         if (hdr->kind == "generate" || hdr->kind == "cancel" || hdr->kind == "resume" || hdr->kind == "models") {
           auto router = sibling(self, names::router);
           if (!router)

@@ -191,6 +191,7 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::health, "running"}; },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
       [=](tick_atom) {
         auto& st = self->state;
         self->delayed_send(self, interval, tick_atom::value);

@@ -343,6 +343,7 @@ struct shard_state {
   int ticks = 0;
   bool abandon_worker = false;  // it is stuck in the engine: do not wait for it
   bool report_pending = false;  // a rate-limited report is scheduled
+  bool draining = false;        // the shell's `drain`: no new generations, reported as "draining"
   static inline const char* name = "model_shard";
 
   ~shard_state() {
@@ -376,6 +377,7 @@ wire::shard_load load_of(shard_actor* self) {
   l.node = st.node;
   l.model = st.spec.model;
   l.state = phase_name(st.box->state);
+  if (st.draining && l.state == std::string("ready")) l.state = "draining";  // routers skip it
   l.active = st.box->active;
   l.queued = st.box->queued;
   l.slots = st.spec.parallel;
@@ -425,7 +427,20 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) {
-        return actor_status{shard_actor_name(self->state.spec.model_index), phase_name(self->state.box->state)};
+        // "stuck": an engine step has run past half its timeout. /health and the systemd watchdog
+        // report it while the shard is still alive (at the full timeout it restarts).
+        const auto started = self->state.box->step_started_ns.load();
+        if (started != 0 && now_ns() - started > std::chrono::nanoseconds(step_timeout).count() / 2)
+          return actor_status{shard_actor_name(self->state.spec.model_index), "stuck"};
+        return actor_status{shard_actor_name(self->state.spec.model_index),
+                            self->state.draining ? "draining" : phase_name(self->state.box->state)};
+      },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
+      [=](shard_drain_atom, bool on) {
+        if (self->state.draining != on) log.info(on ? "draining" : "drain off");
+        self->state.draining = on;
+        report(self);  // at once: routers stop placing here before the next periodic report
+        return caf::ok_atom::value;
       },
       [=](shard_info_atom) { return load_of(self); },
       [=](changed_atom) {
@@ -457,16 +472,17 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
       },
       [=](wire::gen_start& req) {
         auto& st = self->state;
-        if (st.box->state == static_cast<int>(phase::failed) || st.box->queued >= st.spec.queue) {
+        if (st.draining || st.box->state == static_cast<int>(phase::failed) || st.box->queued >= st.spec.queue) {
           auto t = self->system().registry().get(caf::atom_from_string(names::transport));
-          bool failed = st.box->state == static_cast<int>(phase::failed);
+          bool failed = st.draining || st.box->state == static_cast<int>(phase::failed);
           if (t)
             self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, req.router_node,
                        std::string(names::router),
                        caf::make_message(wire::gen_failed{
                            req.request_id, req.attempt,
                            static_cast<std::uint8_t>(failed ? status_code::unavailable : status_code::resource_exhausted),
-                           failed ? "model " + st.spec.model + " failed to load on " + st.node
+                           st.draining ? "shard of " + st.spec.model + " on " + st.node + " is draining"
+                           : failed    ? "model " + st.spec.model + " failed to load on " + st.node
                                   : "shard queue full on " + st.node,
                            true}));
           return;

@@ -10,6 +10,8 @@
 //   (shard_crash_atom)  fault injection for tests and the shell's `kill`: the shard fails with an
 //                       error, as a crash would, and its supervisor restarts it
 //   (shard_hang_atom, ms)  fault injection: the engine's next step does not return for `ms`
+//   (shard_drain_atom, on) -> ok   maintenance: take no new generations (see below)
+//   (mailbox_atom)      -> std::uint64_t  mailbox depth (the shell's `actors`)
 //
 // Scheduling: the engine runs on a worker thread the shard starts (the actor itself only queues
 // commands for it and reports), so status queries and new requests are answered at once however
@@ -43,6 +45,11 @@ using shard_info_atom = caf::atom_constant<caf::atom("shard_info")>;
 using shard_crash_atom = caf::atom_constant<caf::atom("shard_crsh")>;
 // (shard_hang_atom, std::int64_t ms): fault injection: the engine's next step takes `ms`.
 using shard_hang_atom = caf::atom_constant<caf::atom("shard_hang")>;
+// (shard_drain_atom, bool on) -> ok: maintenance (the shell's `drain`). While draining the shard
+// takes no new generation (gen_start answers gen_failed with retry, so the router places it
+// elsewhere) and reports state "draining" in shard_load, so every router skips it; generations it
+// runs finish. Off again with false, or when the shard restarts.
+using shard_drain_atom = caf::atom_constant<caf::atom("shard_drn")>;
 
 struct shard_spec {
   std::size_t model_index = 0;  // in cluster.models: names the shard on every node alike

@@ -10,16 +10,23 @@
 #include <zmq.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/backup.hpp"
 #include "actors/basic_actor.hpp"
 #include "actors/client_api.hpp"
 #include "actors/health.hpp"
+#include "actors/http_gateway.hpp"
+#include "actors/metrics.hpp"
 #include "actors/model_shard.hpp"
 #include "actors/router.hpp"
+#include "actors/store.hpp"
 #include "actors/transport.hpp"
 #include "gpu/devices.hpp"
+#include "runtime/admin_key.hpp"
 #include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
+#include "runtime/metrics.hpp"
+#include "runtime/sd_notify.hpp"
 #include "runtime/wire.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/version.hpp"
@@ -84,9 +91,27 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
   watched.push_back(names::transport);
   cs.push_back(child(names::health, [] (caf::actor_system&) { return caf::actor{}; }));  // filled below
   auto health_index = cs.size() - 1;
-  if (node.has_role("store")) basic(names::store);
+  if (node.has_role("store")) {
+    // The store actor (actors/store.hpp): its own thread, so the database never blocks the others.
+    // run_node checked its options before the tree starts.
+    watched.push_back(names::store);
+    cs.push_back(child(names::store, [ctx](caf::actor_system& sys) {
+      auto o = store_options_from_config(ctx->cluster, ctx->node);
+      return spawn_store(sys, o ? *o : store_actor_options{}, ctx->log.child(names::store));
+    }));
+  }
   if (node.has_role("sync")) basic(names::sync);
-  if (node.has_role("backup")) basic(names::backup);
+  if (node.has_role("backup") && ctx->cluster.backup.enabled) {
+    // Scheduled, encrypted archives of this node's SQLite store (actors/backup.hpp); run_node checked
+    // its options before the tree starts.
+    watched.push_back(names::backup);
+    cs.push_back(child(names::backup, [ctx](caf::actor_system& sys) {
+      auto o = backup_options_from_config(ctx->cluster, ctx->node);
+      return spawn_backup(sys, ctx, o ? *o : backup_actor_options{});
+    }));
+  } else if (node.has_role("backup")) {
+    basic(names::backup);
+  }
   if (node.has_role("shard")) {
     watched.push_back(names::shards);
     sup::flags shard_flags;
@@ -99,12 +124,22 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
     watched.push_back(names::router);
     cs.push_back(child(names::router, [ctx](caf::actor_system& sys) { return spawn_router(sys, ctx); }));
   }
-  if (ctx->cluster.metrics.enabled && !node.metrics_endpoint.empty()) basic(names::metrics);
+  if (ctx->cluster.metrics.enabled && !node.metrics_endpoint.empty()) {
+    watched.push_back(names::metrics);
+    cs.push_back(child(names::metrics, [ctx](caf::actor_system& sys) { return spawn_metrics(sys, ctx); }));
+  }
   if (!node.client_endpoint.empty()) {
     watched.push_back(names::client_api);
     cs.push_back(child(names::client_api,
                        [ctx](caf::actor_system& sys) { return spawn_client_api(sys, ctx); }));
   }
+  if (node.has_role("router") && !node.http_endpoint.empty()) {
+    watched.push_back(http_gateway_name);
+    cs.push_back(child(http_gateway_name, [ctx](caf::actor_system& sys) { return spawn_http_gateway(sys, ctx); }));
+  }
+  // Under systemd (Type=notify): READY=1 once the node serves, then the watchdog (actors/metrics.hpp).
+  if (sd::notify_socket_present())
+    cs.push_back(child("sd_notify", [ctx](caf::actor_system& sys) { return spawn_systemd_notifier(sys, ctx); }));
   cs[health_index].start = [ctx, watched](caf::actor_system& sys) { return spawn_health(sys, ctx, watched); };
   return cs;
 }
@@ -195,6 +230,16 @@ status load_identity(node_context& ctx) {
       if (!ep->empty() && !is_loopback_endpoint(*ep))
         return status::invalid_argument("refusing to bind " + *ep + " without CURVE keys: off loopback every link must be " +
                                         "encrypted (make keys with `holo keygen`, see docs/security.md)");
+  if (auto st = http_bind_allowed(ctx.cluster, node); !st.ok()) return st;
+  if (!ctx.cluster.admin.key_file.empty()) {
+    // A missing key file leaves the admin commands off (fail closed) and says so; an unsafe or
+    // malformed one stops the node, as ssh refuses a private key others may read.
+    auto key = read_admin_key_file(ctx.cluster.resolve_path(ctx.cluster.admin.key_file));
+    if (key) ctx.admin_key = *key;
+    else if (key.error().code() == status_code::not_found)
+      ctx.log.warn("no admin key: the shell's admin commands are refused", {{"error", key.error().message()}});
+    else return key.error();
+  }
   ctx.hardware_cores = node.cores.value_or(static_cast<std::int64_t>(std::thread::hardware_concurrency()));
   auto pages = sysconf(_SC_PHYS_PAGES);
   auto page = sysconf(_SC_PAGE_SIZE);
@@ -231,6 +276,24 @@ int run_node(node_options opts) {
     return 1;
   }
 
+  if (node.has_role("store")) {
+    if (auto so = store_options_from_config(ctx_mut->cluster, node); !so) {
+      log.error("cannot start", {{"error", so.error().message()}});
+      return 2;
+    }
+  }
+  if (node.has_role("backup") && ctx_mut->cluster.backup.enabled) {
+    if (auto bo = backup_options_from_config(ctx_mut->cluster, node); !bo) {
+      log.error("cannot start", {{"error", bo.error().message()}});
+      return 2;
+    }
+  }
+  // Before any actor: every actor and thread may count from its first moment (runtime/metrics.hpp).
+  if (ctx_mut->cluster.metrics.enabled) {
+    auto& b = ctx_mut->cluster.backup;
+    metrics::init({node.name, ctx_mut->cluster.name, std::string(version_string()), b.enabled && node.has_role("backup"),
+                   b.schedule == "hourly" ? 3600.0 : b.schedule == "weekly" ? 7 * 86400.0 : 86400.0});
+  }
   // Declared before the actor system: sockets live in actors, and the context must outlive them.
   zmq::context_t zmq_ctx(1);
   ctx_mut->zmq = &zmq_ctx;
@@ -255,8 +318,11 @@ int run_node(node_options opts) {
     using act = sup::child_event::action;
     auto what = e.taken == act::restarted ? "restarting" : e.taken == act::escalated ? "too many restarts: escalating" : "not restarting";
     log.warn(std::string("child exited: ") + what, {{"supervisor", e.supervisor}, {"child", e.child}, {"reason", e.reason}});
+    if (e.taken == act::restarted) metrics::count_restart(e.supervisor, e.child);
   };
   auto root = sup::spawn_supervisor(sys, "node_supervisor", root_flags, node_children(ctx, root_flags.observer));
+  // The shell's `actors` asks the root supervisor for the tree (actors/admin_api.hpp).
+  sys.registry().put(caf::atom("node_sup"), root);
   self->monitor(root);
   signal_listener signals(caf::actor_cast<caf::actor>(self));
 
@@ -285,6 +351,7 @@ int run_node(node_options opts) {
           root = caf::actor{};
         },
         [&](signal_atom, int sig) {
+          (void)sd::notify("STOPPING=1");
           log.info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
                                 {"timeout_ms", static_cast<std::int64_t>(opts.shutdown_timeout.count())}});
           running = false;
@@ -304,6 +371,7 @@ int run_node(node_options opts) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     log.info("stopped cleanly", {{"node", node.name}, {"stop_ms", static_cast<std::int64_t>(ms)}});
   }
+  sys.registry().erase(caf::atom("node_sup"));
   return exit_code;
 }
 

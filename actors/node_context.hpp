@@ -32,6 +32,9 @@ struct node_context {
   };
   std::optional<curve_keys> curve;
   bool client_curve = false;  // the client endpoint is a CURVE server admitting listed keys only
+  // The shell's admin key (64 hex characters), read at start from admin.key_file; empty when none is
+  // configured: then every admin client kind is refused (actors/admin_api.hpp).
+  std::string admin_key;
   std::uint64_t incarnation = 0;  // start time in ns: a restarted node is newer
   // What the node announces: the config's hardware hints where given, else what it measured.
   std::int64_t hardware_cores = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -13,7 +14,9 @@
 #include "actors/health.hpp"
 #include "actors/model_shard.hpp"
 #include "actors/transport.hpp"
+#include "runtime/admin_protocol.hpp"
 #include "runtime/client_protocol.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/cluster_messages.hpp"
 #include "runtime/serving_protocol.hpp"
 #include "runtime/supervisor.hpp"
@@ -37,6 +40,10 @@ double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+double seconds_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
 std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) {
     h ^= c;
@@ -57,6 +64,22 @@ struct model_route {
   std::size_t index = 0;
   const config::model_config* cfg = nullptr;
   std::vector<replica> replicas;
+};
+
+// One hop of a request's life, for the shell's `trace`.
+struct trace_event {
+  double t_ms = 0;     // since the router received it
+  std::string event;   // received, admitted, placed, waiting, first_token, moved, parked, resumed, done, failed
+  std::string node;    // where it happened ("" = this router)
+  std::string detail;
+};
+constexpr std::size_t trace_events_max = 64;   // per request; later ones replace the last
+constexpr std::size_t trace_ring_max = 256;    // expired requests kept for `trace`
+
+struct trace_record {
+  std::string key, request_id, model;
+  std::int64_t received_unix_ms = 0;
+  std::vector<trace_event> events;
 };
 
 struct generation_state {
@@ -86,6 +109,10 @@ struct generation_state {
   bool probing = false;
   bool has_first_token = false;
   std::string decision;          // the routing decision, for logs and `requests`
+  bool counted = false;          // its end is in holo_requests_total (counted once)
+  clock_type::time_point last_token;  // for the inter-token latency
+  std::vector<trace_event> trace;     // for the shell's `trace`
+  std::int64_t received_unix_ms = 0;
 };
 
 struct router_state {
@@ -94,14 +121,24 @@ struct router_state {
   std::unordered_map<std::string, std::string> by_request_id;  // request_id -> key
   std::map<std::string, std::string> members;  // node -> membership state
   std::set<std::string> congested;             // peers whose send queue is full
+  // Peers served by another actor than client_api (the HTTP gateway's per-request actors): their
+  // events go back to the actor that sent their frames. Dropped with client_gone.
+  std::unordered_map<std::string, caf::actor> reply_to;
   caf::actor_addr health;                      // subscribed to
   std::uint64_t rotation = 0;
   std::mt19937_64 rng{std::random_device{}()};
   std::map<std::pair<std::string, std::string>, std::uint64_t> decisions;  // (model, node) -> count
+  std::deque<trace_record> recent;  // traces of expired generations, newest last (trace_ring_max)
   static inline const char* name = "router";
 };
 
 using router_actor = caf::stateful_actor<router_state>;
+
+void trace(generation_state& g, std::string event, std::string node, std::string detail) {
+  trace_event e{ms_between(g.accepted, clock_type::now()), std::move(event), std::move(node), std::move(detail)};
+  if (g.trace.size() < trace_events_max) g.trace.push_back(std::move(e));
+  else g.trace.back() = std::move(e);
+}
 
 caf::actor registered(router_actor* self, const std::string& name) {
   return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(name)));
@@ -109,6 +146,8 @@ caf::actor registered(router_actor* self, const std::string& name) {
 
 void to_client(router_actor* self, const std::string& peer, std::string frame) {
   if (peer.empty()) return;
+  if (auto it = self->state.reply_to.find(peer); it != self->state.reply_to.end())
+    return self->send(it->second, client_out_atom::value, peer, std::move(frame));
   if (auto api = registered(self, names::client_api)) self->send(api, client_out_atom::value, peer, std::move(frame));
 }
 
@@ -225,6 +264,15 @@ replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, st
 
 void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::string reason, std::string tail);
 
+// Counts a generation's end, once: its outcome (the done reason or the error code) and latency.
+void count_end(router_actor* self, generation_state& g, const std::string& outcome) {
+  if (g.counted) return;
+  g.counted = true;
+  const auto& model = self->state.routes[g.model].cfg->name;
+  metrics::count_request(model, outcome);
+  metrics::observe_request_duration(model, seconds_between(g.accepted, clock_type::now()));
+}
+
 void release_replica(router_actor* self, generation_state& g) {
   if (g.node.empty()) return;
   for (auto& r : self->state.routes[g.model].replicas)
@@ -240,7 +288,9 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
   release_replica(self, g);
   auto mi = resolve_model(self, ctx, g);
   if (!mi) {
+    trace(g, "failed", "", mi.error().message());
     client_error(self, g.peer, g.req.id, mi.error().code(), mi.error().message());
+    count_end(self, g, std::string(to_string(mi.error().code())));
     g.finished = true;
     g.finished_at = clock_type::now();
     return;
@@ -251,13 +301,16 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
     auto waited = ms_between(g.last_progress, clock_type::now());
     if (waited > static_cast<double>(ctx->cluster.routing.stall_timeout_ms)) {
       log.warn("no replica: giving up", {{"request", g.key}, {"model", st.routes[g.model].cfg->name}});
+      trace(g, "failed", "", "unavailable: no replica is up");
       client_error(self, g.peer, g.req.id, status_code::unavailable,
                    "no replica of model '" + st.routes[g.model].cfg->name + "' is up");
+      count_end(self, g, std::string(to_string(status_code::unavailable)));
       g.finished = true;
       g.finished_at = clock_type::now();
       return;
     }
     if (!g.retry_pending) {
+      if (g.trace.empty() || g.trace.back().event != "waiting") trace(g, "waiting", "", "no replica ready");
       g.retry_pending = true;
       self->delayed_send(self, retry_delay, redispatch_atom::value, g.key);
     }
@@ -270,8 +323,15 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
   ++r->inflight;
   g.dispatched = g.last_heard = clock_type::now();
   g.probing = false;
-  if (g.dispatches == 1) g.last_progress = g.dispatched;
+  if (g.dispatches == 1) {
+    g.last_progress = g.dispatched;
+    metrics::observe_queue_time(st.routes[g.model].cfg->name, seconds_between(g.accepted, g.dispatched));
+  }
+  trace(g, "placed", r->node,
+        shard_actor_name(st.routes[g.model].index) + " attempt " + std::to_string(g.attempt) + " delivered " +
+            std::to_string(g.tokens.size()) + " " + g.decision);
   ++st.decisions[{st.routes[g.model].cfg->name, r->node}];
+  metrics::count_routing_decision(st.routes[g.model].cfg->name, r->node);
   wire::gen_start s = g.start;
   s.attempt = g.attempt;
   s.delivered = g.tokens;
@@ -287,6 +347,7 @@ void move(router_actor* self, node_context_ptr ctx, generation_state& g, const s
   ctx->log.child(names::router)
       .info("moving a generation", {{"request", g.key}, {"from", g.node}, {"why", why},
                                     {"delivered", static_cast<std::int64_t>(g.tokens.size())}});
+  trace(g, "moved", g.node, why);
   if (!g.node.empty()) {
     to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
     g.avoid.insert(g.node);
@@ -333,6 +394,11 @@ void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::
   d.timings.queue_ms = ms_between(g.accepted, g.dispatched);
   d.timings.ttft_ms = g.has_first_token ? ms_between(g.accepted, g.first_token) : -1;
   d.timings.total_ms = ms_between(g.accepted, now);
+  trace(g, "done", d.node, d.reason + ", " + std::to_string(d.generated_tokens) + " tokens, " +
+                              std::to_string(d.attempts) + " attempt(s)");
+  count_end(self, g, d.reason);
+  if (d.prompt_tokens >= 0 && d.reason != "cancelled")
+    metrics::count_prompt_tokens(d.model, static_cast<std::uint64_t>(d.prompt_tokens));
   if (g.req.stream) {
     d.text = std::move(tail);
   } else {
@@ -404,8 +470,10 @@ void on_generate(router_actor* self, node_context_ptr ctx, const std::string& pe
                  const std::string& frame) {
   auto& st = self->state;
   auto& rc = ctx->cluster.routing;
+  const auto received = clock_type::now();
   auto r = proto::decode_generate(frame);
   if (!r) {
+    metrics::count_request(metrics::unknown_model, std::string(to_string(r.error().code())));
     auto hdr = proto::decode_request_header(frame);
     return client_error(self, peer, hdr ? hdr->id : "", r.error().code(), r.error().message());
   }
@@ -422,22 +490,29 @@ void on_generate(router_actor* self, node_context_ptr ctx, const std::string& pe
     }
     return flush_to_client(self, g);
   }
-  if (auto s = validate_options(r->options, rc); !s.ok()) return client_error(self, peer, r->id, s.code(), s.message());
+  // A refused generate counts as a request with the refusal's code as its outcome; the model label
+  // is the configured name, never the client's string.
+  auto refused = [&](status_code code, const std::string& message) {
+    auto* m = ctx->cluster.find_model(r->model);
+    metrics::count_request(m ? m->name : metrics::unknown_model, std::string(to_string(code)));
+    client_error(self, peer, r->id, code, message);
+  };
+  if (auto s = validate_options(r->options, rc); !s.ok()) return refused(s.code(), s.message());
   std::size_t prompt_bytes = r->prompt ? r->prompt->size() : 0;
   for (auto& m : r->messages) prompt_bytes += m.content.size();
   // A token is at least one byte of text, usually several: this rejects the hopeless cases early,
   // the shard counts the tokens exactly.
   if (static_cast<std::int64_t>(prompt_bytes) > rc.max_prompt_tokens * 32)
-    return client_error(self, peer, r->id, status_code::out_of_range,
-                        "prompt of " + std::to_string(prompt_bytes) + " bytes exceeds the limit of " +
-                            std::to_string(rc.max_prompt_tokens) + " tokens");
+    return refused(status_code::out_of_range, "prompt of " + std::to_string(prompt_bytes) +
+                                                  " bytes exceeds the limit of " + std::to_string(rc.max_prompt_tokens) +
+                                                  " tokens");
   if (unfinished_of(self, owner) >= rc.max_concurrent_per_client)
-    return client_error(self, peer, r->id, status_code::resource_exhausted,
-                        "client has " + std::to_string(rc.max_concurrent_per_client) + " generations running (the limit)");
+    return refused(status_code::resource_exhausted, "client has " + std::to_string(rc.max_concurrent_per_client) +
+                                                        " generations running (the limit)");
   if (unfinished_of(self, "") >= rc.max_pending_requests)
-    return client_error(self, peer, r->id, status_code::resource_exhausted, "node is at its limit of generations");
+    return refused(status_code::resource_exhausted, "node is at its limit of generations");
   if (!ctx->cluster.find_model(r->model))
-    return client_error(self, peer, r->id, status_code::not_found, "unknown model '" + r->model + "'");
+    return refused(status_code::not_found, "unknown model '" + r->model + "'");
 
   generation_state g;
   g.key = key;
@@ -446,7 +521,13 @@ void on_generate(router_actor* self, node_context_ptr ctx, const std::string& pe
   g.peer = peer;
   g.req = std::move(*r);
   g.asked_model = g.req.model;
-  g.accepted = g.last_progress = g.dispatched = clock_type::now();
+  g.accepted = g.last_progress = g.dispatched = received;
+  g.received_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() -
+                       static_cast<std::int64_t>(ms_between(received, clock_type::now()));
+  trace(g, "received", ctx->node.name, "from " + owner + ", model " + g.req.model);
+  g.trace.back().t_ms = 0;
+  trace(g, "admitted", ctx->node.name, "");
   auto& s = g.start;
   s.request_id = g.request_id;
   s.router_node = ctx->node.name;
@@ -499,6 +580,7 @@ void on_resume(router_actor* self, node_context_ptr ctx, const std::string& peer
   g.peer = peer;
   g.sent = static_cast<std::size_t>(r->from_index);
   g.done_sent = false;
+  trace(g, "resumed", "", "from index " + std::to_string(r->from_index));
   if (g.parked) {
     g.parked = false;
     g.last_progress = clock_type::now();
@@ -540,6 +622,7 @@ void on_client_gone(router_actor* self, node_context_ptr ctx, const std::string&
     release_replica(self, g);
     ++g.attempt;
     g.parked = true;
+    trace(g, "parked", "", "the client left");
     ctx->log.child(names::router).debug("client left: generation parked", {{"request", g.key}});
   }
 }
@@ -554,9 +637,15 @@ void on_token(router_actor* self, node_context_ptr ctx, wire::gen_token& t) {
   if (t.index > expected) return move(self, ctx, *g, "token gap: got " + std::to_string(t.index) + ", expected " +
                                                          std::to_string(expected));
   auto now = clock_type::now();
+  const auto& model = self->state.routes[g->model].cfg->name;
+  metrics::count_generated_tokens(model, 1);
+  if (g->has_first_token) metrics::observe_inter_token_latency(model, seconds_between(g->last_token, now));
+  g->last_token = now;
   if (!g->has_first_token) {
+    metrics::observe_time_to_first_token(model, seconds_between(g->accepted, now));
     g->has_first_token = true;
     g->first_token = now;
+    trace(*g, "first_token", g->node, "");
     for (auto& r : self->state.routes[g->model].replicas)
       if (r.node == g->node) {
         double ms = ms_between(g->dispatched, now);
@@ -586,7 +675,9 @@ void on_failed(router_actor* self, node_context_ptr ctx, wire::gen_failed& f) {
   if (!g) return;
   if (f.retry) return move(self, ctx, *g, f.message);
   release_replica(self, *g);
+  trace(*g, "failed", g->node, f.message);
   client_error(self, g->peer, g->req.id, static_cast<status_code>(f.code), f.message);
+  count_end(self, *g, std::string(to_string(static_cast<status_code>(f.code))));
   g->finished = true;
   g->finished_at = clock_type::now();
 }
@@ -672,9 +763,89 @@ void on_tick(router_actor* self, node_context_ptr ctx) {
       expired.push_back(k);
   }
   for (auto& k : expired) {
-    st.by_request_id.erase(st.gens[k].request_id);
+    auto& g = st.gens[k];
+    st.recent.push_back({g.key, g.request_id, st.routes[g.model].cfg->name, g.received_unix_ms, std::move(g.trace)});
+    if (st.recent.size() > trace_ring_max) st.recent.pop_front();
+    st.by_request_id.erase(g.request_id);
     st.gens.erase(k);
   }
+}
+
+// ---- the shell's tables (runtime/admin_protocol.hpp) ---------------------------------------------
+
+proto::table requests_table(router_actor* self, node_context_ptr ctx) {
+  proto::table t;
+  t.node = ctx->node.name;
+  t.columns = {"id", "owner", "model", "node", "shard", "state", "tokens", "max_tokens", "progress_pct", "attempts", "age_ms"};
+  auto now = clock_type::now();
+  for (auto& [k, g] : self->state.gens) {
+    if (g.finished) continue;
+    auto& route = self->state.routes[g.model];
+    const auto max_tokens = static_cast<std::int64_t>(g.start.sampling.max_tokens);
+    const auto n = static_cast<std::int64_t>(g.tokens.size());
+    t.rows.push_back({g.req.id, g.owner, route.cfg->name, g.node.empty() ? std::string("-") : g.node,
+                      shard_actor_name(route.index),
+                      std::string(g.parked ? "parked" : g.node.empty() ? "waiting" : "running"), n, max_tokens,
+                      max_tokens > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(max_tokens) : 0.0,
+                      static_cast<std::int64_t>(g.dispatches), static_cast<std::int64_t>(ms_between(g.accepted, now))});
+  }
+  return t;
+}
+
+// A request named by the client's id, the owner-scoped key or the cluster-wide request id.
+const trace_record* find_trace(router_actor* self, const std::string& arg, trace_record& live) {
+  auto matches = [&](const std::string& key, const std::string& request_id) {
+    return key == arg || request_id == arg ||
+           (key.size() > arg.size() && key.compare(key.size() - arg.size(), arg.size(), arg) == 0 &&
+            key[key.size() - arg.size() - 1] == ':');
+  };
+  for (auto& [k, g] : self->state.gens)
+    if (matches(g.key, g.request_id)) {
+      live = {g.key, g.request_id, self->state.routes[g.model].cfg->name, g.received_unix_ms, g.trace};
+      return &live;
+    }
+  for (auto it = self->state.recent.rbegin(); it != self->state.recent.rend(); ++it)
+    if (matches(it->key, it->request_id)) return &*it;
+  return nullptr;
+}
+
+proto::table placement_table(router_actor* self, node_context_ptr ctx) {
+  proto::table t;
+  t.node = ctx->node.name;
+  t.columns = {"model", "node", "shard", "state", "active", "queued", "slots", "tokens_per_s", "inflight", "ttft_ms", "placed"};
+  auto now = clock_type::now();
+  for (auto& route : self->state.routes)
+    for (auto& r : route.replicas) {
+      std::string state = member_state(self, r.node) != "up" ? member_state(self, r.node)
+                          : r.heard == clock_type::time_point{} || now - r.heard >= load_report_stale ? "silent"
+                                                                                                       : r.load.state;
+      auto it = self->state.decisions.find({route.cfg->name, r.node});
+      t.rows.push_back({route.cfg->name, r.node, shard_actor_name(route.index), state, r.load.active, r.load.queued,
+                        r.load.slots, r.load.tokens_per_second, r.inflight, r.ewma_ttft_ms,
+                        static_cast<std::int64_t>(it == self->state.decisions.end() ? 0 : it->second)});
+    }
+  return t;
+}
+
+std::string admin_reply(router_actor* self, node_context_ptr ctx, const std::string& kind, const std::string& id,
+                        const std::string& arg) {
+  if (kind == "requests") return proto::encode_table_reply(id, kind, requests_table(self, ctx));
+  if (kind == "placement") return proto::encode_table_reply(id, kind, placement_table(self, ctx));
+  if (kind == "trace") {
+    trace_record live;
+    auto* rec = find_trace(self, arg, live);
+    if (!rec)
+      return proto::encode_error(id, status_code::not_found,
+                                 "no recent request '" + arg + "' on router " + ctx->node.name +
+                                     " (the last " + std::to_string(trace_ring_max) + " are kept)");
+    proto::table t;
+    t.node = ctx->node.name;
+    t.columns = {"request", "model", "t_ms", "event", "node", "detail"};
+    for (auto& e : rec->events)
+      t.rows.push_back({rec->request_id, rec->model, e.t_ms, e.event, e.node.empty() ? std::string("-") : e.node, e.detail});
+    return proto::encode_table_reply(id, kind, t);
+  }
+  return proto::encode_error(id, status_code::invalid_argument, "the router has no table '" + kind + "'");
 }
 
 caf::behavior router(router_actor* self, node_context_ptr ctx) {
@@ -696,13 +867,19 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
       [=](client_frame_atom, std::string& peer, std::string& owner, std::string& frame) {
         auto hdr = proto::decode_request_header(frame);
         if (!hdr) return;  // client_api checked it already
+        if (auto from = caf::actor_cast<caf::actor>(self->current_sender());
+            from && from != registered(self, names::client_api))
+          self->state.reply_to[peer] = from;
         if (hdr->kind == "generate") return on_generate(self, ctx, peer, owner, frame);
         if (hdr->kind == "cancel") return on_cancel(self, ctx, peer, owner, hdr->id);
         if (hdr->kind == "resume") return on_resume(self, ctx, peer, owner, frame);
         if (hdr->kind == "models") return on_models(self, ctx, peer, hdr->id);
         client_error(self, peer, hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'");
       },
-      [=](client_gone_atom, std::string& peer) { on_client_gone(self, ctx, peer); },
+      [=](client_gone_atom, std::string& peer) {
+        on_client_gone(self, ctx, peer);
+        self->state.reply_to.erase(peer);
+      },
       [=](client_congested_atom, std::string& peer, bool congested) {
         if (congested) {
           self->state.congested.insert(peer);
@@ -727,6 +904,10 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
         on_tick(self, ctx);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
+      [=](router_admin_atom, std::string& kind, std::string& id, std::string& arg) {
+        return admin_reply(self, ctx, kind, id, arg);
+      },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
       [=](router_requests_atom) {
         std::vector<std::string> lines;
         auto now = clock_type::now();

@@ -16,8 +16,14 @@
 //   wire::gen_token / gen_end / gen_failed   from shards, through the transport
 //   wire::shard_load                         from every shard of the cluster, every 500 ms
 //   (router_requests_atom) -> std::vector<std::string>   one line per generation (diagnostics)
+//   (router_admin_atom, kind, id, arg) -> std::string      the shell's requests/trace/placement
+//                                            tables. Every generation keeps a trace (received,
+//                                            admitted, placed, first token, moves and why, done);
+//                                            the last 256 expired ones stay in a ring for `trace`
 //   (status_atom) -> actor_status
-// It sends (client_out_atom, peer, frame) to client_api for every event of a client.
+// It sends (client_out_atom, peer, frame) to client_api for every event of a client -- or, for a
+// peer whose frames came from another actor (the HTTP gateway's), to that actor, until the peer's
+// client_gone.
 //
 // Exactly-once stream: the router keeps every delivered token of a generation; a shard's event
 // whose attempt is not the current one, or whose index is not the next one, is dropped (a gap makes
@@ -39,6 +45,10 @@ using client_gone_atom = caf::atom_constant<caf::atom("cl_gone")>;
 using client_congested_atom = caf::atom_constant<caf::atom("cl_congest")>;
 using client_out_atom = caf::atom_constant<caf::atom("cl_out")>;
 using router_requests_atom = caf::atom_constant<caf::atom("rt_reqs")>;
+// (router_admin_atom, kind, id, arg) -> std::string: a reply frame (runtime/admin_protocol.hpp) for
+// the shell's read-only kinds: "requests" (generations in flight), "trace" (arg: a request id; the
+// hops and timings of one recent request) and "placement" (every replica as this router sees it).
+using router_admin_atom = caf::atom_constant<caf::atom("rt_admin")>;
 
 caf::actor spawn_router(caf::actor_system& sys, node_context_ptr ctx);
 

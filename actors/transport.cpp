@@ -239,6 +239,7 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{names::transport, "running"}; },
+      [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
       [=](cluster_in_atom, std::string& peer, std::string& frame) {
         on_frame(self, peer, frame);
         self->state.inbound->via_owner.fetch_sub(1, std::memory_order_release);

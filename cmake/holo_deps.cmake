@@ -26,6 +26,10 @@ pkg_check_modules(LIBSODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(LIBZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(LIBEDIT REQUIRED IMPORTED_TARGET libedit)
 find_package(PostgreSQL REQUIRED)
+# cpp-httplib: Debian builds it as a shared library (libcpp-httplib.so) described by pkg-config.
+if(NOT TARGET PkgConfig::CPP_HTTPLIB)
+  pkg_check_modules(CPP_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 
 if(TARGET msgpackc-cxx)

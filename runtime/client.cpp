@@ -90,6 +90,19 @@ result<std::string> client::roundtrip(const std::string& frame, std::chrono::mil
   return impl_->receive(deadline);
 }
 
+result<std::string> client::request(const std::function<std::string(const std::string& id)>& encode,
+                                    std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  auto id = impl_->id_prefix + std::to_string(impl_->next_id++);
+  HOLO_TRY(impl_->send(encode(id), deadline));
+  for (;;) {
+    auto frame = impl_->receive(deadline);
+    if (!frame) return frame.error();
+    // A late reply to an earlier, timed-out request is skipped, not taken for this one.
+    if (auto h = proto::decode_request_header(*frame); h && h->id == id) return frame;
+  }
+}
+
 template <class T, class Encode, class Decode>
 result<T> client::call(std::chrono::milliseconds timeout, Encode encode, Decode decode) {
   auto deadline = clock_type::now() + timeout;

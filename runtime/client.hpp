@@ -67,6 +67,10 @@ class client {
   // The models the cluster serves and their replicas.
   result<std::vector<proto::model_info>> models(std::chrono::milliseconds timeout);
 
+  // Sends the frame `encode(id)`, for a fresh id, and returns the first reply frame carrying that id
+  // (the shell's kinds: runtime/admin_protocol.hpp decodes it).
+  result<std::string> request(const std::function<std::string(const std::string& id)>& encode,
+                              std::chrono::milliseconds timeout);
   // Sends one raw frame and waits for one raw reply frame (tests of malformed input use it).
   result<std::string> roundtrip(const std::string& frame, std::chrono::milliseconds timeout);
 

@@ -84,8 +84,12 @@ std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
 std::string encode_health_reply(std::string_view id, const health_reply& h) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(9);
+  pk.pack_map(11);
   pack_header(pk, "health", id);
+  pk.pack("metrics_endpoint");
+  pk.pack(h.metrics_endpoint);
+  pk.pack("admin_refusals");
+  pk.pack(h.admin_refusals);
   pk.pack("node");
   pk.pack(h.node);
   pk.pack("cluster");
@@ -208,6 +212,8 @@ result<health_reply> decode_health_reply(std::string_view frame, std::string_vie
   get_str(m, "state", h.state);
   get_str(m, "version_info", h.version);
   get_int(m, "uptime_ms", h.uptime_ms);
+  get_str(m, "metrics_endpoint", h.metrics_endpoint);
+  get_int(m, "admin_refusals", h.admin_refusals);
   if (auto a = find(m, "actors"); a && a->type == msgpack::type::ARRAY) {
     for (std::uint32_t i = 0; i < a->via.array.size; ++i) {
       auto& e = a->via.array.ptr[i];
@@ -221,13 +227,17 @@ result<health_reply> decode_health_reply(std::string_view frame, std::string_vie
   return h;
 }
 
-std::string encode_kill(std::string_view id, std::string_view actor) {
+std::string encode_kill(std::string_view id, std::string_view actor, std::string_view admin_key) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(4);
+  pk.pack_map(admin_key.empty() ? 4 : 5);
   pack_header(pk, "kill", id);
   pk.pack("actor");
   pk.pack(actor);
+  if (!admin_key.empty()) {
+    pk.pack("admin_key");
+    pk.pack(admin_key);
+  }
   return {buf.data(), buf.size()};
 }
 
@@ -247,10 +257,14 @@ std::int64_t decode_kill_hang_ms(std::string_view frame) {
   return std::min<std::int64_t>(ms, 3600 * 1000);
 }
 
-std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms) {
+std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms, std::string_view admin_key) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(5);
+  pk.pack_map(admin_key.empty() ? 5 : 6);
+  if (!admin_key.empty()) {
+    pk.pack("admin_key");
+    pk.pack(admin_key);
+  }
   pack_header(pk, "kill", id);
   pk.pack("actor");
   pk.pack(actor);

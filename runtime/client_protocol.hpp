@@ -40,6 +40,8 @@ struct health_reply {
   std::string version;
   std::int64_t uptime_ms = 0;
   std::vector<actor_health> actors;
+  std::string metrics_endpoint;     // host:port of the node's /metrics ("" when off)
+  std::int64_t admin_refusals = -1; // admin/read-only frames refused for want of the admin key (-1: not known)
 };
 
 struct member_summary {
@@ -81,11 +83,12 @@ result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view 
 std::string encode_health_request(std::string_view id, std::string_view node);
 
 // {"kind": "kill", "actor": NAME}: fault injection (tests, the shell). Reply {"kind": "ok"}.
-std::string encode_kill(std::string_view id, std::string_view actor);
+// Kill is an admin kind: `admin_key` is the cluster's admin key (runtime/admin_key.hpp).
+std::string encode_kill(std::string_view id, std::string_view actor, std::string_view admin_key = {});
 result<std::string> decode_kill_target(std::string_view frame);
 // The optional "hang_ms" of a kill (0 when absent): hang a shard's engine instead of crashing it.
 std::int64_t decode_kill_hang_ms(std::string_view frame);
-std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms);
+std::string encode_hang(std::string_view id, std::string_view actor, std::int64_t ms, std::string_view admin_key = {});
 std::string encode_ok(std::string_view id, std::string_view what);
 
 struct request_header {

@@ -260,9 +260,26 @@ struct gen_probe_reply {
   HOLO_WIRE_FIELDS(request_id, known)
 };
 
+// client_api -> another node's client_api, a request: a shell frame for that node (`actors n2`,
+// `kill n2/s:0`, `drain n2`), served there as if its own client had sent it (the admin key is
+// checked again there). The reply is the frame that node's client would have got.
+struct client_relay {
+  static constexpr std::uint16_t wire_id = 18;
+  static constexpr const char* wire_name = "holo_client_relay";
+  std::string frame;
+  HOLO_WIRE_FIELDS(frame)
+};
+
+struct client_relay_reply {
+  static constexpr std::uint16_t wire_id = 19;
+  static constexpr const char* wire_name = "holo_client_relay_reply";
+  std::string frame;
+  HOLO_WIRE_FIELDS(frame)
+};
+
 using catalogue = std::tuple<heartbeat, node_announce, node_leave, health_query, node_health,
                              membership_query, membership_view, ping, pong, gen_start, gen_cancel,
                              gen_token, gen_end, gen_failed, shard_load, gen_probe,
-                             gen_probe_reply>;
+                             gen_probe_reply, client_relay, client_relay_reply>;
 
 }  // namespace holo::wire

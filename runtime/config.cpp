@@ -367,6 +367,21 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
     cr.finish();
     c.clients.push_back(cc);
   }
+  auto http_keys = r.tables("http_key");
+  for (std::size_t i = 0; i < http_keys.size(); ++i) {
+    table_reader kr(*http_keys[i], "http_key[" + std::to_string(i) + "]", errs);
+    http_key_config k;
+    kr.str("name", k.name, true);
+    kr.str("key", k.key);
+    kr.str("key_file", k.key_file);
+    if (k.key.empty() == k.key_file.empty()) kr.fail("key", "give exactly one of key and key_file");
+    else if (!k.key.empty() && (k.key.size() < 16 || k.key.size() > 256))
+      kr.fail("key", "an API key has 16 to 256 characters");
+    else if (!std::all_of(k.key.begin(), k.key.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; }))
+      kr.fail("key", "an API key is printable ASCII without spaces");
+    kr.finish();
+    c.http_keys.push_back(k);
+  }
   auto models = r.tables("model");
   c.models.resize(models.size());
   for (std::size_t i = 0; i < models.size(); ++i) read_model(*models[i], i, c.models[i], errs);
@@ -380,7 +395,15 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
     p.one_of("backend", c.persistence.backend, {"sqlite", "postgres"});
     p.str("sqlite_path", c.persistence.sqlite_path);
     p.str("postgres_dsn", c.persistence.postgres_dsn);
+    p.str("sqlite_synchronous", c.persistence.sqlite_synchronous);
+    p.one_of("sqlite_synchronous", c.persistence.sqlite_synchronous, {"full", "normal"});
     p.integer("checkpoint_every_tokens", c.persistence.checkpoint_every_tokens, 1, 1 << 20);
+    p.integer("checkpoint_every_ms", c.persistence.checkpoint_every_ms, 0, 3600 * 1000);
+    p.integer("buffer_rows", c.persistence.buffer_rows, 1, 1 << 24);
+    p.integer("reconnect_min_ms", c.persistence.reconnect_min_ms, 1, 60000);
+    p.integer("reconnect_max_ms", c.persistence.reconnect_max_ms, 1, 3600 * 1000);
+    if (c.persistence.reconnect_max_ms < c.persistence.reconnect_min_ms)
+      p.fail("reconnect_max_ms", "must be >= reconnect_min_ms (" + std::to_string(c.persistence.reconnect_min_ms) + ")");
     p.finish();
   }
   if (auto t = r.table("backup")) {
@@ -399,6 +422,12 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
     table_reader m(*t, "metrics", errs);
     m.boolean("enabled", c.metrics.enabled);
     m.finish();
+  }
+  if (auto t = r.table("admin")) {
+    table_reader a(*t, "admin", errs);
+    a.str("key_file", c.admin.key_file);
+    a.boolean("read_only", c.admin.read_only);
+    a.finish();
   }
   if (auto t = r.table("health")) {
     table_reader h(*t, "health", errs);

@@ -86,11 +86,17 @@ struct routing_config {
   std::vector<canary_config> canaries;
 };
 
+// The store actor of nodes with the `store` role (actors/store.hpp, docs/storage.md).
 struct persistence_config {
   std::string backend = "sqlite";             // sqlite (embedded) or postgres
   std::string sqlite_path;                    // default: <data_dir>/holo.sqlite
+  std::string sqlite_synchronous = "full";    // full (survives power loss) or normal (survives a crash)
   std::string postgres_dsn;                   // or HOLO_POSTGRES_DSN in the environment
-  std::int64_t checkpoint_every_tokens = 16;
+  std::int64_t checkpoint_every_tokens = 16;  // checkpoint a generation after this many new tokens
+  std::int64_t checkpoint_every_ms = 1000;    // ... or this long after its last checkpoint (0: off)
+  std::int64_t buffer_rows = 10000;           // rows the store buffers while committing or degraded
+  std::int64_t reconnect_min_ms = 100;        // first reconnect delay, doubling up to
+  std::int64_t reconnect_max_ms = 5000;
 };
 
 struct backup_config {
@@ -105,6 +111,14 @@ struct metrics_config {
   bool enabled = true;
 };
 
+// The shell's admin key (docs/shell.md): a secret token file (`holo keygen --admin FILE`, mode 0600)
+// that every node of the cluster reads at start. Admin client kinds (kill, drain, checkpoint,
+// backup) need it; the read-only shell kinds (actors, requests, trace) need it unless read_only.
+struct admin_config {
+  std::string key_file;    // relative to the config file; empty: no admin key, admin kinds refused
+  bool read_only = false;  // allow actors/requests/trace without the key
+};
+
 struct health_config {
   std::int64_t heartbeat_interval_ms = 250;
   double phi_threshold = 8.0;
@@ -116,12 +130,21 @@ struct client_config {
   std::string public_key;  // Z85, 40 chars
 };
 
+// A bearer API key accepted by the HTTP gateways (`Authorization: Bearer KEY`). With none listed a
+// gateway serves only on loopback, without authentication.
+struct http_key_config {
+  std::string name;      // who uses it (logs; the router scopes its requests as `http:NAME`)
+  std::string key;       // the key itself, or
+  std::string key_file;  // a file holding it (first line), read when the node starts
+};
+
 struct cluster_config {
   std::string source_path;                    // the file it was read from
   std::string base_dir;                       // its folder: relative paths are resolved against it
   std::string name = "holobionte";
   std::vector<node_config> nodes;
   std::vector<client_config> clients;
+  std::vector<http_key_config> http_keys;
   std::vector<model_config> models;
   std::vector<placement_config> placements;
   routing_config routing;
@@ -129,6 +152,7 @@ struct cluster_config {
   backup_config backup;
   metrics_config metrics;
   health_config health;
+  admin_config admin;
 
   const node_config* find_node(const std::string& name) const;
   const model_config* find_model(const std::string& name_or_alias) const;

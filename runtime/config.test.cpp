@@ -139,3 +139,20 @@ BOOST_AUTO_TEST_CASE(select_node_by_name) {
   BOOST_CHECK(!holo::config::select_node(*local, "zzz").ok());
   BOOST_CHECK(!load_file(src + "/config/does-not-exist.toml").ok());
 }
+
+BOOST_AUTO_TEST_CASE(http_keys) {
+  auto ok = load_string(node_ok + "[[http_key]]\nname = \"webui\"\nkey = \"sk-0123456789abcdef\"\n"
+                                  "[[http_key]]\nname = \"ops\"\nkey_file = \"keys/ops.key\"\n", "t.toml");
+  BOOST_REQUIRE_MESSAGE(ok.ok(), why(ok));
+  BOOST_REQUIRE_EQUAL(ok->http_keys.size(), 2u);
+  BOOST_CHECK_EQUAL(ok->http_keys[0].key, "sk-0123456789abcdef");
+  BOOST_CHECK_EQUAL(ok->http_keys[1].key_file, "keys/ops.key");
+  auto both = error_of(node_ok + "[[http_key]]\nname = \"a\"\nkey = \"sk-0123456789abcdef\"\nkey_file = \"f\"\n");
+  BOOST_CHECK_MESSAGE(both.find("t.toml:6:") != std::string::npos &&
+                          both.find("http_key[0].key: give exactly one of key and key_file") != std::string::npos,
+                      both);
+  BOOST_CHECK(error_of(node_ok + "[[http_key]]\nname = \"a\"\nkey = \"short\"\n").find("16 to 256") != std::string::npos);
+  BOOST_CHECK(error_of(node_ok + "[[http_key]]\nname = \"a\"\nkey = \"has a space in the key\"\n").find("printable") !=
+              std::string::npos);
+  BOOST_CHECK(error_of(node_ok + "[[http_key]]\nkey = \"sk-0123456789abcdef\"\n").find("http_key[0].name") != std::string::npos);
+}

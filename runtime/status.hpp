@@ -27,6 +27,7 @@ enum class status_code : unsigned char {
   data_loss,            // corruption detected (checksum, truncated file)
   unimplemented,        // not supported by this build
   internal,             // our bug
+  permission_denied,    // the caller lacks the right (an admin command without the admin key)
 };
 
 constexpr std::string_view to_string(status_code c) {
@@ -43,6 +44,7 @@ constexpr std::string_view to_string(status_code c) {
     case status_code::data_loss: return "data_loss";
     case status_code::unimplemented: return "unimplemented";
     case status_code::internal: return "internal";
+    case status_code::permission_denied: return "permission_denied";
   }
   return "unknown";
 }
@@ -63,6 +65,7 @@ class [[nodiscard]] status {
   static status data_loss(std::string m) { return {status_code::data_loss, std::move(m)}; }
   static status unimplemented(std::string m) { return {status_code::unimplemented, std::move(m)}; }
   static status internal(std::string m) { return {status_code::internal, std::move(m)}; }
+  static status permission_denied(std::string m) { return {status_code::permission_denied, std::move(m)}; }
 
   bool ok() const { return code_ == status_code::ok; }
   explicit operator bool() const { return ok(); }

@@ -10,11 +10,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runtime/admin_key.hpp"
 #include "runtime/keys.hpp"
 
 namespace holo::test {
 
 cluster_fixture::cluster_fixture(int n, bool curve, int heartbeat_ms) : heartbeat_ms_(heartbeat_ms) {
+  auto key = generate_admin_key();
+  if (!key) throw std::runtime_error(key.error().to_string());
+  admin_key_ = *key;
+  if (auto st = write_admin_key_file(admin_key_file(), admin_key_, true); !st.ok())
+    throw std::runtime_error(st.to_string());
   for (int i = 1; i <= n; ++i) {
     node_spec s;
     s.name = "n" + std::to_string(i);
@@ -42,6 +48,11 @@ void cluster_fixture::serve(const std::string& toml) {
   config_path_ = write_config("cluster.toml", nodes_);
 }
 
+void cluster_fixture::set_admin_read_only(bool on) {
+  admin_read_only_ = on;
+  config_path_ = write_config("cluster.toml", nodes_);
+}
+
 void cluster_fixture::set_node_lines(const std::string& lines) {
   node_lines_ = lines;
   config_path_ = write_config("cluster.toml", nodes_);
@@ -54,6 +65,8 @@ cluster_fixture::~cluster_fixture() {
 std::string cluster_fixture::write_config(const std::string& file, const std::vector<node_spec>& nodes) const {
   std::ostringstream os;
   os << "[cluster]\nname = \"test\"\n\n[health]\nheartbeat_interval_ms = " << heartbeat_ms_ << "\n\n";
+  os << "[admin]\nkey_file = \"" << admin_key_file() << "\"\nread_only = " << (admin_read_only_ ? "true" : "false")
+     << "\n\n";
   for (auto& s : nodes) {
     os << "[[node]]\nname = \"" << s.name << "\"\n"
        << "cluster_endpoint = \"tcp://127.0.0.1:" << s.cluster_port << "\"\n"

@@ -39,6 +39,12 @@ class cluster_fixture {
   void serve(const std::string& toml);
   // Extra lines for every [[node]] section.
   void set_node_lines(const std::string& lines);
+  // The cluster's admin key (every config this fixture writes names its file in [admin]): admin
+  // client kinds such as `kill` carry it (proto::encode_kill's admin_key).
+  const std::string& admin_key() const { return admin_key_; }
+  std::string admin_key_file() const { return dir_.file("admin.key"); }
+  // [admin] read_only: allow the shell's read-only kinds without the key.
+  void set_admin_read_only(bool on);
   // Writes a config for the given node list (used for rogue nodes with other keys or no keys).
   std::string write_config(const std::string& file, const std::vector<node_spec>& nodes) const;
 
@@ -62,6 +68,8 @@ class cluster_fixture {
   std::vector<std::pair<std::string, std::string>> clients_;
   std::string serve_toml_;  // non-empty: nodes serve models
   std::string node_lines_;
+  std::string admin_key_;
+  bool admin_read_only_ = false;
   std::map<std::string, std::unique_ptr<child_process>> procs_;
   int restarts_ = 0;
 };

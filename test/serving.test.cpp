@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_CASE(a_crashing_shard_escalates_and_the_other_model_keeps_servin
   BOOST_REQUIRE(s.pump_until(10s, [&] { return s["o1"].tokens.size() >= 5; }));
   holo::client admin(c.client_endpoint("n2"));
   for (int i = 0; i < 6; ++i) {
-    auto r = admin.roundtrip(proto::encode_kill("k" + std::to_string(i), "s:0"), 2s);
+    auto r = admin.roundtrip(proto::encode_kill("k" + std::to_string(i), "s:0", c.admin_key()), 2s);
     BOOST_REQUIRE(r.ok());
     BOOST_TEST(r->find("error") == std::string::npos, "kill " << i << " refused: " << *r);
     // Wait for the restart (the supervisor registers the new shard) before crashing it again.
@@ -510,7 +510,7 @@ BOOST_AUTO_TEST_CASE(a_stuck_shard_is_restarted_and_its_streams_resume) {
   BOOST_REQUIRE(s.pump_until(10s, [&] { return s["stuck1"].tokens.size() >= 20; }));
   // The engine's next step on n2 hangs for 20 s: the shard notices after its 1 s step timeout.
   holo::client admin(c.client_endpoint("n2"));
-  auto r = admin.roundtrip(proto::encode_hang("h1", "s:1", 20000), 2s);
+  auto r = admin.roundtrip(proto::encode_hang("h1", "s:1", 20000, c.admin_key()), 2s);
   BOOST_REQUIRE(r.ok());
   BOOST_TEST(r->find("error") == std::string::npos, *r);
   BOOST_REQUIRE(s.run(30s));

@@ -264,14 +264,16 @@ void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::fun
 
 void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 void add_bench_serve(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
+void add_bench_store(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 
 void add_bench(CLI::App& app, command_registry& reg) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks: engine, transport, serve");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: engine, transport, serve, store");
   bench->require_subcommand(1);
   auto children = std::make_shared<std::vector<std::pair<CLI::App*, std::function<int()>>>>();
   add_bench_engine(*bench, *children);
   add_bench_transport(*bench, *children);  // cmd_bench_transport.cpp
   add_bench_serve(*bench, *children);      // cmd_bench_serve.cpp
+  add_bench_store(*bench, *children);      // cmd_store.cpp
   // Sibling benchmarks go here, each an add_bench_NAME(*bench, *children) in its own
   // cmd_bench_NAME.cpp.
   reg.add(bench, [children] {

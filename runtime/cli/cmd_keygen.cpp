@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
+#include "runtime/admin_key.hpp"
 #include "runtime/keys.hpp"
 
 namespace holo::cli {
@@ -17,6 +18,7 @@ struct keygen_args {
   std::string out = "holo-node";
   bool force = false;
   std::string public_of;
+  std::string admin;  // --admin FILE: make the shell's admin key instead of a keypair
 };
 
 // A TOML basic string: the path may hold quotes or backslashes; Z85 keys never do.
@@ -75,6 +77,24 @@ int generate(const keygen_args& a) {
   return 0;
 }
 
+// The shell's admin key (docs/shell.md): 32 random bytes as hex, mode 0600.
+int generate_admin(const keygen_args& a) {
+  auto key = generate_admin_key();
+  if (!key) {
+    std::cerr << "holo keygen: " << key.error().message() << "\n";
+    return 1;
+  }
+  if (auto s = write_admin_key_file(a.admin, *key, a.force); !s.ok()) {
+    std::cerr << "holo keygen: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << absolute_path(a.admin) << " (admin key, mode 0600)\n\n"
+            << "Put it in the cluster configuration (every node reads it at start):\n"
+            << "[admin]\nkey_file = " << toml_quoted(absolute_path(a.admin)) << "\n\n"
+            << "and give it to the shell: holo shell --admin-key " << absolute_path(a.admin) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_keygen(CLI::App& app, command_registry& reg) {
@@ -85,6 +105,7 @@ void add_keygen(CLI::App& app, command_registry& reg) {
       "prints the `keys = { ... }` line for the node's [[node]] section. Every node's public key goes\n"
       "into the shared cluster configuration; the secret key file stays on its node only.\n"
       "Exit codes: 0 ok, 1 failure (e.g. the files exist: use --force), 2 usage error.\n"
+      "With --admin FILE it makes the shell's admin key instead (docs/shell.md).\n"
       "Examples: holo keygen --out /etc/holobionte/nodo1\n"
       "          holo keygen --public-of /etc/holobionte/nodo1.key");
   auto* out = sub->add_option("-o,--out", args->out, "Base path of the key files")->capture_default_str();
@@ -92,7 +113,12 @@ void add_keygen(CLI::App& app, command_registry& reg) {
   sub->add_option("--public-of", args->public_of, "Print the public key of this secret key file, write nothing")
       ->excludes(out)
       ->excludes(force);
-  reg.add(sub, [args] { return args->public_of.empty() ? generate(*args) : print_public_of(args->public_of); });
+  sub->add_option("--admin", args->admin, "Make the shell's admin key file FILE (64 hex characters, mode 0600)")
+      ->excludes(out);
+  reg.add(sub, [args] {
+    if (!args->admin.empty()) return generate_admin(*args);
+    return args->public_of.empty() ? generate(*args) : print_public_of(args->public_of);
+  });
 }
 
 }  // namespace holo::cli

@@ -15,7 +15,10 @@ void add_tokenize(CLI::App& app, command_registry& reg);
 void add_keygen(CLI::App& app, command_registry& reg);
 void add_run(CLI::App& app, command_registry& reg);
 void add_bench(CLI::App& app, command_registry& reg);
+void add_store(CLI::App& app, command_registry& reg);
 void add_launch(CLI::App& app, command_registry& reg);
+void add_backup(CLI::App& app, command_registry& reg);
+void add_shell(CLI::App& app, command_registry& reg);
 
 std::string_view version_string() { return holo::version_string(); }
 
@@ -35,7 +38,10 @@ void register_all(CLI::App& app, command_registry& reg) {
   add_keygen(app, reg);
   add_run(app, reg);
   add_bench(app, reg);
+  add_store(app, reg);
   add_launch(app, reg);
+  add_backup(app, reg);
+  add_shell(app, reg);
 }
 
 }  // namespace holo::cli
