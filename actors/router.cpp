@@ -539,8 +539,11 @@ void on_generate(router_actor* self, node_context_ptr ctx, const std::string& pe
   // Without a seed the router draws one now, so a moved generation samples the same tokens.
   const std::uint64_t seed = g.req.options.seed ? *g.req.options.seed : st.rng();
   s.sampling = to_sampling(g.req.options, seed, g.req.options.max_tokens.value_or(rc.max_tokens));
-  // The draws depend on (seed, id, index) only: the same request gives the same text on any router.
-  s.request_key = fnv1a(g.req.id);
+  // The draws depend on (seed, request key, index) only: the same request gives the same text on any
+  // router. With a client's seed the key is fixed, so the same seed, prompt and options give the
+  // same tokens whatever the request id (docs/protocol.md; HTTP clients get a fresh id per request).
+  // Without one, the id keeps two requests that drew the same seed apart.
+  s.request_key = g.req.options.seed ? 0 : fnv1a(g.req.id);
   s.max_prompt_tokens = rc.max_prompt_tokens;
   st.by_request_id[g.request_id] = key;
   auto [it, _] = st.gens.emplace(key, std::move(g));

@@ -17,6 +17,10 @@ namespace {
 
 using flush_atom = caf::atom_constant<caf::atom("st_flush")>;
 using reconnect_atom = caf::atom_constant<caf::atom("st_reconn")>;
+using probe_atom = caf::atom_constant<caf::atom("st_probe")>;
+// An idle store would learn of a lost database only at its next write: it asks the database this
+// often, so health and metrics say "degraded" while nothing is being written too.
+constexpr auto probe_interval = std::chrono::seconds(2);
 
 struct pending_batch {
   std::vector<persist::write_op> rows;
@@ -204,7 +208,17 @@ caf::behavior store_fun(store_actor* self, store_actor_options opts, log::logger
     self->quit(em.reason);
   });
 
+  self->delayed_send(self, probe_interval, probe_atom::value);
+
   return {
+      [=](probe_atom) {
+        auto& s = self->state;
+        if (!s.stats.degraded && s.buffer.empty()) {
+          auto v = s.db->schema_version();
+          if (!v && v.error().code() == status_code::unavailable) enter_degraded(self, v.error());
+        }
+        self->delayed_send(self, probe_interval, probe_atom::value);
+      },
       [=](store_write_atom, store_batch& b) -> caf::result<store_ack> {
         auto& s = self->state;
         for (auto& w : b.rows)

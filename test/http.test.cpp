@@ -327,6 +327,15 @@ BOOST_AUTO_TEST_CASE(routes_answer_in_both_dialects) {
   auto og = call(port, "POST", "/api/generate", R"({"model": "qwen2:0.5b", "prompt": "hi", "stream": false, "options": {"num_predict": 5}})");
   BOOST_REQUIRE_MESSAGE(og.status == 200, og.body);
   BOOST_TEST(*json(og.body).find("eval_count")->as_int64() <= 5);
+  // The same seed gives the same text, although each HTTP request gets its own id; sampling at a
+  // high temperature, so that the seed (not greedy argmax) decides.
+  const char* seeded = R"({"model": "m", "prompt": "Once", "stream": false, "options": {"num_predict": 12, "seed": 42, "temperature": 1.5}})";
+  auto s1 = call(port, "POST", "/api/generate", seeded), s2 = call(port, "POST", "/api/generate", seeded);
+  BOOST_REQUIRE(s1.status == 200 && s2.status == 200);
+  BOOST_TEST(json(s1.body).find("response")->as_string() == json(s2.body).find("response")->as_string());
+  auto s3 = call(port, "POST", "/api/generate",
+                 R"({"model": "m", "prompt": "Once", "stream": false, "options": {"num_predict": 12, "seed": 43, "temperature": 1.5}})");
+  BOOST_TEST(json(s1.body).find("response")->as_string() != json(s3.body).find("response")->as_string());
   auto load = json(call(port, "POST", "/api/generate", R"({"model": "m"})").body);
   BOOST_TEST(load.find("done_reason")->as_string() == "load");
 

@@ -26,6 +26,7 @@
 #include "runtime/client_protocol.hpp"
 #include "runtime/nvml.hpp"
 #include "test/cluster.hpp"
+#include "test/private_postgres.hpp"
 #include "test/streams.hpp"
 
 using namespace std::chrono_literals;
@@ -577,4 +578,38 @@ BOOST_AUTO_TEST_CASE(notify_ready_once_serving_watchdog_and_health_follow_a_stuc
   mc.c.process("n1")->signal(SIGTERM);
   BOOST_TEST(count_with(sd.read_for(1500ms), "STOPPING=1") == 1u);
   BOOST_TEST(mc.c.process("n1")->wait_exit(10s).value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(health_and_metrics_follow_the_store_down_and_back) {
+  // The node's store is a private PostgreSQL server that the test stops and starts again.
+  holo::test::temp_dir pgdir;
+  holo::test::private_postgres pg(pgdir, "holo_health");
+  metrics_cluster mc(1);
+  auto text = read_file(mc.config);
+  auto at = text.find("roles = [\"router\", \"shard\"]");
+  BOOST_REQUIRE(at != std::string::npos);
+  text.replace(at, std::string("roles = [\"router\", \"shard\"]").size(), "roles = [\"router\", \"shard\", \"store\"]");
+  text += "\n[persistence]\nbackend = \"postgres\"\npostgres_dsn = \"" + pg.dsn() + "\"\nreconnect_max_ms = 500\n";
+  mc.c.dir().write("metrics.toml", text);
+  mc.start("n1");
+  mc.require_healthy();
+  BOOST_TEST(mc.get("n1", "/health").body.find("\"store\":{\"status\":\"ok\"}") != std::string::npos,
+             mc.get("n1", "/health").body);
+
+  BOOST_REQUIRE_EQUAL(pg.stop("immediate"), 0);
+  BOOST_REQUIRE_MESSAGE(eventually(10s, [&] { return mc.get("n1", "/health").status == 503; }),
+                        "health stayed " << mc.get("n1", "/health").body << "\n" << mc.c.logs());
+  auto h = mc.get("n1", "/health");
+  BOOST_TEST(h.body.find("store is degraded") != std::string::npos, h.body);
+  BOOST_TEST(total(parse_metrics(mc.get("n1", "/metrics").body), "holo_store_degraded") == 1.0);
+  // Serving goes on without the database.
+  stream_set s;
+  s.start(mc.c.client_endpoint("n1"), request("while-down", 1, 8));
+  BOOST_REQUIRE(s.run(30s));
+  BOOST_TEST(s["while-down"].done);
+
+  BOOST_REQUIRE_EQUAL(pg.start(), 0);
+  BOOST_REQUIRE_MESSAGE(eventually(15s, [&] { return mc.get("n1", "/health").status == 200; }),
+                        "health stayed " << mc.get("n1", "/health").body << "\n" << mc.c.logs());
+  BOOST_TEST(total(parse_metrics(mc.get("n1", "/metrics").body), "holo_store_degraded") == 0.0);
 }
