@@ -19,6 +19,7 @@
 #include "actors/model_shard.hpp"
 #include "actors/router.hpp"
 #include "actors/store.hpp"
+#include "actors/sync.hpp"
 #include "actors/transport.hpp"
 #include "gpu/devices.hpp"
 #include "runtime/admin_key.hpp"
@@ -100,7 +101,15 @@ std::vector<sup::child_spec> node_children(const node_context_ptr& ctx,
       return spawn_store(sys, o ? *o : store_actor_options{}, ctx->log.child(names::store));
     }));
   }
-  if (node.has_role("sync")) basic(names::sync);
+  if (node.has_role("sync")) {
+    // Ships the store's outbox to the central PostgreSQL (actors/sync.hpp); after the store actor,
+    // which takes its acks. run_node checked its options before the tree starts.
+    watched.push_back(names::sync);
+    cs.push_back(child(names::sync, [ctx](caf::actor_system& sys) {
+      auto o = sync_options_from_config(ctx->cluster, ctx->node);
+      return spawn_sync(sys, o ? *o : sync_actor_options{}, ctx->log.child(names::sync));
+    }));
+  }
   if (node.has_role("backup") && ctx->cluster.backup.enabled) {
     // Scheduled, encrypted archives of this node's SQLite store (actors/backup.hpp); run_node checked
     // its options before the tree starts.
@@ -279,6 +288,12 @@ int run_node(node_options opts) {
   if (node.has_role("store")) {
     if (auto so = store_options_from_config(ctx_mut->cluster, node); !so) {
       log.error("cannot start", {{"error", so.error().message()}});
+      return 2;
+    }
+  }
+  if (node.has_role("sync")) {
+    if (auto yo = sync_options_from_config(ctx_mut->cluster, node); !yo) {
+      log.error("cannot start", {{"error", yo.error().message()}});
       return 2;
     }
   }

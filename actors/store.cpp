@@ -255,6 +255,14 @@ caf::behavior store_fun(store_actor* self, store_actor_options opts, log::logger
         auto r = read(self, [&] { return self->state.db->session(id, std::size_t(std::max<std::int64_t>(0, max))); });
         return store_session_reply{status_of(r), r.ok() ? std::move(*r) : std::vector<persist::session_message>{}};
       },
+      [=](store_ack_outbox_atom, std::int64_t seq) {
+        // A write, but not a buffered one: losing it only means those rows are shipped again.
+        auto& s = self->state;
+        if (s.stats.degraded) return store_ack{status::unavailable("store degraded: " + s.stats.last_error)};
+        auto r = s.db->ack_outbox(seq);
+        if (!r.ok() && r.retryable()) enter_degraded(self, r);
+        return store_ack{r};
+      },
       [=](store_stats_atom) { return self->state.stats; },
       [=](status_atom) { return actor_status{names::store, self->state.stats.degraded ? "degraded" : "running"}; },
       [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },

@@ -9,6 +9,8 @@
 //   (store_checkpoint_atom, actor, key)       -> store_checkpoint_reply
 //   (store_session_atom, session_id, max)     -> store_session_reply
 //   (store_stats_atom)                        -> store_stats
+//   (store_ack_outbox_atom, std::int64_t seq) -> store_ack      drops outbox entries <= seq (the sync actor,
+//                                                               after they reached the central store)
 //   (status_atom)                             -> actor_status  "running" or "degraded"
 //   (sup::ready_atom)                         -> ok_atom
 //
@@ -47,6 +49,7 @@ using store_unfinished_atom = caf::atom_constant<caf::atom("st_unfin")>;
 using store_checkpoint_atom = caf::atom_constant<caf::atom("st_ckpt")>;
 using store_session_atom = caf::atom_constant<caf::atom("st_session")>;
 using store_stats_atom = caf::atom_constant<caf::atom("st_stats")>;
+using store_ack_outbox_atom = caf::atom_constant<caf::atom("st_ackout")>;
 
 struct store_batch {
   std::vector<persist::write_op> rows;  // committed together, all or nothing

@@ -248,6 +248,25 @@ class postgres_store final : public store {
     return out;
   }
 
+  result<std::optional<session_message>> session_message_at(const std::string& id, std::int64_t seq) override {
+    auto r = query(
+        "SELECT session_id, seq, role, content, request_id, created_ms FROM sessions WHERE session_id = $1 AND seq = $2",
+        params().text(id).integer(seq));
+    if (!r) return r.error();
+    if (r->count() == 0) return std::optional<session_message>{};
+    return std::optional<session_message>(
+        session_message{r->text(0, 0), r->integer(0, 1), r->text(0, 2), r->text(0, 3), r->text(0, 4), r->integer(0, 5)});
+  }
+
+  result<std::optional<membership_event>> event(const std::string& event_id) override {
+    auto r = query("SELECT event_id, observer, peer, state, incarnation, at_ms FROM membership_events WHERE event_id = $1",
+                   params().text(event_id));
+    if (!r) return r.error();
+    if (r->count() == 0) return std::optional<membership_event>{};
+    return std::optional<membership_event>(membership_event{r->text(0, 0), r->text(0, 1), r->text(0, 2), r->text(0, 3),
+                                                            static_cast<std::uint64_t>(r->integer(0, 4)), r->integer(0, 5)});
+  }
+
   result<std::vector<backup_entry>> backups(std::size_t limit) override {
     auto r = query(
         "SELECT backup_id, node, path, bytes, sha256, status, created_ms, verified_ms, note FROM backups "

@@ -267,6 +267,33 @@ class sqlite_store final : public store {
     return out;
   }
 
+  result<std::optional<session_message>> session_message_at(const std::string& id, std::int64_t seq) override {
+    HOLO_TRY(require());
+    auto q = prepare(
+        "SELECT session_id, seq, role, content, request_id, created_ms FROM sessions WHERE session_id = ? AND seq = ?");
+    if (!q) return q.error();
+    (*q)->text(id).integer(seq);
+    auto r = (*q)->step();
+    if (!r) return r.error();
+    if (!*r) return std::optional<session_message>{};
+    auto& s = **q;
+    return std::optional<session_message>(
+        session_message{s.col_text(0), s.col_int(1), s.col_text(2), s.col_text(3), s.col_text(4), s.col_int(5)});
+  }
+
+  result<std::optional<membership_event>> event(const std::string& event_id) override {
+    HOLO_TRY(require());
+    auto q = prepare("SELECT event_id, observer, peer, state, incarnation, at_ms FROM membership_events WHERE event_id = ?");
+    if (!q) return q.error();
+    (*q)->text(event_id);
+    auto r = (*q)->step();
+    if (!r) return r.error();
+    if (!*r) return std::optional<membership_event>{};
+    auto& s = **q;
+    return std::optional<membership_event>(membership_event{s.col_text(0), s.col_text(1), s.col_text(2), s.col_text(3),
+                                                            static_cast<std::uint64_t>(s.col_int(4)), s.col_int(5)});
+  }
+
   result<std::vector<backup_entry>> backups(std::size_t limit) override {
     HOLO_TRY(require());
     auto q = prepare(

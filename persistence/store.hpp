@@ -182,6 +182,9 @@ class store {
   virtual result<std::vector<session_message>> session(const std::string& session_id, std::size_t limit) = 0;
   virtual result<std::optional<checkpoint_record>> checkpoint(const std::string& actor, const std::string& key) = 0;
   virtual result<std::vector<membership_event>> events(std::int64_t since_ms, std::size_t limit) = 0;
+  // One row by its key (the sync pump reads what an outbox entry names): nullopt when absent.
+  virtual result<std::optional<session_message>> session_message_at(const std::string& session_id, std::int64_t seq) = 0;
+  virtual result<std::optional<membership_event>> event(const std::string& event_id) = 0;
   virtual result<std::vector<backup_entry>> backups(std::size_t limit) = 0;
 
   // Outbox (only filled when store_options::outbox is on): entries after `after_seq`, in order;

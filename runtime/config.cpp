@@ -406,6 +406,18 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
       p.fail("reconnect_max_ms", "must be >= reconnect_min_ms (" + std::to_string(c.persistence.reconnect_min_ms) + ")");
     p.finish();
   }
+  if (auto t = r.table("sync")) {
+    table_reader y(*t, "sync", errs);
+    y.str("central_dsn", c.sync.central_dsn);
+    y.str("central_schema", c.sync.central_schema);
+    y.integer("interval_ms", c.sync.interval_ms, 10, 3600 * 1000);
+    y.integer("batch_rows", c.sync.batch_rows, 1, 100000);
+    y.integer("reconnect_min_ms", c.sync.reconnect_min_ms, 1, 60000);
+    y.integer("reconnect_max_ms", c.sync.reconnect_max_ms, 1, 3600 * 1000);
+    if (c.sync.reconnect_max_ms < c.sync.reconnect_min_ms)
+      y.fail("reconnect_max_ms", "must be >= reconnect_min_ms (" + std::to_string(c.sync.reconnect_min_ms) + ")");
+    y.finish();
+  }
   if (auto t = r.table("backup")) {
     table_reader b(*t, "backup", errs);
     b.boolean("enabled", c.backup.enabled);

@@ -99,6 +99,17 @@ struct persistence_config {
   std::int64_t reconnect_max_ms = 5000;
 };
 
+// The sync actor of nodes with the `sync` role (actors/sync.hpp, docs/storage.md "Sync format"):
+// ships the node's outbox to a central PostgreSQL.
+struct sync_config {
+  std::string central_dsn;                    // or HOLO_SYNC_DSN in the environment
+  std::string central_schema;                 // "": the DSN's default search_path
+  std::int64_t interval_ms = 1000;            // pause between steps once caught up
+  std::int64_t batch_rows = 500;              // outbox entries per central transaction
+  std::int64_t reconnect_min_ms = 200;        // first reconnect delay, doubling up to
+  std::int64_t reconnect_max_ms = 10000;
+};
+
 struct backup_config {
   bool enabled = false;
   std::string schedule = "daily";             // hourly, daily, weekly
@@ -149,6 +160,7 @@ struct cluster_config {
   std::vector<placement_config> placements;
   routing_config routing;
   persistence_config persistence;
+  sync_config sync;
   backup_config backup;
   metrics_config metrics;
   health_config health;

@@ -156,3 +156,16 @@ BOOST_AUTO_TEST_CASE(http_keys) {
               std::string::npos);
   BOOST_CHECK(error_of(node_ok + "[[http_key]]\nkey = \"sk-0123456789abcdef\"\n").find("http_key[0].name") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(sync_section) {
+  auto ok = load_string(node_ok + "[sync]\ncentral_dsn = \"host=db dbname=central\"\ninterval_ms = 250\nbatch_rows = 100\n", "t.toml");
+  BOOST_REQUIRE_MESSAGE(ok.ok(), why(ok));
+  BOOST_CHECK_EQUAL(ok->sync.central_dsn, "host=db dbname=central");
+  BOOST_CHECK_EQUAL(ok->sync.interval_ms, 250);
+  BOOST_CHECK_EQUAL(ok->sync.batch_rows, 100);
+  BOOST_CHECK_EQUAL(ok->sync.reconnect_max_ms, 10000);
+  auto e = error_of(node_ok + "[sync]\nreconnect_min_ms = 500\nreconnect_max_ms = 100\n");
+  BOOST_CHECK_MESSAGE(e.find("sync.reconnect_max_ms: must be >= reconnect_min_ms (500)") != std::string::npos, e);
+  BOOST_CHECK(error_of(node_ok + "[sync]\nbatch_rows = 0\n").find("sync.batch_rows") != std::string::npos);
+  BOOST_CHECK(error_of(node_ok + "[sync]\ncentral = \"x\"\n").find("sync.central") != std::string::npos);
+}
