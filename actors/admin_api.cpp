@@ -172,12 +172,19 @@ std::function<void(caf::error&)> role_error(caf::event_based_actor* self, const 
   };
 }
 
+// The live state worth checkpointing is the router's generations: it writes every one's request
+// journal row now, in one store batch, and answers once the store committed it (actors/router.hpp).
 void serve_checkpoint(caf::event_based_actor* self, const node_context_ptr& ctx, const std::string& id, reply_fn reply) {
   auto store = role_actor(self, ctx, id, names::store, reply);
   if (!store) return;
-  self->request(store, store_timeout, checkpoint_now_atom::value)
-      .then([=](std::string& summary) { reply(proto::encode_ok_detail(id, "checkpoint", summary)); },
-            role_error(self, ctx, id, names::store, "checkpoint", reply));
+  auto router = lookup(self, names::router);
+  if (!router)
+    return reply(proto::encode_error(id, status_code::unavailable,
+                                     ctx->node.has_role("router") ? "router is restarting"
+                                                                  : "node " + ctx->node.name + " routes no requests: no journal to checkpoint"));
+  self->request(router, store_timeout, router_checkpoint_atom::value, id)
+      .then([=](std::string& frame) { reply(std::move(frame)); },
+            role_error(self, ctx, id, names::router, "checkpoint", reply));
 }
 
 proto::table archives_table(const node_context_ptr& ctx, const std::vector<backup_file>& files) {

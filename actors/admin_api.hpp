@@ -26,8 +26,9 @@
 
 namespace holo::admin {
 
-// What the shell asks of the store actor for `checkpoint` (the store's owner implements it; until
-// then a node answers `unimplemented`):
+// `checkpoint` is asked of the router (actors/router.hpp router_checkpoint_atom: every in-flight
+// generation's request-journal row, written now through the store); a node without the store role
+// answers `unavailable`. checkpoint_now_atom is kept for a store-side checkpoint (unused today):
 //   (checkpoint_now_atom) -> std::string   checkpoint every live actor state now; a summary
 // `backup now|list` use the backup actor's own protocol (actors/backup.hpp: backup_now_atom,
 // backup_list_atom); a node whose backup actor does not take them answers `unimplemented`.

@@ -13,6 +13,8 @@
 #include "actors/actor_status.hpp"
 #include "actors/health.hpp"
 #include "actors/model_shard.hpp"
+#include "actors/router_journal.hpp"
+#include "actors/store.hpp"
 #include "actors/transport.hpp"
 #include "runtime/admin_protocol.hpp"
 #include "runtime/client_protocol.hpp"
@@ -35,6 +37,12 @@ constexpr auto retry_delay = std::chrono::milliseconds(200);
 // A dispatched generation silent for this long is probed: does its shard still have it?
 constexpr auto probe_after = std::chrono::milliseconds(2000);
 constexpr std::int64_t probe_timeout_ms = 2000;
+// The request journal (docs/storage.md "Request journal"): a row write the store has not answered
+// in this long counts as failed and is retried at the next tick; a `resume` waits this long for
+// the row of a generation this router does not hold; at most this many such lookups at once.
+constexpr auto journal_write_timeout = std::chrono::seconds(10);
+constexpr auto journal_lookup_timeout = std::chrono::seconds(5);
+constexpr std::size_t journal_lookups_max = 256;
 
 double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -113,6 +121,19 @@ struct generation_state {
   clock_type::time_point last_token;  // for the inter-token latency
   std::vector<trace_event> trace;     // for the shell's `trace`
   std::int64_t received_unix_ms = 0;
+  std::uint64_t serial = 0;      // this router's number for it: tells a re-created key apart
+  std::string tail;              // the done event's held-back text (for the final journal row)
+  std::string failure;           // the error code when it failed ("" otherwise)
+  // Its request-journal row (actors/router_journal.hpp). At most one write is on its way at a time;
+  // a change meanwhile (or a failed write) marks it dirty and the newest state is written next.
+  bool journaled = false;        // it has a row: this node runs a store and the seed fits
+  std::int64_t journal_revision = 0;   // of the last row sent
+  std::int64_t journal_created_ms = 0;
+  std::size_t journal_tokens = 0;      // tokens in the last row sent
+  clock_type::time_point journal_at{};  // when the last row was sent
+  bool journal_busy = false;
+  bool journal_dirty = false;
+  bool journal_final = false;    // the final row (done, failed, cancelled) is committed
 };
 
 struct router_state {
@@ -129,6 +150,9 @@ struct router_state {
   std::mt19937_64 rng{std::random_device{}()};
   std::map<std::pair<std::string, std::string>, std::uint64_t> decisions;  // (model, node) -> count
   std::deque<trace_record> recent;  // traces of expired generations, newest last (trace_ring_max)
+  std::uint64_t next_serial = 0;
+  std::set<std::string> journal_lookups;  // keys a `resume` is looking up in the journal
+  std::int64_t journal_failures = 0;      // failed row writes (logged on the first and every 100th)
   static inline const char* name = "router";
 };
 
@@ -280,6 +304,130 @@ void release_replica(router_actor* self, generation_state& g) {
   g.node.clear();
 }
 
+// ---- the request journal (actors/router_journal.hpp, docs/storage.md "Request journal") -----------
+
+// The row of `g` as it stands now, with the next revision. The revision is the writer's clock in
+// microseconds (strictly rising per generation), so the row of a router that took a request over
+// -- later, from the journal -- outranks whatever the old router still had on its way.
+persist::journal_entry journal_row(router_actor* self, node_context_ptr ctx, generation_state& g) {
+  auto j = router_journal::accepted_row(g.req, g.owner, ctx->node.name, g.start.sampling.seed,
+                                        static_cast<std::int64_t>(g.start.sampling.max_tokens));
+  const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
+  g.journal_revision = std::max(g.journal_revision + 1, now_us);
+  j.revision = g.journal_revision;
+  if (g.journal_created_ms != 0) j.created_ms = g.journal_created_ms;
+  g.journal_created_ms = j.created_ms;
+  j.served_model = g.dispatches > 0 || !g.tokens.empty() ? self->state.routes[g.model].cfg->name : "";
+  j.delivered_tokens = g.tokens;
+  j.delivered_texts = g.texts;
+  j.attempts = g.dispatches;
+  if (!g.finished) {
+    j.status = g.dispatches == 0 && g.tokens.empty() ? persist::journal_status::accepted : persist::journal_status::running;
+  } else if (!g.failure.empty()) {
+    j.status = persist::journal_status::failed;
+    j.finish_reason = g.failure;
+  } else {
+    j.status = g.done.reason == "cancelled" ? persist::journal_status::cancelled : persist::journal_status::done;
+    j.finish_reason = g.done.reason;
+    // The text held back to the end rides on the last token's text, so a router replaying the
+    // finished row gives the same concatenated text (docs/protocol.md `done`).
+    if (!g.tail.empty() && !j.delivered_texts.empty()) j.delivered_texts.back() += g.tail;
+  }
+  g.journal_tokens = g.tokens.size();
+  g.journal_at = clock_type::now();
+  return j;
+}
+
+void journal_write(router_actor* self, node_context_ptr ctx, generation_state& g);
+
+void on_journal_ack(router_actor* self, node_context_ptr ctx, const std::string& key, std::uint64_t serial,
+                    bool final_row, const status& result) {
+  auto it = self->state.gens.find(key);
+  if (it == self->state.gens.end() || it->second.serial != serial) return;  // expired meanwhile
+  auto& g = it->second;
+  g.journal_busy = false;
+  if (!result.ok()) {
+    // Never a reason to stop serving: the row is written again at the next tick (or never, if the
+    // store stays away -- the generation is then simply not resumable elsewhere).
+    g.journal_dirty = true;
+    if (self->state.journal_failures++ % 100 == 0)
+      ctx->log.child(names::router)
+          .warn("journal write failed (serving goes on; retried)",
+                {{"request", g.key}, {"error", result.to_string()}, {"failures", self->state.journal_failures}});
+    return;
+  }
+  if (final_row) g.journal_final = true;
+  if (g.journal_dirty) journal_write(self, ctx, g);
+}
+
+// Sends the row of `g` to the store (group-committed there with the other rows of the moment).
+void journal_write(router_actor* self, node_context_ptr ctx, generation_state& g) {
+  if (!g.journaled || g.journal_final) return;
+  if (g.journal_busy) {
+    g.journal_dirty = true;
+    return;
+  }
+  auto store = registered(self, names::store);
+  if (!store) {  // the store is restarting: the tick retries
+    g.journal_dirty = true;
+    return;
+  }
+  g.journal_dirty = false;
+  g.journal_busy = true;
+  const bool final_row = g.finished;
+  store_batch b;
+  b.rows.emplace_back(journal_row(self, ctx, g));
+  const std::string key = g.key;
+  const std::uint64_t serial = g.serial;
+  self->request(store, journal_write_timeout, store_write_atom::value, std::move(b))
+      .then([=](store_ack& a) { on_journal_ack(self, ctx, key, serial, final_row, a.result); },
+            [=](caf::error& e) {
+              on_journal_ack(self, ctx, key, serial, final_row, status::unavailable(self->system().render(e)));
+            });
+}
+
+// The checkpoint cadence ([persistence] checkpoint_every_tokens / checkpoint_every_ms).
+bool journal_due(node_context_ptr ctx, const generation_state& g, clock_type::time_point now) {
+  persist::checkpoint_cadence c{ctx->cluster.persistence.checkpoint_every_tokens,
+                                ctx->cluster.persistence.checkpoint_every_ms};
+  return c.due(static_cast<std::int64_t>(g.tokens.size() - std::min(g.tokens.size(), g.journal_tokens)),
+               static_cast<std::int64_t>(ms_between(g.journal_at, now)));
+}
+
+// The shell's `checkpoint`: the row of every generation whose journal is not final, now, in one
+// store batch (one transaction); the reply comes once the store committed it.
+caf::result<std::string> journal_checkpoint_all(router_actor* self, node_context_ptr ctx, const std::string& id) {
+  auto store = registered(self, names::store);
+  if (!store)
+    return proto::encode_error(id, status_code::unavailable,
+                               "node " + ctx->node.name + " runs no store actor (role 'store'): no request journal");
+  store_batch b;
+  for (auto& [k, g] : self->state.gens)
+    if (g.journaled && !g.journal_final) b.rows.emplace_back(journal_row(self, ctx, g));
+  const auto n = b.rows.size();
+  if (n == 0) return proto::encode_ok_detail(id, "checkpoint", "0 generations to checkpoint on " + ctx->node.name);
+  auto rp = self->make_response_promise<std::string>();
+  const auto started = clock_type::now();
+  const std::string node = ctx->node.name;
+  self->request(store, journal_write_timeout, store_write_atom::value, std::move(b))
+      .then(
+          [=](store_ack& a) mutable {
+            if (!a.result.ok()) {
+              rp.deliver(proto::encode_error(id, a.result.code(), "journal checkpoint: " + a.result.message()));
+              return;
+            }
+            rp.deliver(proto::encode_ok_detail(
+                id, "checkpoint",
+                std::to_string(n) + " generation(s) checkpointed on " + node + ", committed by the store in " +
+                    std::to_string(static_cast<std::int64_t>(ms_between(started, clock_type::now()))) + " ms"));
+          },
+          [=](caf::error& e) mutable {
+            rp.deliver(proto::encode_error(id, status_code::unavailable, "journal checkpoint: " + self->system().render(e)));
+          });
+  return rp;
+}
+
 // Sends the generation (with the tokens delivered so far) to a replica. When none is ready it tries
 // again shortly, until the stall timeout since the last progress; then the client gets `unavailable`.
 void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
@@ -293,6 +441,8 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
     count_end(self, g, std::string(to_string(mi.error().code())));
     g.finished = true;
     g.finished_at = clock_type::now();
+    g.failure = std::string(to_string(mi.error().code()));
+    journal_write(self, ctx, g);
     return;
   }
   if (g.tokens.empty()) g.model = *mi;  // a started generation never changes model mid-stream
@@ -307,6 +457,8 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
       count_end(self, g, std::string(to_string(status_code::unavailable)));
       g.finished = true;
       g.finished_at = clock_type::now();
+      g.failure = std::string(to_string(status_code::unavailable));
+      journal_write(self, ctx, g);
       return;
     }
     if (!g.retry_pending) {
@@ -399,6 +551,7 @@ void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::
   count_end(self, g, d.reason);
   if (d.prompt_tokens >= 0 && d.reason != "cancelled")
     metrics::count_prompt_tokens(d.model, static_cast<std::uint64_t>(d.prompt_tokens));
+  g.tail = tail;
   if (g.req.stream) {
     d.text = std::move(tail);
   } else {
@@ -409,6 +562,7 @@ void finish(router_actor* self, node_context_ptr ctx, generation_state& g, std::
   ctx->log.child(names::router)
       .debug("finished", {{"request", g.key}, {"reason", d.reason}, {"tokens", d.generated_tokens},
                           {"attempts", d.attempts}, {"node", d.node}});
+  journal_write(self, ctx, g);
   flush_to_client(self, g);
 }
 
@@ -466,6 +620,40 @@ status validate_options(const proto::generate_options& o, const config::routing_
   return {};
 }
 
+// Fills in a new generation (g.owner, g.peer and g.req set): its ids, the dispatch it sends, and
+// whether it is journaled. Used for a `generate` and for a `resume` taken over from the journal.
+void admit(router_actor* self, node_context_ptr ctx, generation_state& g, const std::string& key, std::uint64_t seed,
+           clock_type::time_point received) {
+  auto& st = self->state;
+  auto& rc = ctx->cluster.routing;
+  g.key = key;
+  g.request_id = ctx->node.name + "/" + key;
+  g.serial = ++st.next_serial;
+  g.asked_model = g.req.model;
+  g.accepted = g.last_progress = g.dispatched = received;
+  g.received_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() -
+                       static_cast<std::int64_t>(ms_between(received, clock_type::now()));
+  auto& s = g.start;
+  s.request_id = g.request_id;
+  s.router_node = ctx->node.name;
+  if (g.req.prompt) s.prompt = *g.req.prompt;
+  for (auto& m : g.req.messages) {
+    s.roles.push_back(m.role);
+    s.contents.push_back(m.content);
+  }
+  s.sampling = to_sampling(g.req.options, seed, g.req.options.max_tokens.value_or(rc.max_tokens));
+  // The draws depend on (seed, request key, index) only: the same request gives the same text on any
+  // router. With a client's seed the key is fixed, so the same seed, prompt and options give the
+  // same tokens whatever the request id (docs/protocol.md; HTTP clients get a fresh id per request).
+  // Without one, the id keeps two requests that drew the same seed apart.
+  s.request_key = g.req.options.seed ? 0 : fnv1a(g.req.id);
+  s.max_prompt_tokens = rc.max_prompt_tokens;
+  // Journaled where this node runs a store (docs/storage.md "Request journal").
+  g.journaled = ctx->node.has_role("store") && router_journal::journalable(seed);
+  st.by_request_id[g.request_id] = key;
+}
+
 void on_generate(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
                  const std::string& frame) {
   auto& st = self->state;
@@ -515,38 +703,18 @@ void on_generate(router_actor* self, node_context_ptr ctx, const std::string& pe
     return refused(status_code::not_found, "unknown model '" + r->model + "'");
 
   generation_state g;
-  g.key = key;
-  g.request_id = ctx->node.name + "/" + key;
   g.owner = owner;
   g.peer = peer;
   g.req = std::move(*r);
-  g.asked_model = g.req.model;
-  g.accepted = g.last_progress = g.dispatched = received;
-  g.received_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count() -
-                       static_cast<std::int64_t>(ms_between(received, clock_type::now()));
+  // Without a seed the router draws one now, so a moved generation samples the same tokens. 63
+  // bits: the journal stores it as a signed 64-bit integer.
+  const std::uint64_t seed = g.req.options.seed ? *g.req.options.seed : st.rng() >> 1;
+  admit(self, ctx, g, key, seed, received);
   trace(g, "received", ctx->node.name, "from " + owner + ", model " + g.req.model);
   g.trace.back().t_ms = 0;
   trace(g, "admitted", ctx->node.name, "");
-  auto& s = g.start;
-  s.request_id = g.request_id;
-  s.router_node = ctx->node.name;
-  if (g.req.prompt) s.prompt = *g.req.prompt;
-  for (auto& m : g.req.messages) {
-    s.roles.push_back(m.role);
-    s.contents.push_back(m.content);
-  }
-  // Without a seed the router draws one now, so a moved generation samples the same tokens.
-  const std::uint64_t seed = g.req.options.seed ? *g.req.options.seed : st.rng();
-  s.sampling = to_sampling(g.req.options, seed, g.req.options.max_tokens.value_or(rc.max_tokens));
-  // The draws depend on (seed, request key, index) only: the same request gives the same text on any
-  // router. With a client's seed the key is fixed, so the same seed, prompt and options give the
-  // same tokens whatever the request id (docs/protocol.md; HTTP clients get a fresh id per request).
-  // Without one, the id keeps two requests that drew the same seed apart.
-  s.request_key = g.req.options.seed ? 0 : fnv1a(g.req.id);
-  s.max_prompt_tokens = rc.max_prompt_tokens;
-  st.by_request_id[g.request_id] = key;
   auto [it, _] = st.gens.emplace(key, std::move(g));
+  journal_write(self, ctx, it->second);  // the accepted row
   dispatch(self, ctx, it->second);
 }
 
@@ -566,30 +734,147 @@ void on_cancel(router_actor* self, node_context_ptr ctx, const std::string& peer
   finish(self, ctx, g, "cancelled", "");
 }
 
-void on_resume(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
-               const std::string& frame) {
-  auto r = proto::decode_resume(frame);
-  auto hdr = proto::decode_request_header(frame);
-  const std::string id = hdr ? hdr->id : "";
-  if (!r) return client_error(self, peer, id, r.error().code(), r.error().message());
-  auto it = self->state.gens.find(owner + ":" + id);
-  if (it == self->state.gens.end())
-    return client_error(self, peer, id, status_code::not_found, "no generation '" + id + "' to resume (expired or never started)");
-  auto& g = it->second;
-  if (static_cast<std::size_t>(r->from_index) > g.tokens.size())
-    return client_error(self, peer, id, status_code::out_of_range,
-                        "from_index " + std::to_string(r->from_index) + " is beyond the " +
+// Re-attaches `peer` to a generation this router holds, from token `from_index` on.
+void resume_held(router_actor* self, node_context_ptr ctx, const std::string& peer, generation_state& g,
+                 std::int64_t from_index) {
+  if (static_cast<std::size_t>(from_index) > g.tokens.size())
+    return client_error(self, peer, g.req.id, status_code::out_of_range,
+                        "from_index " + std::to_string(from_index) + " is beyond the " +
                             std::to_string(g.tokens.size()) + " tokens generated");
   g.peer = peer;
-  g.sent = static_cast<std::size_t>(r->from_index);
+  g.sent = static_cast<std::size_t>(from_index);
   g.done_sent = false;
-  trace(g, "resumed", "", "from index " + std::to_string(r->from_index));
+  trace(g, "resumed", "", "from index " + std::to_string(from_index));
   if (g.parked) {
     g.parked = false;
     g.last_progress = clock_type::now();
     dispatch(self, ctx, g);
   }
   flush_to_client(self, g);
+}
+
+status_code code_named(const std::string& name) {
+  for (int c = 1; c <= static_cast<int>(status_code::permission_denied); ++c)
+    if (to_string(static_cast<status_code>(c)) == name) return static_cast<status_code>(c);
+  return status_code::internal;
+}
+
+// The journal's answer for a `resume` of a generation this router did not hold (its router died,
+// or the whole cluster restarted). Unfinished: the generation is taken over -- re-dispatched with
+// the row's delivered prefix and seed, so it continues with the very tokens it had; the tokens
+// between the row's last checkpoint and `from_index` are regenerated and not sent again.
+// Finished within resume_grace_ms: replayed from the row, as a held finished generation is.
+void resume_from_row(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
+                     const proto::resume_request& r, const persist::journal_entry& j) {
+  auto& st = self->state;
+  auto& rc = ctx->cluster.routing;
+  const std::string key = router_journal::journal_key(owner, r.id);
+  if (auto it = st.gens.find(key); it != st.gens.end()) return resume_held(self, ctx, peer, it->second, r.from_index);
+  const std::string gone = "no generation '" + r.id + "' to resume (expired or never started)";
+  if (j.owner != owner || j.client_id != r.id) return client_error(self, peer, r.id, status_code::not_found, gone);
+  auto* model = ctx->cluster.find_model(j.served_model.empty() ? j.model : j.served_model);
+  if (!model || !ctx->cluster.find_model(j.model))
+    return client_error(self, peer, r.id, status_code::not_found, "generation '" + r.id + "' used model '" + j.model +
+                                                                      "', which this cluster does not serve");
+  std::size_t route = 0;
+  while (route < st.routes.size() && st.routes[route].cfg != model) ++route;
+  const bool done = router_journal::finished(j);
+  if (done && persist::now_ms() - j.updated_ms > rc.resume_grace_ms) return client_error(self, peer, r.id, status_code::not_found, gone);
+  if (j.status == persist::journal_status::failed)
+    return client_error(self, peer, r.id, code_named(j.finish_reason), "generation '" + r.id + "' failed: " + j.finish_reason);
+  if (!done && r.from_index > j.max_tokens)
+    return client_error(self, peer, r.id, status_code::out_of_range,
+                        "from_index " + std::to_string(r.from_index) + " is beyond max_tokens " + std::to_string(j.max_tokens));
+  if (!done && (unfinished_of(self, owner) >= rc.max_concurrent_per_client || unfinished_of(self, "") >= rc.max_pending_requests))
+    return client_error(self, peer, r.id, status_code::resource_exhausted, "generation limit reached on " + ctx->node.name);
+
+  generation_state g;
+  g.owner = owner;
+  g.peer = peer;
+  g.req = router_journal::request_of(j);
+  admit(self, ctx, g, key, j.seed, clock_type::now());
+  g.model = route;
+  g.tokens = j.delivered_tokens;
+  g.texts = j.delivered_texts;
+  g.dispatches = static_cast<std::uint32_t>(j.attempts);
+  g.journal_revision = j.revision;
+  g.journal_created_ms = j.created_ms;
+  g.journal_tokens = g.tokens.size();
+  g.journal_at = clock_type::now();
+  trace(g, "received", ctx->node.name, "resume of a journaled generation of router " + j.router_node + ", " +
+                                           std::to_string(g.tokens.size()) + " tokens checkpointed, status " + j.status);
+  g.trace.back().t_ms = 0;
+  if (done) {
+    // A finished row: nothing runs; it is held like a finished generation (for the grace period).
+    g.finished = true;
+    g.finished_at = clock_type::now();
+    g.counted = true;        // counted by the router that ran it
+    g.journal_final = true;  // nothing to write
+    g.done.id = r.id;
+    g.done.reason = j.finish_reason;
+    g.done.generated_tokens = static_cast<std::int64_t>(g.tokens.size());
+    g.done.prompt_tokens = -1;  // unknown: not journaled
+    g.done.model = model->name;
+    g.done.node = "";           // unknown: the shard that finished it is not journaled
+    g.done.attempts = j.attempts;
+    g.done.timings.ttft_ms = -1;
+    if (!g.req.stream) {
+      for (auto& t : g.texts) g.done.text += t;
+      g.done.tokens = g.tokens;
+    }
+  }
+  auto [it, _] = st.gens.emplace(key, std::move(g));
+  auto& held = it->second;
+  if (done) return resume_held(self, ctx, peer, held, std::min<std::int64_t>(r.from_index, held.tokens.size()));
+  ctx->log.child(names::router)
+      .info("resuming a journaled generation", {{"request", key}, {"router_was", j.router_node},
+                                                {"checkpointed", static_cast<std::int64_t>(held.tokens.size())},
+                                                {"from_index", r.from_index}});
+  // Tokens before from_index are the client's already: `sent` starts there, so the ones between the
+  // checkpoint and from_index are regenerated (the same ones: same seed, key and prefix) but never
+  // sent twice (flush_to_client sends from `sent` on only).
+  held.sent = static_cast<std::size_t>(r.from_index);
+  held.journal_dirty = true;
+  journal_write(self, ctx, held);  // this router owns the row now
+  dispatch(self, ctx, held);
+  flush_to_client(self, held);
+}
+
+void on_resume(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& owner,
+               const std::string& frame) {
+  auto r = proto::decode_resume(frame);
+  auto hdr = proto::decode_request_header(frame);
+  const std::string id = hdr ? hdr->id : "";
+  if (!r) return client_error(self, peer, id, r.error().code(), r.error().message());
+  auto& st = self->state;
+  const std::string key = router_journal::journal_key(owner, id);
+  if (auto it = st.gens.find(key); it != st.gens.end()) return resume_held(self, ctx, peer, it->second, r->from_index);
+  const std::string gone = "no generation '" + id + "' to resume (expired or never started)";
+  // Not held here: the request journal may know it (another router accepted it, or this one
+  // before a restart). Only where this node runs a store; one lookup per key at a time, bounded.
+  auto store = ctx->node.has_role("store") ? registered(self, names::store) : caf::actor{};
+  if (!store) return client_error(self, peer, id, status_code::not_found, gone);
+  if (st.journal_lookups.count(key))
+    return client_error(self, peer, id, status_code::unavailable, "a resume of '" + id + "' is already in progress");
+  if (st.journal_lookups.size() >= journal_lookups_max)
+    return client_error(self, peer, id, status_code::resource_exhausted, "too many resumes in progress: retry");
+  st.journal_lookups.insert(key);
+  proto::resume_request req = *r;
+  self->request(store, journal_lookup_timeout, store_journal_atom::value, key)
+      .then(
+          [=](store_journal_reply& rep) {
+            self->state.journal_lookups.erase(key);
+            if (!rep.result.ok())
+              return client_error(self, peer, id, status_code::unavailable,
+                                  "the request journal is unavailable: " + rep.result.message());
+            if (!rep.entry) return client_error(self, peer, id, status_code::not_found, gone);
+            resume_from_row(self, ctx, peer, owner, req, *rep.entry);
+          },
+          [=](caf::error& e) {
+            self->state.journal_lookups.erase(key);
+            client_error(self, peer, id, status_code::unavailable,
+                         "the request journal did not answer: " + self->system().render(e));
+          });
 }
 
 void on_models(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& id) {
@@ -659,6 +944,7 @@ void on_token(router_actor* self, node_context_ptr ctx, wire::gen_token& t) {
   g->avoid.clear();
   g->tokens.push_back(t.token);
   g->texts.push_back(std::move(t.text));
+  if (g->journaled && journal_due(ctx, *g, now)) journal_write(self, ctx, *g);
   flush_to_client(self, *g);
 }
 
@@ -683,6 +969,8 @@ void on_failed(router_actor* self, node_context_ptr ctx, wire::gen_failed& f) {
   count_end(self, *g, std::string(to_string(static_cast<status_code>(f.code))));
   g->finished = true;
   g->finished_at = clock_type::now();
+  g->failure = std::string(to_string(static_cast<status_code>(f.code)));
+  journal_write(self, ctx, *g);
 }
 
 void on_load(router_actor* self, node_context_ptr ctx, wire::shard_load& l) {
@@ -760,6 +1048,9 @@ void on_tick(router_actor* self, node_context_ptr ctx) {
       move(self, ctx, g, "no progress for " + std::to_string(ctx->cluster.routing.stall_timeout_ms) + " ms");
     else if (!g.finished && !g.parked && !g.node.empty() && !g.probing && now - g.last_heard > probe_after)
       probe(self, ctx, g);
+    // The journal: the time trigger of the cadence, and rows whose write failed or had to wait.
+    if (g.journaled && !g.journal_final && !g.journal_busy && (g.journal_dirty || (!g.finished && journal_due(ctx, g, now))))
+      journal_write(self, ctx, g);
     if ((g.finished && g.peer.empty() && now - g.finished_at > std::chrono::seconds(1) &&
          now - std::max(g.finished_at, g.detached_at) > grace) ||
         (g.finished && now - g.finished_at > grace) || (g.parked && now - g.detached_at > grace))
@@ -909,6 +1200,9 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
       },
       [=](router_admin_atom, std::string& kind, std::string& id, std::string& arg) {
         return admin_reply(self, ctx, kind, id, arg);
+      },
+      [=](router_checkpoint_atom, std::string& id) -> caf::result<std::string> {
+        return journal_checkpoint_all(self, ctx, id);
       },
       [=](mailbox_atom) { return static_cast<std::uint64_t>(self->mailbox().size()); },
       [=](router_requests_atom) {

@@ -20,6 +20,10 @@
 //                                            tables. Every generation keeps a trace (received,
 //                                            admitted, placed, first token, moves and why, done);
 //                                            the last 256 expired ones stay in a ring for `trace`
+//   (router_checkpoint_atom, id) -> std::string   the shell's `checkpoint`: writes the journal row of
+//                                            every generation whose row is not final, now, in one
+//                                            store batch; replies (after the commit) with an ok or
+//                                            error frame (runtime/admin_protocol.hpp) for request `id`
 //   (status_atom) -> actor_status
 // It sends (client_out_atom, peer, frame) to client_api for every event of a client -- or, for a
 // peer whose frames came from another actor (the HTTP gateway's), to that actor, until the peer's
@@ -31,6 +35,14 @@
 // far and the same seed: the stream continues at the next index with the same text
 // (gpu/generation.hpp). Triggers: the node goes down/left, the shard restarts (new incarnation),
 // the shard answers gen_failed with retry, or nothing arrives for routing.stall_timeout_ms.
+//
+// Request journal (node with the `store` role; actors/router_journal.hpp, docs/storage.md): a row
+// per generation, written through the store actor when it is accepted, with its delivered prefix at
+// the [persistence] checkpoint cadence (every checkpoint_every_tokens tokens or checkpoint_every_ms,
+// whichever first), and with its final status. A write that fails is retried at the next tick and
+// never stops serving. A `resume` naming a generation this router does not hold reads the row (key
+// owner + ":" + client id) and, when it is unfinished, takes the generation over: re-dispatched with
+// the row's prefix and seed, the tokens below the resume's from_index regenerated and suppressed.
 #pragma once
 
 #include <caf/atom.hpp>
@@ -49,6 +61,7 @@ using router_requests_atom = caf::atom_constant<caf::atom("rt_reqs")>;
 // the shell's read-only kinds: "requests" (generations in flight), "trace" (arg: a request id; the
 // hops and timings of one recent request) and "placement" (every replica as this router sees it).
 using router_admin_atom = caf::atom_constant<caf::atom("rt_admin")>;
+using router_checkpoint_atom = caf::atom_constant<caf::atom("rt_ckpt")>;
 
 caf::actor spawn_router(caf::actor_system& sys, node_context_ptr ctx);
 

@@ -202,7 +202,7 @@ std::string encode_sampling(const sampling_options& s) {
   std::uint32_t n = 0;
   for (bool present : {s.temperature.has_value(), s.top_p.has_value(), s.min_p.has_value(), s.repeat_penalty.has_value(),
                        s.frequency_penalty.has_value(), s.presence_penalty.has_value(), s.top_k.has_value(),
-                       s.repeat_last_n.has_value(), !s.stop.empty()})
+                       s.repeat_last_n.has_value(), !s.stop.empty(), s.client_seed, !s.stream})
     n += present ? 1 : 0;
   msgpack::sbuffer buf;
   packer pk(buf);
@@ -229,6 +229,15 @@ std::string encode_sampling(const sampling_options& s) {
     pk.pack(std::string("stop"));
     pk.pack_array(static_cast<std::uint32_t>(s.stop.size()));
     for (auto& x : s.stop) pk.pack(x);
+  }
+  // Flags only when not the default: rows of older writers read the same.
+  if (s.client_seed) {
+    pk.pack(std::string("client_seed"));
+    pk.pack(true);
+  }
+  if (!s.stream) {
+    pk.pack(std::string("stream"));
+    pk.pack(false);
   }
   return packed(buf);
 }
@@ -266,7 +275,10 @@ result<sampling_options> decode_sampling(std::string_view b) {
     else if (key == "presence_penalty") ok = num(s.presence_penalty);
     else if (key == "top_k") ok = integer(s.top_k);
     else if (key == "repeat_last_n") ok = integer(s.repeat_last_n);
-    else if (key == "stop") {
+    else if (key == "client_seed" || key == "stream") {
+      ok = v.type == msgpack::type::BOOLEAN;
+      if (ok) (key == "stream" ? s.stream : s.client_seed) = v.via.boolean;
+    } else if (key == "stop") {
       ok = v.type == msgpack::type::ARRAY;
       for (std::uint32_t x = 0; ok && x < v.via.array.size; ++x) {
         s.stop.emplace_back();

@@ -43,6 +43,10 @@ struct sampling_options {
   std::optional<double> temperature, top_p, min_p, repeat_penalty, frequency_penalty, presence_penalty;
   std::optional<std::int64_t> top_k, repeat_last_n;
   std::vector<std::string> stop;
+  // Request flags kept in the same map (so they need no migration either); the router needs them to
+  // regenerate a journaled request exactly (actors/router_journal.hpp):
+  bool client_seed = false;  // the client chose `seed`: the engine's request key is then 0
+  bool stream = true;        // false: a non-streamed request (one `done` with the whole text)
   bool operator==(const sampling_options&) const = default;
 };
 
@@ -58,7 +62,8 @@ inline constexpr const char* cancelled = "cancelled";
 // One accepted request: everything a router on another node needs to restart the generation from
 // its delivered prefix (same model, same prompt, same sampling, same seed), plus where it stands.
 struct journal_entry {
-  std::string request_id;   // cluster-wide id (router node + "/" + owner + ":" + client id): the key
+  std::string request_id;   // the key: owner + ":" + client id, so a router on any node finds it
+                            // from a `resume` alone (actors/router_journal.hpp)
   std::string owner;        // authenticated client name
   std::string client_id;    // the id the client chose (what `resume` names)
   std::string router_node;  // the node whose router accepted it

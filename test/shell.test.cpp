@@ -258,3 +258,66 @@ BOOST_FIXTURE_TEST_CASE(every_command_refusals_kill_drain_and_the_terminal, shel
   BOOST_TEST((rc && *rc == 0), "shell_pty.py failed:\n" << pty.log());
   BOOST_TEST_MESSAGE("shell_pty.py:\n" << pty.log());
 }
+
+// `checkpoint` on a node with the store role (SQLite): the router writes the request-journal row of
+// every generation in flight now, in one store batch, and says how many once the store committed
+// them; with nothing in flight it says 0. The rows are in the node's store (`holo store check`).
+BOOST_AUTO_TEST_CASE(checkpoint_writes_the_journal_of_every_generation_in_flight) {
+  cluster_fixture c(1);
+  c.serve("[[model]]\nname = \"" + model_name + "\"\npath = \"" + model_path() +
+          "\"\ncontext_length = 4096\nparallel = 4\n\n[[placement]]\nmodel = \"" + model_name +
+          "\"\nnodes = [\"n1\"]\n\n[routing]\nmax_tokens = 4000\n");
+  auto text = read_file(c.config_path());
+  const std::string from = "roles = [\"router\", \"shard\"]";
+  auto at = text.find(from);
+  BOOST_REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), "roles = [\"router\", \"shard\", \"store\"]");
+  c.dir().write("store.toml", text);
+  const auto config = c.dir().file("store.toml");
+  c.start("n1", config);
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(60s,
+                                               [&] {
+                                                 holo::client cl(c.client_endpoint("n1"));
+                                                 auto ms = cl.models(500ms);
+                                                 return ms && !ms->empty() && !(*ms)[0].replicas.empty() &&
+                                                        (*ms)[0].replicas[0].state == "ready";
+                                               }),
+                        "model never ready\n" << c.logs());
+  int runs = 0;
+  auto admin = [&](const std::string& cmd) {
+    auto n = std::to_string(runs++);
+    auto out = c.dir().file("ck" + n + ".out"), err = c.dir().file("ck" + n + ".err");
+    holo::test::child_process p({"/bin/sh", "-c", std::string(HOLO_BIN) + " shell " + c.client_endpoint("n1") +
+                                                      " --admin-key " + c.admin_key_file() + " -c " + quoted(cmd) +
+                                                      " >" + out + " 2>" + err},
+                                c.dir().file("ck" + n + ".log"));
+    auto rc = p.wait_exit(60s);
+    run_result r{rc ? *rc : -1, read_file(out), read_file(err)};
+    BOOST_TEST_MESSAGE("$ holo shell -c '" << cmd << "' -> " << r.rc << "\n" << r.out << r.err);
+    return r;
+  };
+  holo::test::stream_set s;
+  for (auto* id : {"ck1", "ck2"}) {
+    proto::generate_request req;
+    req.id = id;
+    req.model = model_name;
+    req.prompt = std::string("checkpoint me ") + id;
+    req.options.max_tokens = 4000;
+    s.start(c.client_endpoint("n1"), req);
+  }
+  BOOST_REQUIRE(s.pump_until(30s, [&] { return s["ck1"].tokens.size() >= 5 && s["ck2"].tokens.size() >= 5; }));
+  auto r = admin("checkpoint");
+  BOOST_TEST(r.rc == 0, r.err);
+  BOOST_TEST(has(r.out, "checkpoint: 2 generation(s) checkpointed on n1, committed by the store in"), r.out);
+  // Both rows are in the store (read beside the running node: SQLite WAL).
+  c.dir().write("ids.txt", "anon:ck1\nanon:ck2\n");
+  holo::test::child_process check({HOLO_BIN, "store", "check", "--config", config, "--name", "n1", "--expect-ids",
+                                   c.dir().file("ids.txt")},
+                                  c.dir().file("check.log"));
+  auto rc = check.wait_exit(30s);
+  BOOST_TEST((rc && *rc == 0), check.log());
+  // Cancelled, their final rows written: nothing left to checkpoint.
+  for (auto* id : {"ck1", "ck2"}) s.send_raw(c.client_endpoint("n1"), proto::encode_cancel(id));
+  BOOST_REQUIRE(s.run(30s));
+  BOOST_TEST(holo::test::eventually(10s, [&] { return has(admin("checkpoint").out, "0 generations to checkpoint on n1"); }));
+}

@@ -1,5 +1,6 @@
 // holo bench serve: end-to-end generation through a real node, beside the engine alone, in one run.
 //   holo bench serve MODEL [--threads 1] [--tokens 128] [--prompt-tokens 64] [--streams 1,4,16] [--reps 3] [--json]
+//                    [--journal]
 // It writes a config for one node (roles router + shard, free 127.0.0.1 ports) to a temporary
 // folder, starts `holo node` (this binary) from it as a child process, loads the same model in this
 // process, and measures, one repetition of each back to back so both see the same machine load:
@@ -11,6 +12,10 @@
 // many clients (one holo::client and one thread each, the client's blocking API needs it) started
 // together, total tokens / wall time. Medians over --reps after one warm-up. The node is stopped
 // on every path (SIGTERM, SIGKILL after node_stop_timeout; PR_SET_PDEATHSIG if we die first).
+// --journal: a second node, the same but with the store role (SQLite, the default checkpoint cadence
+// of the request journal, docs/storage.md), runs beside the first; served tokens/s, 1 stream and
+// the most --streams, are measured on both, alternating, each repetition back to back: the
+// journal's cost ("Journal/checkpoint cost" in docs/benchmarks.md).
 // Exit codes: 0 ok (a missed target included: it is a figure, not a failure), 1 failure (model,
 // node, a request), 2 usage error.
 #include <fcntl.h>
@@ -38,6 +43,7 @@
 #include <CLI/CLI.hpp>
 
 #include "gpu/engine.hpp"
+#include "persistence/store.hpp"
 #include "runtime/client.hpp"
 
 namespace holo::cli {
@@ -68,7 +74,11 @@ struct serve_bench_args {
   std::vector<int> streams = {1, 4, 16};
   int reps = 3;
   bool json = false;
+  bool journal = false;  // also measure a node that journals (store role) against one that does not
 };
+
+// Target of issue 7: checkpointing at the default cadence costs under 2% of served tokens/s.
+constexpr double journal_cost_percent_target = 2.0;
 
 double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -224,7 +234,9 @@ struct node_setup {
 
 // One node serving MODEL as `bench`: engine_threads and context as the engine alone gets them,
 // `parallel` = the most streams asked for, limits that let every stream in.
-result<node_setup> write_node_config(const serve_bench_args& a, const fs::path& dir) {
+// `journal`: the node also runs a store (SQLite under its data folder, default cadence), so its
+// router journals every generation (docs/storage.md "Request journal").
+result<node_setup> write_node_config(const serve_bench_args& a, const fs::path& dir, bool journal = false) {
   auto cluster_port = free_port();
   auto client_port = free_port();
   if (!cluster_port) return cluster_port.error();
@@ -239,7 +251,8 @@ result<node_setup> write_node_config(const serve_bench_args& a, const fs::path& 
   os << "[cluster]\nname = \"bench\"\n\n[[node]]\nname = \"" << bench_node << "\"\n"
      << "cluster_endpoint = \"tcp://127.0.0.1:" << *cluster_port << "\"\n"
      << "client_endpoint = " << toml_string(n.client_endpoint) << "\n"
-     << "roles = [\"router\", \"shard\"]\nengine_threads = " << a.threads << "\n"
+     << (journal ? "roles = [\"router\", \"shard\", \"store\"]\n" : "roles = [\"router\", \"shard\"]\n")
+     << "engine_threads = " << a.threads << "\n"
      << "data_dir = " << toml_string((dir / "data").string()) << "\n\n"
      << "[[model]]\nname = \"" << bench_model << "\"\npath = " << toml_string(model) << "\n"
      << "context_length = " << n.ctx_size << "\nparallel = " << n.parallel << "\n\n"
@@ -247,6 +260,7 @@ result<node_setup> write_node_config(const serve_bench_args& a, const fs::path& 
      << "[routing]\nmax_tokens = " << a.tokens << "\nmax_prompt_tokens = " << n.ctx_size
      << "\nmax_concurrent_per_client = " << std::max(16, n.parallel)
      << "\nmax_pending_requests = " << std::max(256, 2 * n.parallel) << "\n";
+  if (journal) os << "\n[persistence]\nbackend = \"sqlite\"\n";
   n.config_path = (dir / "node.toml").string();
   std::ofstream out(n.config_path);
   out << os.str();
@@ -388,6 +402,13 @@ struct serve_report {
   double served_tps = 0, served_ttft_ms = 0, node_ttft_ms = 0;
   double tokens_per_event = 0;  // served, 1 stream: above 1 when the client fell behind the shard
   std::vector<std::pair<int, streams_figures>> streams;  // by stream count, medians over reps
+  // --journal: served tokens/s without and with the request journal (medians), 1 stream and
+  // journal_streams at once (aggregate)
+  bool journal = false;
+  int journal_streams = 0;
+  double journal_off_tps = 0, journal_on_tps = 0, journal_off_agg = 0, journal_on_agg = 0;
+  std::int64_t journal_rows = 0;  // rows the journaling node's store committed (its stats)
+  static double cost(double off, double on) { return off > 0 ? 100.0 * (off - on) / off : 0; }
 
   double overhead_percent() const { return engine_tps > 0 ? 100.0 * (engine_tps - served_tps) / engine_tps : 0; }
   double added_ttft_ms() const { return served_ttft_ms - engine_ttft_ms; }
@@ -442,6 +463,30 @@ status measure_streams(bench_rig& rig, const std::vector<int>& counts, int reps,
     }
     rep.streams.push_back({k, streams_figures{median(agg), median(rate), median(ttft)}});
   }
+  return {};
+}
+
+// The journal's cost: the same request on the node without and the node with the journal,
+// alternating (which goes first alternates too), so both see the same machine; medians.
+status measure_journal(bench_rig& off, bench_rig& on, int k, int reps, serve_report& rep) {
+  std::vector<double> off_tps, on_tps, off_agg, on_agg;
+  for (int r = -1; r < 2 * reps; ++r) {  // r == -1: the journaling node's warm-up
+    for (int side = 0; side < 2; ++side) {
+      const bool journal_side = (side == 0) == (r % 2 == 0);
+      auto& rig = journal_side ? on : off;
+      auto s = served_once(*rig.clients.front(), next_request(rig));
+      if (!s) return s.error().with_context(journal_side ? "journal on" : "journal off");
+      auto f = streams_once(rig.clients, std::size_t(k), rig.request, rig.next_id);
+      if (!f) return f.error().with_context(journal_side ? "journal on, streams" : "journal off, streams");
+      if (r < 0) continue;
+      (journal_side ? on_tps : off_tps).push_back(s->tokens_per_second);
+      (journal_side ? on_agg : off_agg).push_back(f->aggregate_tokens_per_second);
+    }
+  }
+  rep.journal = true;
+  rep.journal_streams = k;
+  rep.journal_off_tps = median(off_tps), rep.journal_on_tps = median(on_tps);
+  rep.journal_off_agg = median(off_agg), rep.journal_on_agg = median(on_agg);
   return {};
 }
 
@@ -510,7 +555,15 @@ void print_json(const serve_bench_args& a, const serve_report& r) {
                 "\"ttft_ms_p50\": %.3f}",
                 i ? "," : "", k, f.aggregate_tokens_per_second, f.stream_tokens_per_second_p50, f.ttft_ms_p50);
   }
-  std::printf("]}\n");
+  std::printf("]");
+  if (r.journal)
+    std::printf(",\n \"journal\": {\"off_tokens_per_second\": %.3f, \"on_tokens_per_second\": %.3f, \"cost_percent\": %.3f, "
+                "\"streams\": %d, \"off_aggregate_tokens_per_second\": %.3f, \"on_aggregate_tokens_per_second\": %.3f, "
+                "\"aggregate_cost_percent\": %.3f, \"rows\": %lld, \"cost_percent_target\": %.1f}",
+                r.journal_off_tps, r.journal_on_tps, serve_report::cost(r.journal_off_tps, r.journal_on_tps),
+                r.journal_streams, r.journal_off_agg, r.journal_on_agg, serve_report::cost(r.journal_off_agg, r.journal_on_agg),
+                static_cast<long long>(r.journal_rows), journal_cost_percent_target);
+  std::printf("}\n");
 }
 
 void print_table(const serve_bench_args& a, const serve_report& r) {
@@ -540,6 +593,15 @@ void print_table(const serve_bench_args& a, const serve_report& r) {
   for (const auto& [k, f] : r.streams)
     std::printf("%-8d %20.1f %22.1f %14.2f\n", k, f.aggregate_tokens_per_second, f.stream_tokens_per_second_p50,
                 f.ttft_ms_p50);
+  if (!r.journal) return;
+  std::printf("\n%-26s %12s %12s %10s   (SQLite, default cadence; %lld journal rows)\n", "journal", "off tok/s",
+              "on tok/s", "cost", static_cast<long long>(r.journal_rows));
+  const double c1 = serve_report::cost(r.journal_off_tps, r.journal_on_tps);
+  const double ck = serve_report::cost(r.journal_off_agg, r.journal_on_agg);
+  std::printf("%-26s %12.1f %12.1f %8.2f %%   target < %.0f %%: %s\n", "journal, 1 stream", r.journal_off_tps,
+              r.journal_on_tps, c1, journal_cost_percent_target, c1 < journal_cost_percent_target ? "met" : "MISSED");
+  std::printf("%-26s %12.1f %12.1f %8.2f %%\n", ("journal, " + std::to_string(r.journal_streams) + " streams").c_str(),
+              r.journal_off_agg, r.journal_on_agg, ck);
 }
 
 status check_args(const serve_bench_args& a) {
@@ -555,20 +617,44 @@ status check_args(const serve_bench_args& a) {
 }
 
 // The node starts first (before this process has threads to fork beside) and loads while we do.
-status run_with_node(const serve_bench_args& a, const fs::path& dir, node_process& node, serve_report& rep) {
+status run_with_node(const serve_bench_args& a, const fs::path& dir, node_process& node, node_process& journal_node,
+                     serve_report& rep) {
   auto n = write_node_config(a, dir);
   if (!n) return n.error();
   rep.endpoint = n->client_endpoint;
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
+  const std::string exe = ec ? std::string("/proc/self/exe") : self.string();
   const auto started = clock_type::now();
-  HOLO_TRY(node.start({ec ? std::string("/proc/self/exe") : self.string(), "node", "--config", n->config_path,
-                       "--name", bench_node, "--shutdown-timeout", "5"},
+  HOLO_TRY(node.start({exe, "node", "--config", n->config_path, "--name", bench_node, "--shutdown-timeout", "5"},
                       (dir / "node.log").string()));
+  // --journal: the second node, also started before this process has threads.
+  const fs::path jdir = dir / "journal";
+  std::optional<node_setup> jn;
+  if (a.journal) {
+    fs::create_directories(jdir, ec);
+    auto j = write_node_config(a, jdir, true);
+    if (!j) return j.error();
+    jn = *j;
+    HOLO_TRY(journal_node.start({exe, "node", "--config", j->config_path, "--name", bench_node, "--shutdown-timeout", "5"},
+                                (jdir / "node.log").string()));
+  }
   bench_rig rig;
   HOLO_TRY(prepare_rig(a, *n, node, started, rig, rep));
   HOLO_TRY(measure_single(rig, a.reps, rep));
   HOLO_TRY(measure_streams(rig, a.streams, a.reps, rep));
+  if (!jn) return {};
+  bench_rig jrig;
+  jrig.request = rig.request;
+  jrig.request.id += "-journal";
+  for (int i = 0; i < jn->parallel; ++i) jrig.clients.push_back(std::make_unique<holo::client>(jn->client_endpoint));
+  HOLO_TRY(wait_ready(*jrig.clients.front(), journal_node).with_context("journaling node"));
+  HOLO_TRY(measure_journal(rig, jrig, jn->parallel, a.reps, rep));
+  // Proof that it journaled: the rows its store committed (read beside the running node; WAL).
+  persist::store_options so;
+  so.sqlite_path = (jdir / "data" / "holo.sqlite").string();
+  if (auto db = persist::open_store(so); db.ok())
+    if (auto c = (*db)->counts(); c.ok()) rep.journal_rows = c->journal;
   return {};
 }
 
@@ -582,9 +668,10 @@ int run_serve(const serve_bench_args& a) {
     std::cerr << "holo bench serve: " << s.to_string() << "\n";
     return 1;
   }
-  node_process node;
+  node_process node, journal_node;
   serve_report rep;
-  const status s = run_with_node(a, dir.path, node, rep);
+  const status s = run_with_node(a, dir.path, node, journal_node, rep);
+  journal_node.stop();
   const bool was_running = node.running();
   const auto code = node.stop();
   if (!s) {
@@ -622,6 +709,9 @@ void add_bench_serve(CLI::App& bench, std::vector<std::pair<CLI::App*, std::func
       ->capture_default_str();
   sub->add_option("-r,--reps", a->reps, "Repetitions of every measurement (after one warm-up)")->capture_default_str();
   sub->add_flag("--json", a->json, "Print one JSON object instead of the table");
+  sub->add_flag("--journal", a->journal,
+                "Also run a node with the request journal on (store role, SQLite, default checkpoint cadence) and "
+                "measure served tokens/s with the journal off and on, alternating");
   children.emplace_back(sub, [a] { return run_serve(*a); });
 }
 
