@@ -117,6 +117,7 @@ class worker {
     for (int attempt = 1;; ++attempt) {
       gpu::load_options o;
       o.threads = spec_.threads;
+      o.backend = spec_.backend;
       o.ctx_size = spec_.ctx_size;
       o.batch_max = spec_.batch_max;
       auto m = gpu::model::load(spec_.path, o);
@@ -125,7 +126,10 @@ class worker {
         if (auto t = gpu::chat_template::detect(model_->vocab().chat_template()); t.ok()) chat_ = *t;
         box_->ctx_size = model_->ctx_size();
         box_->state = static_cast<int>(phase::ready);
-        log_.info("ready", {{"model", spec_.model}, {"ctx_size", static_cast<std::int64_t>(model_->ctx_size())}});
+        log_.info("ready", {{"model", spec_.model},
+                            {"ctx_size", static_cast<std::int64_t>(model_->ctx_size())},
+                            {"backend", model_->backend_choice().empty() ? std::string(model_->compute().name())
+                                                                         : model_->backend_choice()}});
         return !box_->stopped();
       }
       box_->state = static_cast<int>(phase::failed);

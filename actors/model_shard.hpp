@@ -58,6 +58,7 @@ struct shard_spec {
   std::int32_t ctx_size = 0;    // KV positions per generation; 0: min(model's, 4096)
   std::int32_t batch_max = 512;
   int threads = 0;
+  std::string backend = "auto";  // the placement's: auto (a GPU when the model fits), cpu, cuda:N
   std::int64_t parallel = 4;
   std::int64_t queue = 64;
   std::int64_t step_timeout_ms = 60000;  // an engine step longer than this fails the shard

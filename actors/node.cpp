@@ -55,11 +55,14 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
   for (std::size_t i = 0; i < cl.models.size(); ++i) {
     auto& m = cl.models[i];
     bool here = false;
+    std::string backend = "auto";
     for (auto& p : cl.placements)
       if (cl.find_model(p.model) == &m)
-        for (auto& n : p.nodes) here = here || n == ctx->node.name;
+        for (auto& n : p.nodes)
+          if (n == ctx->node.name) here = true, backend = p.backend;
     if (!here) continue;
     shard_spec spec;
+    spec.backend = backend;
     spec.model_index = i;
     spec.model = m.name;
     spec.path = m.path.rfind("ollama:", 0) == 0 ? m.path : cl.resolve_path(m.path);

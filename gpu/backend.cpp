@@ -1,5 +1,7 @@
 #include "gpu/backend.hpp"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace holo::gpu {
@@ -100,6 +102,48 @@ status check_attention(const kv_layer& cache, const attention_shape& s, std::int
     return status::failed_precondition("attention beyond reserve()");
   }
   return {};
+}
+
+// ---- default memory: host ----
+
+void* backend::allocate(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
+  return std::aligned_alloc(64, rounded);
+}
+
+void backend::deallocate(void* p) noexcept { std::free(p); }
+
+status backend::copy_in(void* dst, const void* host_src, std::size_t bytes) {
+  if (dst != host_src && bytes > 0) std::memmove(dst, host_src, bytes);
+  return {};
+}
+
+status backend::copy_out(void* host_dst, const void* src, std::size_t bytes) {
+  if (host_dst != src && bytes > 0) std::memmove(host_dst, src, bytes);
+  return {};
+}
+
+backend_buffer::backend_buffer(backend& be, std::size_t bytes) : be_(&be), bytes_(bytes) {
+  if (bytes > 0) data_ = be.allocate(bytes);
+}
+
+backend_buffer& backend_buffer::operator=(backend_buffer&& o) noexcept {
+  if (this != &o) {
+    reset();
+    be_ = o.be_;
+    data_ = o.data_;
+    bytes_ = o.bytes_;
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
+
+void backend_buffer::reset() noexcept {
+  if (data_ != nullptr && be_ != nullptr) be_->deallocate(data_);
+  data_ = nullptr;
+  bytes_ = 0;
 }
 
 }  // namespace holo::gpu

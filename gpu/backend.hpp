@@ -1,12 +1,19 @@
 // The compute backend of the engine: every op a llama/qwen2 forward pass needs, behind one narrow
 // interface (in the spirit of ggml's ggml_backend_i). Implementations: gpu/cpu/reference_backend.hpp
-// (plain loops, the ground truth), gpu/cpu/cpu_backend.hpp (AVX2/FMA + a thread pool); CUDA later.
+// (plain loops, the ground truth), gpu/cpu/cpu_backend.hpp (AVX2/FMA + a thread pool),
+// gpu/cuda/cuda_backend.hpp (CUDA kernels, activations and KV cache in device memory).
 //
 // Contract for every implementation:
-// - Memory: all inputs and outputs are caller-owned buffers, allocated once before the first token.
-//   A backend keeps its own scratch, sized by reserve(); after reserve() the fast backends allocate
-//   nothing per call. A call that needs more scratch than reserved fails (failed_precondition)
-//   instead of allocating.
+// - Memory: activations, outputs and KV caches are "backend memory": buffers the caller obtains
+//   from allocate() once, before the first token (host memory for the CPU backends, device memory
+//   for CUDA), and fills or reads with copy_in()/copy_out(). Weights are tensor_views of the host
+//   mapping of the model file (norm weights and biases included: pass their view's data pointer);
+//   a device backend makes them resident once with upload_weight() and finds its copy by that
+//   pointer. Token ids and positions are host arrays. A backend keeps its own scratch, sized by
+//   reserve(); after reserve() the fast backends allocate nothing per call. A call that needs more
+//   scratch than reserved fails (failed_precondition) instead of allocating.
+// - Asynchrony: a device backend may queue work and return before it ran; copy_out() and
+//   synchronize() wait for it, and report a failure of queued work (which the void ops cannot).
 // - Threads: a backend is driven by one thread at a time (the actor owning the model shard). It owns
 //   its compute threads; callers never see them. Calls are synchronous: outputs are complete when a
 //   call returns.
@@ -18,7 +25,9 @@
 //   matmul and attention outputs must not overlap their inputs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "gpu/tensor_type.hpp"
@@ -75,6 +84,49 @@ class backend {
   // Compute threads this backend uses, the caller's included (1 for the reference).
   virtual int thread_count() const = 0;
 
+  // ---- memory (the defaults are host memory, for the CPU backends) ----
+
+  // True when allocate() hands out memory the host cannot dereference (a GPU's).
+  virtual bool device_memory() const { return false; }
+  // `bytes` of backend memory, 64-byte aligned, uninitialised; nullptr when it cannot be had.
+  virtual void* allocate(std::size_t bytes);
+  virtual void deallocate(void* p) noexcept;
+  // host -> backend memory and backend memory -> host (copy_out waits for queued work first and
+  // reports its failure). The ranges may overlap only when they are the same buffer (then no-op).
+  virtual status copy_in(void* dst, const void* host_src, std::size_t bytes);
+  virtual status copy_out(void* host_dst, const void* src, std::size_t bytes);
+  // Makes one weight tensor usable by the ops (a device backend copies it once; later uploads of the
+  // same data pointer are no-ops). Host backends read the mapping directly: nothing to do.
+  // Fails: resource_exhausted when it does not fit, unavailable on a device error.
+  virtual status upload_weight(const tensor_view& t) {
+    (void)t;
+    return {};
+  }
+  // Waits for every queued op; the first failure since the last call, if any.
+  virtual status synchronize() { return {}; }
+
+  // ---- recorded decode steps (optional: where launching each op costs more than running it) ----
+  // A one-token forward pass queues the same ops on the same buffers every step; only the token id
+  // and its position change. Between begin_step_capture() and end_step_capture() a device backend
+  // records the ops instead of running them, reading the token id (get_rows) and the position
+  // (rope, kv_store, attention: n_tokens == 1) from device scalars that replay_step() sets before
+  // each replay. The recording stays valid while the buffers it used live. Host backends answer
+  // unimplemented and the caller runs the ops one by one.
+  class step_graph {
+   public:
+    virtual ~step_graph() = default;
+  };
+  virtual status begin_step_capture() { return status::unimplemented("recorded steps"); }
+  // Ends the recording (always, also after a failed op) and returns it, or the first failure.
+  virtual result<std::unique_ptr<step_graph>> end_step_capture() {
+    return status::unimplemented("recorded steps");
+  }
+  // Queues one replay for `token` at `pos`.
+  virtual status replay_step(step_graph& g, std::int32_t token, std::int32_t pos) {
+    (void)g, (void)token, (void)pos;
+    return status::unimplemented("recorded steps");
+  }
+
   // Sizes scratch for calls up to `limits`. May allocate; call before the first token and again only
   // when the limits grow. Fails (invalid_argument) on nonsensical limits, resource_exhausted on OOM.
   virtual status reserve(const backend_limits& limits) = 0;
@@ -125,6 +177,36 @@ class backend {
   // In place softmax over each row of x (n, dim) (logits -> probabilities), max-subtracted.
   virtual void softmax(float* x, std::int64_t n, std::int64_t dim) = 0;
 };
+
+// Backend memory owned RAII-style: allocated from one backend, returned to it on destruction.
+// The backend must outlive the buffer. Move-only.
+class backend_buffer {
+ public:
+  backend_buffer() = default;
+  // Allocates `bytes` (0 gives an empty buffer); ok() is false when the backend could not.
+  backend_buffer(backend& be, std::size_t bytes);
+  backend_buffer(backend_buffer&& o) noexcept { *this = std::move(o); }
+  backend_buffer& operator=(backend_buffer&& o) noexcept;
+  ~backend_buffer() { reset(); }
+  backend_buffer(const backend_buffer&) = delete;
+  backend_buffer& operator=(const backend_buffer&) = delete;
+
+  bool ok() const { return bytes_ == 0 || data_ != nullptr; }
+  void* data() const { return data_; }
+  float* f32() const { return static_cast<float*>(data_); }
+  std::size_t bytes() const { return bytes_; }
+  void reset() noexcept;
+
+ private:
+  backend* be_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// The backend named `name`: "cpu" (threads compute threads), "cpu-ref", "cuda" / "cuda:N" (device
+// N; unimplemented when built without CUDA, unavailable when there is no such device).
+// gpu/engine.cpp resolves "auto" before calling this.
+result<std::unique_ptr<backend>> create_backend(std::string_view name, int threads);
 
 // ---- argument checks shared by implementations (gpu/backend.cpp) ----
 

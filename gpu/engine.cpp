@@ -7,8 +7,8 @@
 #include <new>
 #include <thread>
 
-#include "gpu/cpu/cpu_backend.hpp"
-#include "gpu/cpu/reference_backend.hpp"
+#include "gpu/cuda/cuda_backend.hpp"
+#include "gpu/devices.hpp"
 #include "gpu/ollama_store.hpp"
 #include "gpu/stop_matcher.hpp"
 #include "gpu/vocab_loader.hpp"
@@ -21,15 +21,59 @@ void report(const load_options& o, std::string_view stage, double fraction) {
   if (o.progress) o.progress(load_progress{stage, fraction});
 }
 
-result<std::unique_ptr<backend>> make_backend(const load_options& o) {
-  try {
-    if (o.backend == "cpu") return std::unique_ptr<backend>(std::make_unique<cpu_backend>(o.threads));
-    if (o.backend == "cpu-ref" || o.backend == "cpu-reference")
-      return std::unique_ptr<backend>(std::make_unique<cpu_reference_backend>());
-  } catch (const std::bad_alloc&) {
-    return status::resource_exhausted("backend");
+// Every tensor the forward pass reads, once each (a tied LM head is token_embd again).
+std::vector<const tensor_view*> weight_tensors(const model_weights& w) {
+  std::vector<const tensor_view*> out;
+  for (const tensor_view* t : {&w.token_embd, &w.output_norm, &w.output, &w.rope_freqs})
+    if (!t->empty()) out.push_back(t);
+  for (const layer_weights& l : w.layers) {
+    for (const tensor_view* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.ffn_norm,
+                                 &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      if (!t->empty()) out.push_back(t);
   }
-  return status::invalid_argument("unknown backend \"" + o.backend + "\" (known: cpu, cpu-ref)");
+  return out;
+}
+
+std::uint64_t matrix_bytes(const tensor_view& t) { return t.empty() ? 0 : t.row_size() * std::uint64_t(t.rows); }
+
+// Copies the weights to a device backend (progress from 0.5 to 1.0 of the load, by bytes).
+status upload_weights(backend& be, const model_weights& w, const load_options& o) {
+  const auto tensors = weight_tensors(w);
+  std::uint64_t total = 0, done = 0, next_report = 0;
+  for (const tensor_view* t : tensors) total += matrix_bytes(*t);
+  constexpr std::uint64_t report_every = std::uint64_t(64) << 20;
+  for (const tensor_view* t : tensors) {
+    HOLO_TRY(be.upload_weight(*t));
+    done += matrix_bytes(*t);
+    if (done >= next_report) {
+      report(o, "upload", 0.5 + 0.5 * double(done) / double(total ? total : 1));
+      next_report = done + report_every;
+    }
+  }
+  return be.synchronize();
+}
+
+// "auto": the first CUDA device when there is one and the weights plus one KV cache fit in 90% of
+// its free memory; else the CPU. Says which and why in `why`.
+std::string choose_backend(std::uint64_t need_bytes, std::string* why) {
+  std::string none;
+  const auto devices = list_cuda_devices(&none);
+  if (devices.empty()) {
+    *why = none;
+    return "cpu";
+  }
+  auto mem = cuda_memory(devices.front().index);
+  if (!mem) {
+    *why = mem.error().to_string();
+    return "cpu";
+  }
+  if (double(need_bytes) > 0.9 * double(mem->free_bytes)) {
+    *why = "model needs " + std::to_string(need_bytes >> 20) + " MiB, " + devices.front().name + " has " +
+           std::to_string(mem->free_bytes >> 20) + " MiB free";
+    return "cpu";
+  }
+  *why = devices.front().name;
+  return "cuda:" + std::to_string(devices.front().index);
 }
 
 // Reads one byte per page of every tensor, so the page cache holds the weights before the first
@@ -50,8 +94,6 @@ void prefault(const gguf_file& f, const load_options& o) {
   sink = sum;
   (void)sink;
 }
-
-std::uint64_t matrix_bytes(const tensor_view& t) { return t.empty() ? 0 : t.row_size() * std::uint64_t(t.rows); }
 
 }  // namespace
 
@@ -81,12 +123,23 @@ result<std::shared_ptr<model>> model::load(std::string_view path_or_ref, const l
   if (o.ctx_size > model_limits::n_ctx_max) return status::invalid_argument("ctx_size beyond n_ctx_max");
   if (o.batch_max <= 0) return status::invalid_argument("batch_max must be positive");
   o.batch_max = std::min(o.batch_max, o.ctx_size);
+  if (o.backend == "auto") {
+    std::uint64_t need = m->kv_cache_bytes_for(o.ctx_size);
+    for (const tensor_view* t : weight_tensors(m->weights_)) need += matrix_bytes(*t);
+    std::string why;
+    o.backend = choose_backend(need, &why);
+    m->backend_choice_ = o.backend + " (" + why + ")";
+  }
   m->options_ = o;
-  auto be = make_backend(o);
+  auto be = create_backend(o.backend, o.threads);
   if (!be) return be.error();
   m->backend_ = std::move(*be);
   HOLO_TRY(m->backend_->reserve(transformer::backend_limits_for(m->config_, m->forward_options())));
-  if (o.prefault) prefault(m->file_, o);
+  if (m->backend_->device_memory()) {
+    if (auto s = upload_weights(*m->backend_, m->weights_, o); !s.ok()) return s.with_context(*path);
+  } else if (o.prefault) {
+    prefault(m->file_, o);
+  }
   report(o, "ready", 1.0);
   return m;
 }
@@ -100,9 +153,11 @@ std::uint64_t model::decode_weight_bytes() const {
   return total;
 }
 
-std::uint64_t model::kv_cache_bytes() const {
+std::uint64_t model::kv_cache_bytes() const { return kv_cache_bytes_for(options_.ctx_size); }
+
+std::uint64_t model::kv_cache_bytes_for(std::int64_t ctx_size) const {
   return kv_cache::bytes_for({weights_.last_layer - weights_.first_layer, config_.n_head_kv, config_.head_dim,
-                              options_.ctx_size});
+                              ctx_size});
 }
 
 // ---- session ----

@@ -43,13 +43,15 @@
 namespace holo::gpu {
 
 struct load_progress {
-  std::string_view stage;  // "open", "config", "tokenizer", "weights", "prefault", "ready"
+  std::string_view stage;  // "open", "config", "tokenizer", "weights", "prefault" or "upload", "ready"
   double fraction = 0;     // 0..1 within the whole load
 };
 
 struct load_options {
   int threads = 0;               // compute threads of the "cpu" backend; 0: hardware threads
-  std::string backend = "cpu";   // "cpu" (AVX2 + threads) or "cpu-ref" (reference loops, 1 thread)
+  std::string backend = "cpu";   // "cpu" (AVX2 + threads), "cpu-ref" (reference loops, 1 thread),
+                                 // "cuda:N" (GPU N; weights uploaded at load) or "auto" (the first
+                                 // GPU when the model fits in its free memory, else "cpu")
   std::int32_t ctx_size = 0;     // KV positions per session; 0: min(context_length, 4096)
   std::int32_t batch_max = 512;  // prefill tokens per forward call
   layer_range layers;            // pipeline shards: a layer range (default every layer)
@@ -79,6 +81,12 @@ class model {
   std::uint64_t decode_weight_bytes() const;
   // Bytes of one session's KV cache.
   std::uint64_t kv_cache_bytes() const;
+  std::uint64_t kv_cache_bytes_for(std::int64_t ctx_size) const;
+  // The backend "auto" chose and why ("cuda:0 (NVIDIA H100)", "cpu (no CUDA device)"); empty when
+  // the backend was named.
+  const std::string& backend_choice() const { return backend_choice_; }
+  // The backend's name as loaded ("cpu", "cuda:0", ...; "auto" resolved).
+  const std::string& options_backend() const { return options_.backend; }
 
   model(const model&) = delete;
   model& operator=(const model&) = delete;
@@ -92,6 +100,7 @@ class model {
   std::optional<tokenizer> tokenizer_;  // set by load
   std::unique_ptr<backend> backend_;
   load_options options_;
+  std::string backend_choice_;
 };
 
 class session {

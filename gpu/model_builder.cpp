@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <numbers>
 
@@ -270,10 +271,14 @@ result<build_summary> build_model(const model_spec& spec, const std::string& pat
     row.resize(static_cast<std::size_t>(t.ne0));
     bytes.assign(row_size * static_cast<std::size_t>(t.ne1), std::byte{0});
     normal_stream values(tensor_seed(spec.seed, t.name));
-    for (std::int64_t r = 0; r < t.ne1; ++r) {
+    const std::int64_t drawn = spec.distinct_rows > 0 ? std::min<std::int64_t>(t.ne1, spec.distinct_rows) : t.ne1;
+    for (std::int64_t r = 0; r < drawn; ++r) {
       values.fill(row.data(), t.ne0, mean_of(t.name), weight_std);
       HOLO_TRY(quantize_row(type, row.data(), bytes.data() + static_cast<std::size_t>(r) * row_size, t.ne0));
     }
+    for (std::int64_t r = drawn; r < t.ne1; ++r)  // benchmark models: repeat the drawn rows
+      std::memcpy(bytes.data() + static_cast<std::size_t>(r) * row_size,
+                  bytes.data() + static_cast<std::size_t>(r % drawn) * row_size, row_size);
     const std::int64_t dims[2] = {t.ne0, t.ne1};
     w.add_tensor(t.name, type, std::span<const std::int64_t>(dims, t.is_1d ? 1 : 2), bytes);
     summary.n_params += t.ne0 * t.ne1;

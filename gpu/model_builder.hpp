@@ -61,6 +61,10 @@ struct model_spec {
   float rope_freq_base = 10000.0f;
   bool tied_output = false;  // write no output.weight (token_embd is the LM head)
   std::uint64_t seed = 1;
+  // 0: every row drawn. N > 0: each matrix draws (and quantizes) its first N rows and repeats them,
+  // for benchmark models whose values do not matter: a 1B K-quant file in seconds instead of
+  // minutes. Speed is the same (every byte is still read); the outputs are not a real model's.
+  std::int64_t distinct_rows = 0;
   std::string name;  // general.name; "" means "holo-test-<arch>-<vocab>"
 };
 

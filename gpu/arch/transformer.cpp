@@ -71,10 +71,15 @@ result<transformer> transformer::create(const model_config& c, const model_weigh
   auto hooks = arch_hooks_for(c);
   if (!hooks) return hooks.error();
   HOLO_TRY(check_weights(c, w, *hooks));
-  auto cache = kv_cache::create({w.last_layer - w.first_layer, c.n_head_kv, c.head_dim, o.ctx_size});
+  auto cache = kv_cache::create({w.last_layer - w.first_layer, c.n_head_kv, c.head_dim, o.ctx_size}, be);
   if (!cache) return cache.error();
   try {
-    return transformer(c, w, be, *hooks, o, std::move(*cache));
+    transformer t(c, w, be, *hooks, o, std::move(*cache));
+    for (const backend_buffer* b : {&t.x_, &t.xn_, &t.q_, &t.k_, &t.v_, &t.att_, &t.o_, &t.gate_, &t.up_, &t.logits_dev_})
+      if (!b->ok())
+        return status::resource_exhausted("transformer activation buffers (" + std::to_string(t.scratch_bytes() >> 20) +
+                                          " MiB) on " + std::string(be.name()));
+    return t;
   } catch (const std::bad_alloc&) {
     return status::resource_exhausted("transformer activation buffers");
   }
@@ -89,26 +94,30 @@ transformer::transformer(const model_config& c, const model_weights& w, backend&
   rope_.freq_scale = c.rope_freq_scale;
   shape_ = attention_shape{c.n_head, c.n_head_kv, c.head_dim};
   const auto rows = static_cast<std::size_t>(o.batch_max);
-  x_.resize(rows * c.n_embd);
-  xn_.resize(rows * c.n_embd);
-  q_.resize(rows * c.n_embd_q());
-  k_.resize(rows * c.n_embd_k());
-  v_.resize(rows * c.n_embd_v());
-  att_.resize(rows * c.n_embd_q());
-  o_.resize(rows * c.n_embd);
-  gate_.resize(rows * c.n_ff);
-  up_.resize(rows * c.n_ff);
-  if (w.last_layer == c.n_layer) logits_.resize(static_cast<std::size_t>(c.n_vocab));
+  auto floats = [&](std::size_t count) { return backend_buffer(be, count * sizeof(float)); };
+  x_ = floats(rows * c.n_embd);
+  xn_ = floats(rows * c.n_embd);
+  q_ = floats(rows * c.n_embd_q());
+  k_ = floats(rows * c.n_embd_k());
+  v_ = floats(rows * c.n_embd_v());
+  att_ = floats(rows * c.n_embd_q());
+  o_ = floats(rows * c.n_embd);
+  gate_ = floats(rows * c.n_ff);
+  up_ = floats(rows * c.n_ff);
+  if (w.last_layer == c.n_layer) {
+    logits_.resize(static_cast<std::size_t>(c.n_vocab));
+    if (be.device_memory()) logits_dev_ = floats(static_cast<std::size_t>(c.n_vocab));
+  }
   positions_.resize(rows);
 }
 
 std::uint64_t transformer::scratch_bytes() const {
-  const std::size_t floats = x_.size() + xn_.size() + q_.size() + k_.size() + v_.size() + att_.size() +
-                             o_.size() + gate_.size() + up_.size() + logits_.size();
-  return floats * sizeof(float) + positions_.size() * sizeof(std::int32_t);
+  std::uint64_t bytes = logits_.size() * sizeof(float) + positions_.size() * sizeof(std::int32_t);
+  for (const backend_buffer* b : {&x_, &xn_, &q_, &k_, &v_, &att_, &o_, &gate_, &up_, &logits_dev_}) bytes += b->bytes();
+  return bytes;
 }
 
-status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
+status transformer::embed_into(const std::int32_t* ids, std::int64_t n, float* out) {
   assert(n >= 1 && n <= options_.batch_max);
   if (weights_->first_layer != 0) return status::failed_precondition("embed: this shard has no layer 0");
   HOLO_TRY(be_->get_rows(weights_->token_embd, ids, n, out));
@@ -116,35 +125,40 @@ status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
   return {};
 }
 
+status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
+  HOLO_TRY(embed_into(ids, n, x_.f32()));
+  return be_->copy_out(out, x_.f32(), static_cast<std::size_t>(n * config_->n_embd) * sizeof(float));
+}
+
 status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
-  be_->rmsnorm(x_.data(), f32_data(l.attn_norm), n, c.n_embd, c.rms_eps, xn_.data());
+  be_->rmsnorm(x_.f32(), f32_data(l.attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
   // q (n, n_head*head_dim), k/v (n, n_head_kv*head_dim) = xn (n, n_embd) @ W^T (+ b)
-  HOLO_TRY(be_->matmul(l.wq, xn_.data(), n, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.data()));
-  HOLO_TRY(be_->matmul(l.wk, xn_.data(), n, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.data()));
-  HOLO_TRY(be_->matmul(l.wv, xn_.data(), n, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.data()));
-  HOLO_TRY(be_->rope(q_.data(), n, c.n_head, c.head_dim, positions_.data(), rope_));
-  HOLO_TRY(be_->rope(k_.data(), n, c.n_head_kv, c.head_dim, positions_.data(), rope_));
+  HOLO_TRY(be_->matmul(l.wq, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()));
+  HOLO_TRY(be_->matmul(l.wk, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()));
+  HOLO_TRY(be_->matmul(l.wv, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.f32()));
+  HOLO_TRY(be_->rope(q_.f32(), n, c.n_head, c.head_dim, positions_.data(), rope_));
+  HOLO_TRY(be_->rope(k_.f32(), n, c.n_head_kv, c.head_dim, positions_.data(), rope_));
   const kv_layer kv = cache_.layer(il - weights_->first_layer);
-  HOLO_TRY(be_->kv_store(kv, shape_, pos0, n, k_.data(), v_.data()));
-  HOLO_TRY(be_->attention(q_.data(), kv, shape_, pos0, n, att_.data()));
+  HOLO_TRY(be_->kv_store(kv, shape_, pos0, n, k_.f32(), v_.f32()));
+  HOLO_TRY(be_->attention(q_.f32(), kv, shape_, pos0, n, att_.f32()));
   // o (n, n_embd) = att (n, n_head*head_dim) @ Wo^T (+ bo); x += o
-  HOLO_TRY(be_->matmul(l.wo, att_.data(), n, l.bo.empty() ? nullptr : f32_data(l.bo), o_.data()));
-  be_->add(x_.data(), o_.data(), n * c.n_embd, x_.data());
+  HOLO_TRY(be_->matmul(l.wo, att_.f32(), n, l.bo.empty() ? nullptr : f32_data(l.bo), o_.f32()));
+  be_->add(x_.f32(), o_.f32(), n * c.n_embd, x_.f32());
   return {};
 }
 
 status transformer::ffn_block(std::int32_t il, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
-  be_->rmsnorm(x_.data(), f32_data(l.ffn_norm), n, c.n_embd, c.rms_eps, xn_.data());
+  be_->rmsnorm(x_.f32(), f32_data(l.ffn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
   // gate, up (n, n_ff) = xn @ W^T; gate = silu(gate) * up; o (n, n_embd) = gate @ Wdown^T; x += o
-  HOLO_TRY(be_->matmul(l.ffn_gate, xn_.data(), n, nullptr, gate_.data()));
-  HOLO_TRY(be_->matmul(l.ffn_up, xn_.data(), n, nullptr, up_.data()));
-  be_->swiglu(gate_.data(), up_.data(), n * c.n_ff, gate_.data());
-  HOLO_TRY(be_->matmul(l.ffn_down, gate_.data(), n, nullptr, o_.data()));
-  be_->add(x_.data(), o_.data(), n * c.n_embd, x_.data());
+  HOLO_TRY(be_->matmul(l.ffn_gate, xn_.f32(), n, nullptr, gate_.f32()));
+  HOLO_TRY(be_->matmul(l.ffn_up, xn_.f32(), n, nullptr, up_.f32()));
+  be_->swiglu(gate_.f32(), up_.f32(), n * c.n_ff, gate_.f32());
+  HOLO_TRY(be_->matmul(l.ffn_down, gate_.f32(), n, nullptr, o_.f32()));
+  be_->add(x_.f32(), o_.f32(), n * c.n_embd, x_.f32());
   return {};
 }
 
@@ -163,18 +177,55 @@ status transformer::run_layers(std::int64_t pos0, std::int64_t n) {
 }
 
 status transformer::forward_layers(const float* in, std::int64_t pos0, std::int64_t n, float* out) {
-  const auto count = static_cast<std::size_t>(n * config_->n_embd);
-  if (in != x_.data()) std::memmove(x_.data(), in, count * sizeof(float));
+  const auto bytes = static_cast<std::size_t>(n * config_->n_embd) * sizeof(float);
+  HOLO_TRY(be_->copy_in(x_.f32(), in, bytes));
   HOLO_TRY(run_layers(pos0, n));
-  if (out != x_.data()) std::memmove(out, x_.data(), count * sizeof(float));
-  return {};
+  return be_->copy_out(out, x_.f32(), bytes);
+}
+
+status transformer::logits_of(const float* hidden) {
+  // Only the last token's row: llama.cpp also drops the other rows before the LM head.
+  be_->rmsnorm(hidden, f32_data(weights_->output_norm), 1, config_->n_embd, config_->rms_eps, xn_.f32());
+  if (!be_->device_memory()) return be_->matmul(weights_->output, xn_.f32(), 1, nullptr, logits_.data());
+  HOLO_TRY(be_->matmul(weights_->output, xn_.f32(), 1, nullptr, logits_dev_.f32()));
+  return be_->copy_out(logits_.data(), logits_dev_.f32(), logits_.size() * sizeof(float));
+}
+
+// A decode step on a device backend: recorded once (the ops of embed, every layer and the LM head,
+// with the token id and position as device scalars), then replayed per token, so the step costs one
+// launch instead of one per op. unimplemented: this backend cannot record; eval runs the ops.
+status transformer::decode_recorded(std::int32_t token, std::int64_t pos) {
+  if (!step_graph_) {
+    if (auto s = be_->begin_step_capture(); !s.ok()) {
+      record_steps_ = false;
+      return status::unimplemented("recorded steps: " + s.message());
+    }
+    // Recorded, not run: the ops read the id and position the replay sets (token/pos here only
+    // pass the up-front argument checks).
+    status s = embed_into(&token, 1, x_.f32());
+    if (s.ok()) s = run_layers(pos, 1);
+    if (s.ok()) {
+      be_->rmsnorm(x_.f32(), f32_data(weights_->output_norm), 1, config_->n_embd, config_->rms_eps, xn_.f32());
+      s = be_->matmul(weights_->output, xn_.f32(), 1, nullptr, logits_dev_.f32());
+    }
+    auto g = be_->end_step_capture();
+    if (!s.ok()) return s;
+    if (!g) {
+      record_steps_ = false;  // e.g. the driver cannot record: run the ops from now on
+      return status::unimplemented("recorded steps: " + g.error().message());
+    }
+    step_graph_ = std::move(*g);
+  }
+  HOLO_TRY(be_->replay_step(*step_graph_, token, static_cast<std::int32_t>(pos)));
+  return be_->copy_out(logits_.data(), logits_dev_.f32(), logits_.size() * sizeof(float));
 }
 
 status transformer::output_logits(const float* hidden, float* logits) {
   if (weights_->last_layer != config_->n_layer) return status::failed_precondition("output: this shard has no last layer");
-  // Only the last token's row: llama.cpp also drops the other rows before the LM head.
-  be_->rmsnorm(hidden, f32_data(weights_->output_norm), 1, config_->n_embd, config_->rms_eps, xn_.data());
-  return be_->matmul(weights_->output, xn_.data(), 1, nullptr, logits);
+  HOLO_TRY(be_->copy_in(o_.f32(), hidden, static_cast<std::size_t>(config_->n_embd) * sizeof(float)));
+  HOLO_TRY(logits_of(o_.f32()));
+  std::memcpy(logits, logits_.data(), logits_.size() * sizeof(float));
+  return {};
 }
 
 status transformer::eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0) {
@@ -186,12 +237,15 @@ status transformer::eval(const std::int32_t* tokens, std::int64_t n, std::int64_
     return status::out_of_range("positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
                                 " beyond the context of " + std::to_string(cache_.ctx_size()) + " tokens");
   }
+  if (n == 1 && be_->device_memory() && record_steps_) {
+    if (auto s = decode_recorded(tokens[0], pos0); s.code() != status_code::unimplemented) return s;
+  }
   for (std::int64_t done = 0; done < n;) {
     const std::int64_t b = std::min<std::int64_t>(options_.batch_max, n - done);
-    HOLO_TRY(embed(tokens + done, b, x_.data()));
+    HOLO_TRY(embed_into(tokens + done, b, x_.f32()));
     HOLO_TRY(run_layers(pos0 + done, b));
     done += b;
-    if (done == n) return output_logits(x_.data() + (b - 1) * config_->n_embd, logits_.data());
+    if (done == n) return logits_of(x_.f32() + (b - 1) * config_->n_embd);
   }
   return {};
 }

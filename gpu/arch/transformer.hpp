@@ -61,7 +61,7 @@ class transformer {
   status eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0);
   std::span<float> logits() { return logits_; }
 
-  // ---- pipeline pieces ----
+  // ---- pipeline pieces (inputs and outputs in host memory: they cross to another shard) ----
   // ids (n,) -> out (n, n_embd), n <= batch_max. Needs layer 0.
   status embed(const std::int32_t* ids, std::int64_t n, float* out);
   // Runs this transformer's layers on hidden states in (n, n_embd) at positions pos0 .. pos0+n-1,
@@ -78,6 +78,9 @@ class transformer {
   transformer(const model_config& c, const model_weights& w, backend& be, const arch_hooks& h,
               const transformer_options& o, kv_cache cache);
   status run_layers(std::int64_t pos0, std::int64_t n);  // on x_
+  status embed_into(const std::int32_t* ids, std::int64_t n, float* out);  // out: backend memory
+  status logits_of(const float* hidden);  // hidden: backend memory -> logits_ (host)
+  status decode_recorded(std::int32_t token, std::int64_t pos);  // one token through a step graph
   status attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n);
   status ffn_block(std::int32_t il, std::int64_t n);
 
@@ -89,18 +92,23 @@ class transformer {
   rope_params rope_;
   attention_shape shape_;
   kv_cache cache_;
-  // Activations, batch_max rows each (B = batch_max):
-  std::vector<float> x_;      // (B, n_embd) the residual stream
-  std::vector<float> xn_;     // (B, n_embd) normed input of a block
-  std::vector<float> q_;      // (B, n_head * head_dim), then (B, n_head * head_dim) attention output in att_
-  std::vector<float> k_;      // (B, n_head_kv * head_dim)
-  std::vector<float> v_;      // (B, n_head_kv * head_dim)
-  std::vector<float> att_;    // (B, n_head * head_dim)
-  std::vector<float> o_;      // (B, n_embd) block output before the residual add
-  std::vector<float> gate_;   // (B, n_ff)
-  std::vector<float> up_;     // (B, n_ff)
-  std::vector<float> logits_; // (n_vocab,) last token's logits (empty without the output layer)
-  std::vector<std::int32_t> positions_;  // (B,)
+  // Activations in backend memory (device memory on CUDA), batch_max rows each (B = batch_max):
+  backend_buffer x_;      // (B, n_embd) the residual stream
+  backend_buffer xn_;     // (B, n_embd) normed input of a block
+  backend_buffer q_;      // (B, n_head * head_dim)
+  backend_buffer k_;      // (B, n_head_kv * head_dim)
+  backend_buffer v_;      // (B, n_head_kv * head_dim)
+  backend_buffer att_;    // (B, n_head * head_dim) attention output
+  backend_buffer o_;      // (B, n_embd) block output before the residual add
+  backend_buffer gate_;   // (B, n_ff)
+  backend_buffer up_;     // (B, n_ff)
+  backend_buffer logits_dev_;  // (n_vocab,) on a device backend; empty on a host one
+  std::vector<float> logits_;  // (n_vocab,) host: the last token's logits (empty without the output layer)
+  std::vector<std::int32_t> positions_;  // (B,) host, as the backend takes them
+  // The recorded decode step on a device backend (made at the first decode); record_steps_ turns
+  // false for good when the backend cannot record, and decode runs op by op.
+  std::unique_ptr<backend::step_graph> step_graph_;
+  bool record_steps_ = true;
 };
 
 }  // namespace holo::gpu

@@ -173,7 +173,7 @@ void add_run(CLI::App& app, command_registry& reg) {
   sub->add_option("--repeat-penalty", a->repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
   sub->add_option("-t,--threads", a->threads, "Compute threads (0: all hardware threads)")->capture_default_str();
   sub->add_option("-c,--ctx", a->ctx, "Context size in tokens (0: the model's, at most 4096)")->capture_default_str();
-  sub->add_option("--backend", a->backend, "Backend: cpu or cpu-ref")->capture_default_str();
+  sub->add_option("--backend", a->backend, "Backend: cpu, cpu-ref, cuda:N or auto")->capture_default_str();
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");
   sub->add_flag("--token-ids", a->token_ids, "Print the generated ids (one line) instead of text");
   sub->add_flag("--no-bos", a->no_bos, "Do not add the BOS token");

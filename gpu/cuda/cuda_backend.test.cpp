@@ -1,0 +1,348 @@
+// The CUDA backend held against the reference backend, op by op for every weight type, and whole
+// forward passes against the CPU: identical greedy tokens on F32 models, logits within a bound on
+// quantized ones. Each case needs a CUDA device; without one (or in a build without nvcc) it says
+// so and skips. The file always compiles: the backend is reached through create_backend.
+//
+// Bounds (normalized error ||cuda - ref|| / ||ref||): the CUDA matmul dequantizes weights to f32 and
+// keeps the activations in f32 (no Q8 rounding of the input, unlike the CPU fast path), so every op
+// agrees with the reference to f32 summation order: 2e-5. Whole forward passes compound that over
+// the layers and the F16 KV cache rounding is the same on both sides: logits within 1e-3.
+#define BOOST_TEST_MODULE cuda_backend
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "gpu/cpu/reference_backend.hpp"
+#include "gpu/cpu/test_util.hpp"
+#include "gpu/cuda/cuda_backend.hpp"
+#include "gpu/engine_test_util.hpp"
+#include "gpu/f16.hpp"
+#include "gpu/kv_cache.hpp"
+
+namespace gpu = holo::gpu;
+using gpu::tensor_type;
+using gpu::test::make_weights;
+using gpu::test::norm_error;
+using gpu::test::random_floats;
+
+namespace {
+
+constexpr tensor_type all_types[] = {tensor_type::f32,  tensor_type::f16,  tensor_type::bf16,
+                                     tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k,
+                                     tensor_type::q5_k, tensor_type::q6_k};
+
+const gpu::backend_limits limits{32, 4096, 512, 16, 256};
+
+// The device backend, or null after saying why the case is skipped.
+std::unique_ptr<gpu::backend> cuda_or_skip() {
+  auto be = gpu::create_backend("cuda:0", 1);
+  if (!be) {
+    BOOST_TEST_MESSAGE("SKIPPED (no CUDA device): " << be.error().to_string());
+    BOOST_CHECK(be.error().code() == holo::status_code::unimplemented ||
+                be.error().code() == holo::status_code::unavailable);
+    return nullptr;
+  }
+  BOOST_REQUIRE((*be)->reserve(limits).ok());
+  return std::move(*be);
+}
+
+// A device buffer holding `v`, and reading it back.
+struct dev_floats {
+  gpu::backend_buffer buf;
+  std::size_t n = 0;
+  dev_floats(gpu::backend& be, const std::vector<float>& v) : buf(be, v.size() * sizeof(float)), n(v.size()) {
+    BOOST_REQUIRE(buf.ok());
+    BOOST_REQUIRE(be.copy_in(buf.data(), v.data(), v.size() * sizeof(float)).ok());
+  }
+  dev_floats(gpu::backend& be, std::size_t count) : buf(be, count * sizeof(float)), n(count) { BOOST_REQUIRE(buf.ok()); }
+  std::vector<float> read(gpu::backend& be) const {
+    std::vector<float> out(n);
+    const auto s = be.copy_out(out.data(), buf.data(), n * sizeof(float));
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
+    return out;
+  }
+  float* p() const { return buf.f32(); }
+};
+
+gpu::cpu_reference_backend& reference() {
+  static gpu::cpu_reference_backend ref;
+  static bool reserved = ref.reserve(limits).ok();
+  BOOST_REQUIRE(reserved);
+  return ref;
+}
+
+// The columns a type's test uses: K-quants need multiples of 256; the others also get a row that
+// ends mid-chunk (320 = 10 blocks of 32), which exercises the kernels' tail handling.
+std::vector<std::int64_t> cols_for(tensor_type t) {
+  if (gpu::traits(t).block_elems == gpu::qk_k) return {256, 1024};
+  return {320, 1024};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(matmul_every_type_equals_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  // The backend finds uploaded weights by host address: keep every host copy alive so that no
+  // later matrix reuses an address (a model's mapping lives as long as its backend).
+  std::deque<gpu::test::weight_matrix> weights;
+  std::deque<std::vector<float>> biases;
+  for (tensor_type t : all_types) {
+    for (std::int64_t cols : cols_for(t)) {
+      for (std::int64_t n : {1, 3, 9, 32}) {  // decode, a small batch, the tiled product: partial, full
+        const std::int64_t rows = 67;          // not a multiple of the tiled product's 32 rows
+        const auto& w = weights.emplace_back(make_weights(t, rows, cols, 11 + unsigned(t) + unsigned(n)));
+        const auto x = random_floats(static_cast<std::size_t>(n * cols), 5);
+        const auto& bias = biases.emplace_back(random_floats(static_cast<std::size_t>(rows), 6));
+        std::vector<float> want(static_cast<std::size_t>(n * rows));
+        BOOST_REQUIRE(reference().matmul(w.view, x.data(), n, bias.data(), want.data()).ok());
+
+        const gpu::tensor_view bias_view{tensor_type::f32, rows, 1, bias.data()};
+        BOOST_REQUIRE(be->upload_weight(w.view).ok());
+        BOOST_REQUIRE(be->upload_weight(bias_view).ok());
+        dev_floats dx(*be, x), dout(*be, want.size());
+        const auto s = be->matmul(w.view, dx.p(), n, bias.data(), dout.p());
+        BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
+        const double err = norm_error(dout.read(*be), want);
+        BOOST_TEST(err < 2e-5, gpu::traits(t).name << " cols " << cols << " n " << n << ": " << err);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(get_rows_every_type_equals_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  std::deque<gpu::test::weight_matrix> tables;  // alive to the end: see matmul_every_type_equals_reference
+  for (tensor_type t : all_types) {
+    for (std::int64_t cols : cols_for(t)) {
+      const auto& table = tables.emplace_back(make_weights(t, 50, cols, 21 + unsigned(t)));
+      const std::vector<std::int32_t> ids = {0, 49, 7, 7, 23};
+      std::vector<float> want(ids.size() * static_cast<std::size_t>(cols));
+      BOOST_REQUIRE(reference().get_rows(table.view, ids.data(), std::int64_t(ids.size()), want.data()).ok());
+      BOOST_REQUIRE(be->upload_weight(table.view).ok());
+      dev_floats out(*be, want.size());
+      BOOST_REQUIRE(be->get_rows(table.view, ids.data(), std::int64_t(ids.size()), out.p()).ok());
+      // Equal up to the device's fused multiply-adds in the block formulas.
+      BOOST_TEST(norm_error(out.read(*be), want) < 1e-6, gpu::traits(t).name << " cols " << cols);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(elementwise_ops_equal_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  const std::int64_t n = 5, dim = 1000;
+  const auto a = random_floats(n * dim, 1), b = random_floats(n * dim, 2), weight = random_floats(dim, 3);
+  const gpu::tensor_view wv{tensor_type::f32, dim, 1, weight.data()};
+  BOOST_REQUIRE(be->upload_weight(wv).ok());
+  dev_floats da(*be, a), db(*be, b), dout(*be, a.size());
+  std::vector<float> want(a.size());
+
+  reference().rmsnorm(a.data(), weight.data(), n, dim, 1e-5f, want.data());
+  be->rmsnorm(da.p(), weight.data(), n, dim, 1e-5f, dout.p());
+  BOOST_TEST(norm_error(dout.read(*be), want) < 2e-6, "rmsnorm");
+
+  reference().add(a.data(), b.data(), n * dim, want.data());
+  be->add(da.p(), db.p(), n * dim, dout.p());
+  BOOST_TEST(norm_error(dout.read(*be), want) == 0.0, "add");
+
+  reference().swiglu(a.data(), b.data(), n * dim, want.data());
+  be->swiglu(da.p(), db.p(), n * dim, dout.p());
+  BOOST_TEST(norm_error(dout.read(*be), want) < 2e-6, "swiglu");
+
+  want = a;
+  reference().scale(want.data(), n * dim, 0.37f);
+  be->scale(da.p(), n * dim, 0.37f);
+  BOOST_TEST(norm_error(da.read(*be), want) == 0.0, "scale");
+
+  want = b;
+  reference().softmax(want.data(), n, dim);
+  be->softmax(db.p(), n, dim);
+  BOOST_TEST(norm_error(db.read(*be), want) < 2e-6, "softmax");
+  BOOST_TEST(be->synchronize().ok());
+}
+
+BOOST_AUTO_TEST_CASE(rope_both_modes_equal_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  for (gpu::rope_mode mode : {gpu::rope_mode::normal, gpu::rope_mode::neox}) {
+    for (std::int32_t n_rot : {64, 32}) {  // all dimensions, and a partial rotation
+      const std::int64_t n = 4;
+      const std::int32_t heads = 6, head_dim = 64;
+      const std::vector<std::int32_t> pos = {0, 1, 517, 4000};
+      gpu::rope_params p;
+      p.mode = mode;
+      p.n_rot = n_rot;
+      p.freq_base = 500000.0f;
+      auto want = random_floats(static_cast<std::size_t>(n * heads * head_dim), 9);
+      dev_floats dx(*be, want);
+      BOOST_REQUIRE(reference().rope(want.data(), n, heads, head_dim, pos.data(), p).ok());
+      BOOST_REQUIRE(be->rope(dx.p(), n, heads, head_dim, pos.data(), p).ok());
+      BOOST_TEST(norm_error(dx.read(*be), want) < 1e-6, "mode " << int(mode) << " n_rot " << n_rot);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(kv_store_and_attention_equal_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  for (std::int32_t head_dim : {64, 128, 256}) {
+    const gpu::attention_shape shape{8, 2, head_dim};  // GQA: 4 query heads per KV head
+    const std::int64_t ctx = 400, row = std::int64_t(shape.n_head_kv) * head_dim;
+    const gpu::kv_cache_shape cs{1, shape.n_head_kv, head_dim, ctx};
+    auto dev_cache = gpu::kv_cache::create(cs, *be);
+    auto host_cache = gpu::kv_cache::create(cs, reference());
+    BOOST_REQUIRE(dev_cache.ok() && host_cache.ok());
+    const gpu::kv_layer dl = dev_cache->layer(0), hl = host_cache->layer(0);
+    // Fill positions 0 .. 330 in batches of at most tokens_max (32), as prefill would.
+    const std::int64_t filled = 331;
+    for (std::int64_t p0 = 0; p0 < filled; p0 += 32) {
+      const std::int64_t n = std::min<std::int64_t>(32, filled - p0);
+      const auto k = random_floats(static_cast<std::size_t>(n * row), 100 + unsigned(p0));
+      const auto v = random_floats(static_cast<std::size_t>(n * row), 200 + unsigned(p0));
+      dev_floats dk(*be, k), dv(*be, v);
+      BOOST_REQUIRE(reference().kv_store(hl, shape, p0, n, k.data(), v.data()).ok());
+      BOOST_REQUIRE(be->kv_store(dl, shape, p0, n, dk.p(), dv.p()).ok());
+    }
+    // The F16 conversions round the same way: the caches are bit-identical.
+    std::vector<gpu::f16_bits> dk_bits(static_cast<std::size_t>(filled * row));
+    BOOST_REQUIRE(be->copy_out(dk_bits.data(), dl.k, dk_bits.size() * sizeof(gpu::f16_bits)).ok());
+    BOOST_TEST(std::memcmp(dk_bits.data(), hl.k, dk_bits.size() * sizeof(gpu::f16_bits)) == 0);
+
+    // Prefill-shaped (5 queries at 300..304: more than two 128-position tiles) and decode-shaped.
+    for (auto [pos0, n] : {std::pair<std::int64_t, std::int64_t>{300, 5}, {330, 1}, {0, 3}}) {
+      const auto q = random_floats(static_cast<std::size_t>(n * shape.n_head * head_dim), 7);
+      std::vector<float> want(q.size());
+      BOOST_REQUIRE(reference().attention(q.data(), hl, shape, pos0, n, want.data()).ok());
+      dev_floats dq(*be, q), dout(*be, q.size());
+      BOOST_REQUIRE(be->attention(dq.p(), dl, shape, pos0, n, dout.p()).ok());
+      BOOST_TEST(norm_error(dout.read(*be), want) < 2e-5, "head_dim " << head_dim << " pos0 " << pos0 << " n " << n);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_inputs_and_device_failures_are_errors) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  const auto table = make_weights(tensor_type::q8_0, 10, 64, 3);
+  BOOST_REQUIRE(be->upload_weight(table.view).ok());
+  dev_floats out(*be, 64 * 2);
+  const std::vector<std::int32_t> bad = {1, 10};
+  auto s = be->get_rows(table.view, bad.data(), 2, out.p());
+  BOOST_TEST((s.code() == holo::status_code::out_of_range), s.to_string());
+  // A weight the backend never saw is a clear error, not a wild read.
+  const auto other = make_weights(tensor_type::q8_0, 10, 64, 4);
+  s = be->matmul(other.view, out.p(), 1, nullptr, out.p());
+  BOOST_TEST((s.code() == holo::status_code::failed_precondition), s.to_string());
+  // An allocation larger than the device fails as a value; the backend stays usable.
+  auto mem = gpu::cuda_memory(0);
+  BOOST_REQUIRE(mem.ok());
+  // 64 layers x ctx x 8 heads x 128 x 2 (K, V) x 2 bytes = twice the device's memory.
+  const std::int64_t huge_ctx = std::int64_t(mem->total_bytes / (64 * 4096)) * 2;
+  auto huge = gpu::kv_cache::create({64, 8, 128, huge_ctx}, *be);
+  BOOST_TEST(!huge.ok());
+  if (!huge.ok()) BOOST_TEST((huge.error().code() == holo::status_code::resource_exhausted), huge.error().to_string());
+  const std::vector<std::int32_t> good = {1, 9};
+  BOOST_TEST(be->get_rows(table.view, good.data(), 2, out.p()).ok());
+  BOOST_TEST(be->synchronize().ok());
+}
+
+// ---- whole forward passes ----
+
+namespace {
+
+gpu::test::temp_dir& dir() {
+  static gpu::test::temp_dir d("cuda_backend_test");
+  return d;
+}
+
+const std::vector<std::int32_t> prompt = {1, 300, 517, 42, 999, 18, 260, 731, 5, 77, 402, 613, 128, 64, 900, 333};
+
+bool have_device() {
+  if (gpu::create_backend("cuda:0", 1).ok()) return true;
+  BOOST_TEST_MESSAGE("SKIPPED (no CUDA device)");
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(forward_greedy_tokens_equal_cpu_on_f32) {
+  if (!have_device()) return;
+  for (gpu::model_arch arch : {gpu::model_arch::llama, gpu::model_arch::qwen2}) {
+    const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(arch, gpu::weight_mix::f32));
+    auto ref = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cpu-ref"));
+    // batch 8: a 16-token prompt goes in two prefill batches, then one token at a time.
+    auto dev = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cuda:0", 1, 256, 8));
+    const auto a = gpu::test::greedy(*ref, prompt, 32);
+    const auto b = gpu::test::greedy(*dev, prompt, 32);
+    BOOST_TEST(a == b, gpu::to_string(arch));
+    const auto la = ref->decode(a.back()), lb = dev->decode(b.back());
+    BOOST_REQUIRE(la.ok() && lb.ok());
+    BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < 1e-4);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(forward_logits_close_to_cpu_on_every_type) {
+  if (!have_device()) return;
+  for (gpu::weight_mix mix : {gpu::weight_mix::f16, gpu::weight_mix::bf16, gpu::weight_mix::q8_0,
+                              gpu::weight_mix::q4_0, gpu::weight_mix::q4_k_m, gpu::weight_mix::q5_k_m,
+                              gpu::weight_mix::q6_k}) {
+    const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, mix));
+    auto ref = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cpu-ref"));
+    auto dev = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cuda:0"));
+    auto la = ref->prefill(prompt);
+    auto lb = dev->prefill(prompt);
+    BOOST_REQUIRE(la.ok() && lb.ok());
+    BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < 1e-3, gpu::to_string(mix));
+    for (std::int32_t tok : {5, 600, 17}) {  // decode steps too
+      la = ref->decode(tok);
+      lb = dev->decode(tok);
+      BOOST_REQUIRE(la.ok() && lb.ok());
+      BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < 1e-3, gpu::to_string(mix) << " decode");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pipeline_shards_on_the_device_equal_whole_model) {
+  if (!have_device()) return;
+  const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, gpu::weight_mix::q8_0));
+  auto whole = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cpu-ref"));
+  const auto want_span = whole->prefill(prompt);
+  BOOST_REQUIRE(want_span.ok());
+  const std::vector<float> want(want_span->begin(), want_span->end());
+  auto load_range = [&](std::int32_t first, std::int32_t last) {
+    gpu::load_options o;
+    o.backend = "cuda:0";
+    o.ctx_size = 256;
+    o.layers = {first, last};
+    auto m = gpu::model::load(path, o);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? std::string() : m.error().to_string()));
+    return *m;
+  };
+  auto m0 = load_range(0, 1), m1 = load_range(1, 2);
+  auto t0 = gpu::transformer::create(m0->config(), m0->weights(), m0->compute(), m0->forward_options());
+  auto t1 = gpu::transformer::create(m1->config(), m1->weights(), m1->compute(), m1->forward_options());
+  BOOST_REQUIRE(t0.ok() && t1.ok());
+  const auto n = static_cast<std::int64_t>(prompt.size());
+  std::vector<float> hidden(static_cast<std::size_t>(n * m0->config().n_embd));  // host: crosses shards
+  BOOST_REQUIRE(t0->embed(prompt.data(), n, hidden.data()).ok());
+  BOOST_REQUIRE(t0->forward_layers(hidden.data(), 0, n, hidden.data()).ok());
+  BOOST_REQUIRE(t1->forward_layers(hidden.data(), 0, n, hidden.data()).ok());
+  std::vector<float> logits(static_cast<std::size_t>(m1->config().n_vocab));
+  BOOST_REQUIRE(t1->output_logits(hidden.data() + (n - 1) * m1->config().n_embd, logits.data()).ok());
+  BOOST_TEST(norm_error(logits, want) < 1e-3);
+}
+
+BOOST_AUTO_TEST_CASE(auto_backend_picks_the_device_and_cpu_without_one) {
+  const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, gpu::weight_mix::q8_0));
+  auto m = gpu::test::load_or_fail(path, "auto");
+  const bool device = gpu::create_backend("cuda:0", 1).ok();
+  BOOST_TEST_MESSAGE("auto chose " << m->backend_choice());
+  BOOST_TEST(m->compute().device_memory() == device, m->backend_choice());
+  BOOST_TEST(!m->backend_choice().empty());
+  auto s = gpu::test::session_or_fail(m);
+  BOOST_TEST(s->prefill(prompt).ok());
+}

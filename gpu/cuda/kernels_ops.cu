@@ -1,0 +1,244 @@
+// The element-wise and attention kernels of the CUDA backend (reference: gpu/cpu/ops_ref.cpp).
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "gpu/cuda/kernels.cuh"
+
+namespace holo::gpu::cuda {
+namespace {
+
+constexpr int threads = 256;
+
+unsigned grid_for(std::int64_t count) {
+  const std::int64_t blocks = (count + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 65535 * 16 ? blocks : 65535 * 16);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum (or max) over the block; every thread gets the result. `scratch` holds blockDim.x/32 floats.
+template <bool Max>
+__device__ float block_reduce(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = Max ? warp_max(v) : warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float r = Max ? -INFINITY : 0.0f;
+  for (int i = 0; i < warps; ++i) r = Max ? fmaxf(r, scratch[i]) : r + scratch[i];
+  return r;
+}
+
+__global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ weight, std::int64_t dim,
+                               float eps, float* out) {
+  __shared__ float scratch[1024 / 32];
+  const float* xr = x + std::int64_t(blockIdx.x) * dim;
+  float* o = out + std::int64_t(blockIdx.x) * dim;
+  float ss = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_reduce<false>(ss, scratch);
+  const float inv = rsqrtf(ss / float(dim) + eps);
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = xr[i] * inv * weight[i];
+}
+
+__global__ void add_kernel(const float* a, const float* b, std::int64_t count, float* out) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    out[i] = a[i] + b[i];
+}
+
+__global__ void swiglu_kernel(const float* gate, const float* up, std::int64_t count, float* out) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + expf(-g)) * up[i];
+  }
+}
+
+__global__ void scale_kernel(float* x, std::int64_t count, float f) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    x[i] *= f;
+}
+
+__global__ void softmax_kernel(float* x, std::int64_t dim) {
+  __shared__ float scratch[threads / 32];
+  float* r = x + std::int64_t(blockIdx.x) * dim;
+  float m = -INFINITY;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) m = fmaxf(m, r[i]);
+  m = block_reduce<true>(m, scratch);
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float e = expf(r[i] - m);
+    r[i] = e;
+    sum += e;
+  }
+  sum = block_reduce<false>(sum, scratch);
+  const float inv = 1.0f / sum;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) r[i] *= inv;
+}
+
+// One thread per (token, head, pair); the angle in double as the reference computes it, so long
+// contexts keep their precision.
+__global__ void rope_kernel(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
+                            const std::int32_t* positions, rope_params p) {
+  const std::int32_t half = p.n_rot / 2;
+  const std::int64_t total = n_tokens * n_heads * half;
+  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int32_t i = static_cast<std::int32_t>(idx % half);
+    const std::int64_t th = idx / half;  // token * n_heads + head
+    const std::int64_t t = th / n_heads;
+    const double theta = double(positions[t]) * double(p.freq_scale) *
+                         pow(double(p.freq_base), -2.0 * double(i) / double(p.n_rot));
+    double sn, cs;
+    sincos(theta, &sn, &cs);
+    float* v = x + th * head_dim;
+    const std::int32_t a = p.mode == rope_mode::normal ? 2 * i : i;
+    const std::int32_t b = p.mode == rope_mode::normal ? 2 * i + 1 : i + half;
+    const double x0 = v[a], x1 = v[b];
+    v[a] = float(x0 * cs - x1 * sn);
+    v[b] = float(x0 * sn + x1 * cs);
+  }
+}
+
+__global__ void kv_store_kernel(__half* kc, __half* vc, std::int64_t row, std::int64_t pos0,
+                                const std::int32_t* pos0_dev, std::int64_t count, const float* k, const float* v) {
+  if (pos0_dev) pos0 = *pos0_dev;
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    kc[pos0 * row + i] = __float2half_rn(k[i]);
+    vc[pos0 * row + i] = __float2half_rn(v[i]);
+  }
+}
+
+// Causal attention, one block of `attn_threads` per (token, head). The keys 0 .. pos0+t are walked
+// in tiles of attn_threads positions with an online softmax (running max and sum, FlashAttention's
+// rescaling), so no buffer proportional to the context is needed: thread j scores position
+// tile+j, then thread d accumulates the weighted values of dimension d (coalesced V rows).
+constexpr int attn_threads = 128;
+constexpr int attn_dims_per_thread = attention_head_dim_max / attn_threads;
+
+__global__ void attention_kernel(const float* __restrict__ q, const __half* __restrict__ kc,
+                                 const __half* __restrict__ vc, std::int32_t n_head, std::int32_t n_head_kv,
+                                 std::int32_t head_dim, std::int64_t pos0, const std::int32_t* pos0_dev,
+                                 float* __restrict__ out) {
+  __shared__ float sq[attention_head_dim_max];
+  if (pos0_dev) pos0 = *pos0_dev;
+  __shared__ float sw[attn_threads];
+  __shared__ float scratch[attn_threads / 32];
+  const std::int32_t h = blockIdx.x;
+  const std::int64_t t = blockIdx.y;
+  const std::int32_t kvh = h / (n_head / n_head_kv);
+  const std::int64_t kv_row = std::int64_t(n_head_kv) * head_dim;
+  const float inv_sqrt_d = rsqrtf(float(head_dim));
+  const float* qh = q + (t * n_head + h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += attn_threads) sq[d] = qh[d] * inv_sqrt_d;
+  __syncthreads();
+
+  const std::int64_t n_keys = pos0 + t + 1;
+  float m = -INFINITY, l = 0.0f;
+  float acc[attn_dims_per_thread];
+#pragma unroll
+  for (int j = 0; j < attn_dims_per_thread; ++j) acc[j] = 0.0f;
+
+  for (std::int64_t p0 = 0; p0 < n_keys; p0 += attn_threads) {
+    const std::int64_t p = p0 + threadIdx.x;
+    float s = -INFINITY;
+    if (p < n_keys) {
+      const __half2* kr = reinterpret_cast<const __half2*>(kc + p * kv_row + std::int64_t(kvh) * head_dim);
+      float dot = 0.0f;
+#pragma unroll 8
+      for (int d2 = 0; d2 < head_dim / 2; ++d2) {
+        const float2 kk = __half22float2(kr[d2]);
+        dot += sq[2 * d2] * kk.x + sq[2 * d2 + 1] * kk.y;
+      }
+      s = dot;
+    }
+    const float tile_max = block_reduce<true>(s, scratch);
+    const float m_new = fmaxf(m, tile_max);
+    const float rescale = expf(m - m_new);  // 0 on the first tile (m = -inf)
+    const float e = p < n_keys ? expf(s - m_new) : 0.0f;
+    sw[threadIdx.x] = e;
+    const float tile_sum = block_reduce<false>(e, scratch);  // its __syncthreads also publishes sw
+    l = l * rescale + tile_sum;
+    m = m_new;
+    const int tile_len = static_cast<int>(n_keys - p0 < attn_threads ? n_keys - p0 : attn_threads);
+#pragma unroll
+    for (int j = 0; j < attn_dims_per_thread; ++j) {
+      const int d = threadIdx.x + j * attn_threads;
+      if (d >= head_dim) break;
+      float a = acc[j] * rescale;
+      const __half* vcol = vc + p0 * kv_row + std::int64_t(kvh) * head_dim + d;
+      for (int i = 0; i < tile_len; ++i) a += sw[i] * __half2float(vcol[std::int64_t(i) * kv_row]);
+      acc[j] = a;
+    }
+    __syncthreads();  // sw is rewritten by the next tile
+  }
+  float* o = out + (t * n_head + h) * head_dim;
+#pragma unroll
+  for (int j = 0; j < attn_dims_per_thread; ++j) {
+    const int d = threadIdx.x + j * attn_threads;
+    if (d < head_dim) o[d] = acc[j] / l;
+  }
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, const float* weight, std::int64_t n, std::int64_t dim, float eps, float* out,
+             cudaStream_t s) {
+  // One block per row; a decode step's single row gets 1024 threads (a few elements each, so the
+  // two passes are one memory round trip each instead of eight).
+  const int block = n == 1 && dim >= 2048 ? 1024 : threads;
+  rmsnorm_kernel<<<static_cast<unsigned>(n), block, 0, s>>>(x, weight, dim, eps, out);
+}
+
+void add(const float* a, const float* b, std::int64_t count, float* out, cudaStream_t s) {
+  add_kernel<<<grid_for(count), threads, 0, s>>>(a, b, count, out);
+}
+
+void swiglu(const float* gate, const float* up, std::int64_t count, float* out, cudaStream_t s) {
+  swiglu_kernel<<<grid_for(count), threads, 0, s>>>(gate, up, count, out);
+}
+
+void scale(float* x, std::int64_t count, float factor, cudaStream_t s) {
+  scale_kernel<<<grid_for(count), threads, 0, s>>>(x, count, factor);
+}
+
+void softmax(float* x, std::int64_t n, std::int64_t dim, cudaStream_t s) {
+  softmax_kernel<<<static_cast<unsigned>(n), threads, 0, s>>>(x, dim);
+}
+
+void rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim, const std::int32_t* positions,
+          const rope_params& p, cudaStream_t s) {
+  rope_kernel<<<grid_for(n_tokens * n_heads * (p.n_rot / 2)), threads, 0, s>>>(x, n_tokens, n_heads, head_dim,
+                                                                              positions, p);
+}
+
+void kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0, const std::int32_t* pos0_dev,
+              std::int64_t n_tokens, const float* k, const float* v, cudaStream_t s) {
+  const std::int64_t row = std::int64_t(shape.n_head_kv) * shape.head_dim;
+  kv_store_kernel<<<grid_for(n_tokens * row), threads, 0, s>>>(reinterpret_cast<__half*>(cache.k),
+                                                               reinterpret_cast<__half*>(cache.v), row, pos0,
+                                                               pos0_dev, n_tokens * row, k, v);
+}
+
+void attention(const float* q, const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
+               const std::int32_t* pos0_dev, std::int64_t n_tokens, float* out, cudaStream_t s) {
+  attention_kernel<<<dim3(static_cast<unsigned>(shape.n_head), static_cast<unsigned>(n_tokens)), attn_threads, 0,
+                     s>>>(q, reinterpret_cast<const __half*>(cache.k), reinterpret_cast<const __half*>(cache.v),
+                          shape.n_head, shape.n_head_kv, shape.head_dim, pos0, pos0_dev, out);
+}
+
+}  // namespace holo::gpu::cuda
