@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <caf/all.hpp>
@@ -11,6 +12,7 @@
 #include "actors/store.hpp"
 #include "persistence/backup_key.hpp"
 #include "persistence/backup_retention.hpp"
+#include "persistence/postgres_dump.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/supervisor.hpp"
 
@@ -104,7 +106,8 @@ backup_result run_backup(backup_actor* self) {
   } else {
     pz::backup_options bo;
     bo.keep = st.opts.keep;
-    auto rec = pz::create_sqlite_backup(st.opts.db_path, st.opts.dir, *key, bo);
+    auto rec = st.opts.postgres_dsn.empty() ? pz::create_sqlite_backup(st.opts.db_path, st.opts.dir, *key, bo)
+                                            : pz::create_postgres_backup(st.opts.postgres_dsn, st.opts.dir, *key, bo);
     if (!rec) {
       r.result = rec.error();
     } else {
@@ -153,7 +156,7 @@ backup_result run_backup(backup_actor* self) {
     st.failing = true;
     ++st.stats.failures;
     st.stats.last_error = r.result.to_string();
-    st.log.error("backup failed", {{"error", st.stats.last_error}, {"database", st.opts.db_path}});
+    st.log.error("backup failed", {{"error", st.stats.last_error}, {"database", st.opts.postgres_dsn.empty() ? st.opts.db_path : std::string("postgres")}});
   }
   return r;
 }
@@ -222,10 +225,13 @@ caf::behavior backup_fun(backup_actor* self, node_context_ptr ctx, backup_actor_
 
 result<backup_actor_options> backup_options_from_config(const config::cluster_config& c, const config::node_config& node) {
   backup_actor_options o;
-  if (c.persistence.backend != "sqlite")
-    return status::invalid_argument(c.source_path + ": backups archive the node's SQLite store; with persistence.backend = " +
-                                    c.persistence.backend + " back the database up with its own tools (docs/storage.md)");
   if (c.backup.key_file.empty()) return status::invalid_argument(c.source_path + ": backup.key_file is required");
+  if (c.persistence.backend == "postgres") {
+    o.postgres_dsn = c.persistence.postgres_dsn;
+    if (const char* env = std::getenv("HOLO_POSTGRES_DSN"); o.postgres_dsn.empty() && env != nullptr) o.postgres_dsn = env;
+    if (o.postgres_dsn.empty())
+      return status::invalid_argument(c.source_path + ": backups of a PostgreSQL store need persistence.postgres_dsn or HOLO_POSTGRES_DSN");
+  }
   o.db_path = c.resolve_path(c.persistence.sqlite_path.empty() ? node.data_dir + "/holo.sqlite" : c.persistence.sqlite_path);
   o.dir = c.resolve_path(c.backup.dir.empty() ? node.data_dir + "/backups" : c.backup.dir);
   o.key_file = c.resolve_path(c.backup.key_file);

@@ -1,5 +1,6 @@
 // backup: on nodes with the `backup` role and `[backup] enabled = true`, writes an encrypted,
-// compressed archive of the node's SQLite store on a schedule (hourly, daily, weekly), keeps the
+// compressed archive of the node's store (its SQLite file, or a pg_dump of its PostgreSQL database)
+// on a schedule (hourly, daily, weekly), keeps the
 // newest `keep`, and records each in the store's backup catalogue (persistence/store.hpp,
 // backup_entry). The archive format and the snapshot are persistence/backup_archive.hpp and
 // persistence/sqlite_snapshot.hpp; docs/storage.md describes both and how to restore.
@@ -65,7 +66,8 @@ struct backup_stats {
 };
 
 struct backup_actor_options {
-  std::string db_path;   // the SQLite store file
+  std::string db_path;   // the SQLite store file, or
+  std::string postgres_dsn;  // the PostgreSQL store's database (pg_dump: persistence/postgres_dump.hpp)
   std::string dir;       // archive folder
   std::string key_file;
   std::chrono::seconds period{86400};
@@ -73,8 +75,8 @@ struct backup_actor_options {
   std::chrono::milliseconds first_delay{60'000};
 };
 
-// From [backup] and [persistence]: invalid_argument when backups cannot work on this node (not a
-// SQLite store, no key file).
+// From [backup] and [persistence]: invalid_argument when backups cannot work on this node (no key
+// file, a PostgreSQL store without a DSN).
 result<backup_actor_options> backup_options_from_config(const config::cluster_config& c, const config::node_config& node);
 
 caf::actor spawn_backup(caf::actor_system& sys, node_context_ptr ctx, backup_actor_options opts);

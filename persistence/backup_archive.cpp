@@ -220,6 +220,7 @@ status compress_source(int src, const std::string& source_path, const backup_key
 std::string to_string(payload_kind k) {
   switch (k) {
     case payload_kind::sqlite_database: return "sqlite_database";
+    case payload_kind::postgres_dump: return "postgres_dump";
   }
   return "unknown(" + std::to_string(static_cast<int>(k)) + ")";
 }
@@ -323,7 +324,8 @@ status parse_header(const std::string& path, const std::uint8_t* h, std::size_t 
                                  " (this build reads " + std::to_string(archive_format_version) + "): " + path);
   if (get_le<std::uint16_t>(h + off_header_bytes) != archive_header_bytes)
     return damaged(path, off_header_bytes, "header size field is not " + std::to_string(archive_header_bytes));
-  if (h[off_kind] != static_cast<std::uint8_t>(payload_kind::sqlite_database))
+  if (h[off_kind] != static_cast<std::uint8_t>(payload_kind::sqlite_database) &&
+      h[off_kind] != static_cast<std::uint8_t>(payload_kind::postgres_dump))
     return status::unimplemented("unsupported payload kind " + std::to_string(h[off_kind]) + ": " + path);
   if (h[off_compression] != 1)
     return status::unimplemented("unsupported compression " + std::to_string(h[off_compression]) + ": " + path);

@@ -1,4 +1,4 @@
-// Backup archives: one file holding a snapshot (today: a SQLite database file), compressed with zstd
+// Backup archives: one file holding a snapshot (a SQLite database file or a pg_dump), compressed with zstd
 // and encrypted + authenticated with libsodium's crypto_secretstream_xchacha20poly1305.
 //
 // Format, version 1 (all integers little-endian; docs/storage.md "Backup archives" has the same):
@@ -7,7 +7,7 @@
 //   0      8     magic "HOLOBKUP"
 //   8      2     format_version = 1
 //   10     2     header_bytes = 120
-//   12     1     payload_kind (1 = sqlite_database)
+//   12     1     payload_kind (1 = sqlite_database, 2 = postgres_dump: pg_dump's custom format)
 //   13     1     compression (1 = zstd)
 //   14     2     reserved, 0
 //   16     4     chunk_bytes: most compressed bytes per encrypted chunk (1 KiB .. 1 MiB; 64 KiB default)
@@ -69,6 +69,7 @@ inline constexpr std::uint32_t archive_chunk_bytes_max = 1024 * 1024;
 
 enum class payload_kind : std::uint8_t {
   sqlite_database = 1,  // a SQLite database file, as the online backup API writes it
+  postgres_dump = 2,    // `pg_dump --format=custom` of a PostgreSQL store (persistence/postgres_dump.hpp)
 };
 std::string to_string(payload_kind k);
 

@@ -134,19 +134,26 @@ result<backup_record> create_sqlite_backup(const std::string& db_path, const std
                                            const backup_options& options) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return status::unavailable("cannot create backup folder " + dir + ": " + errno_text(errno));
-  const std::int64_t now =
-      options.now_unix_seconds != 0 ? options.now_unix_seconds : static_cast<std::int64_t>(std::time(nullptr));
   const std::string snap = temp_sibling(dir + "/holo-snapshot", "db");
   auto snapped = snapshot_sqlite(db_path, snap);
   if (!snapped) return snapped.error();
+  auto rec = archive_snapshot(snap, payload_kind::sqlite_database, dir, key, options);
+  if (rec) rec->snapshot_pages = snapped->pages;
+  return rec;
+}
+
+result<backup_record> archive_snapshot(const std::string& snapshot_path, payload_kind kind, const std::string& dir,
+                                       const backup_key& key, const backup_options& options) {
+  const std::int64_t now =
+      options.now_unix_seconds != 0 ? options.now_unix_seconds : static_cast<std::int64_t>(std::time(nullptr));
   backup_record rec;
-  rec.snapshot_pages = snapped->pages;
   archive_options ao = options.archive;
+  ao.kind = kind;
   ao.created_unix_seconds = now;
   status last;
   for (unsigned seq = 1; seq <= seq_max; ++seq) {
     rec.archive_path = dir + "/" + archive_file_name(now, seq);
-    auto written = write_archive(snap, rec.archive_path, key, ao);
+    auto written = write_archive(snapshot_path, rec.archive_path, key, ao);
     if (written) {
       rec.info = *written;
       last = ok_status();
@@ -155,7 +162,7 @@ result<backup_record> create_sqlite_backup(const std::string& db_path, const std
     last = written.error();
     if (last.code() != status_code::already_exists) break;
   }
-  (void)::unlink(snap.c_str());  // the clear-text copy goes whatever happened
+  (void)::unlink(snapshot_path.c_str());  // the clear-text copy goes whatever happened
   if (!last.ok()) return last;
   if (options.keep > 0) {
     auto pruned = prune_archives(dir, options.keep);

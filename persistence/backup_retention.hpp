@@ -74,4 +74,10 @@ struct backup_record {
 result<backup_record> create_sqlite_backup(const std::string& db_path, const std::string& dir,
                                            const backup_key& key, const backup_options& options = {});
 
+// The second half of every backup: archives the clear-text snapshot `snapshot_path` (of `kind`) as a
+// new archive in `dir`, removes the snapshot whatever happens, then applies retention. Used by
+// create_sqlite_backup and create_postgres_backup (persistence/postgres_dump.hpp).
+result<backup_record> archive_snapshot(const std::string& snapshot_path, payload_kind kind, const std::string& dir,
+                                       const backup_key& key, const backup_options& options);
+
 }  // namespace holo::persistence

@@ -1,5 +1,6 @@
-// holo backup keygen|create|list|verify|restore: encrypted backups of a node's SQLite database, by
-// hand or from scripts. The scheduled backups of a running node use the same library
+// holo backup keygen|create|list|verify|restore: encrypted backups of a node's SQLite database (or
+// of a PostgreSQL store's database, with --dsn: persistence/postgres_dump.hpp), by hand or from
+// scripts. The scheduled backups of a running node use the same library
 // (persistence/backup_retention.hpp, persistence/sqlite_snapshot.hpp). Every path is an option so a
 // later `--config FILE` can fill the defaults from the node's [backup] and [persistence] sections.
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "persistence/backup_archive.hpp"
 #include "persistence/backup_key.hpp"
 #include "persistence/backup_retention.hpp"
+#include "persistence/postgres_dump.hpp"
 #include "persistence/sqlite_snapshot.hpp"
 #include "runtime/cli/commands.hpp"
 
@@ -24,6 +26,7 @@ namespace hp = holo::persistence;
 struct backup_args {
   std::string key_file;
   std::string db;
+  std::string dsn;
   std::string dir;
   std::string archive;
   std::size_t keep = 0;
@@ -60,11 +63,13 @@ int run_create(const backup_args& a) {
   hp::backup_options o;
   o.keep = a.keep;
   o.archive.zstd_level = a.level;
-  auto rec = hp::create_sqlite_backup(a.db, a.dir, *key, o);
+  auto rec = a.dsn.empty() ? hp::create_sqlite_backup(a.db, a.dir, *key, o)
+                            : hp::create_postgres_backup(a.dsn, a.dir, *key, o);
   if (!rec) return fail("create", rec.error());
   const auto& i = rec->info;
   std::cout << "wrote " << rec->archive_path << "\n"
-            << "  database " << bytes_text(i.plaintext_bytes) << " (" << rec->snapshot_pages << " pages) -> archive "
+            << "  " << (a.dsn.empty() ? "database " : "pg_dump ") << bytes_text(i.plaintext_bytes)
+            << (a.dsn.empty() ? " (" + std::to_string(rec->snapshot_pages) + " pages)" : std::string()) << " -> archive "
             << bytes_text(i.archive_bytes) << " in " << i.chunks << " chunks\n"
             << "  created " << hp::utc_text(i.created_unix_seconds) << ", key id " << hp::key_id_hex(i.key_id)
             << ", digest " << hp::digest_hex(i.plaintext_digest) << "\n";
@@ -120,6 +125,13 @@ int run_verify(const backup_args& a) {
 int run_restore(const backup_args& a) {
   auto key = hp::read_backup_key_file(a.key_file);
   if (!key) return fail("restore", key.error());
+  if (!a.dsn.empty()) {
+    auto r = hp::restore_postgres(a.archive, *key, a.dsn);
+    if (!r) return fail("restore", r.error());
+    std::cout << "restored " << a.archive << " (created " << hp::utc_text(r->created_unix_seconds) << ", "
+              << bytes_text(r->plaintext_bytes) << " pg_dump) into the PostgreSQL database, in one transaction\n";
+    return 0;
+  }
   hp::restore_options o;
   o.force = a.force;
   auto r = hp::restore_sqlite(a.archive, *key, a.db, o);
@@ -134,7 +146,7 @@ int run_restore(const backup_args& a) {
 
 void add_backup(CLI::App& app, command_registry& reg) {
   auto a = std::make_shared<backup_args>();
-  auto* sub = app.add_subcommand("backup", "Encrypted backups of a node's SQLite database");
+  auto* sub = app.add_subcommand("backup", "Encrypted backups of a node's store (SQLite file, or PostgreSQL with --dsn)");
   sub->require_subcommand(1);
   sub->footer(
       "Archives are zstd-compressed and encrypted + authenticated (libsodium secretstream) with a 32-byte\n"
@@ -149,15 +161,25 @@ void add_backup(CLI::App& app, command_registry& reg) {
   keygen->add_flag("-f,--force", a->force, "Replace an existing key file (archives made with it become unreadable)");
   reg.add(keygen, [a] { return run_keygen(*a); });
 
-  auto* create = sub->add_subcommand("create", "Snapshot a live SQLite database into a new archive in DIR");
-  create->add_option("--db", a->db, "SQLite database file (may be in use by a running node)")->required();
+  auto* create = sub->add_subcommand("create", "Snapshot a live database into a new archive in DIR");
+  auto* create_db = create->add_option("--db", a->db, "SQLite database file (may be in use by a running node)");
+  auto* create_dsn = create->add_option("--dsn", a->dsn, "PostgreSQL database (libpq DSN), dumped with pg_dump");
+  create_db->excludes(create_dsn);
+  create_dsn->excludes(create_db);
   create->add_option("--key", a->key_file, "Backup key file")->required();
   create->add_option("--dir", a->dir, "Backup folder (created 0700 if missing)")->required();
   create->add_option("--keep", a->keep, "Keep only the newest N archives (default: remove none)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
   create->add_option("--level", a->level, "zstd level")->check(CLI::Range(1, 19))->capture_default_str();
-  create->footer("Writes DIR/holo-backup-YYYYMMDDTHHMMSSZ.hbak; the database keeps serving meanwhile.");
-  reg.add(create, [a] { return run_create(*a); });
+  create->footer("Writes DIR/holo-backup-YYYYMMDDTHHMMSSZ.hbak; the database keeps serving meanwhile.\n"
+                 "One of --db or --dsn is required.");
+  reg.add(create, [a] {
+    if (a->db.empty() == a->dsn.empty()) {
+      std::cerr << "holo backup create: give one of --db (SQLite) or --dsn (PostgreSQL)\n";
+      return 2;
+    }
+    return run_create(*a);
+  });
 
   auto* list = sub->add_subcommand("list", "List the archives in DIR, newest first");
   list->add_option("--dir", a->dir, "Backup folder")->required();
@@ -172,14 +194,25 @@ void add_backup(CLI::App& app, command_registry& reg) {
   auto* restore = sub->add_subcommand("restore", "Replace a database by an archive's, atomically");
   restore->add_option("--key", a->key_file, "Backup key file")->required();
   restore->add_option("ARCHIVE", a->archive, "Archive file")->required();
-  restore->add_option("--db", a->db, "Database file to create or replace")->required();
+  auto* restore_db = restore->add_option("--db", a->db, "SQLite database file to create or replace");
+  auto* restore_dsn = restore->add_option("--dsn", a->dsn, "PostgreSQL database to restore a pg_dump archive into");
+  restore_db->excludes(restore_dsn);
+  restore_dsn->excludes(restore_db);
   restore->add_flag("-f,--force", a->force,
                     "Replace a target that is not a readable SQLite database (it cannot be checked for use)");
   restore->footer(
       "The archive is decrypted into a temp file beside --db and checked (authentication, digest,\n"
       "PRAGMA integrity_check) before it is renamed over --db: on any error --db is untouched.\n"
-      "Refused while another process (a running node) has the database open: stop the node first.");
-  reg.add(restore, [a] { return run_restore(*a); });
+      "Refused while another process (a running node) has the database open: stop the node first.\n"
+      "With --dsn (a postgres_dump archive): checked the same way into a temp file, then replayed by\n"
+      "pg_restore in one transaction: the database is the archive's or, on any error, unchanged.");
+  reg.add(restore, [a] {
+    if (a->db.empty() == a->dsn.empty()) {
+      std::cerr << "holo backup restore: give one of --db (SQLite) or --dsn (PostgreSQL)\n";
+      return 2;
+    }
+    return run_restore(*a);
+  });
 }
 
 }  // namespace holo::cli
