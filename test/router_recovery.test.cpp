@@ -5,7 +5,8 @@
 // duplicate, the very tokens and text of an uninterrupted run with the same seed -- and the journal
 // rows end `done`, owned by n2. Then: a resume of an id nobody knows is not_found; a finished
 // generation resumed on a router that never held it (n1, restarted) is replayed from its row, as
-// docs/protocol.md says for finished generations.
+// docs/protocol.md says for finished generations. And after a whole-cluster restart (both nodes
+// killed mid-stream, started again) the journaled streams resume the same way.
 // Skipped, saying so, when HOLO_TEST_POSTGRES_DSN is unset (scripts/test sets it).
 #define BOOST_TEST_MODULE router_recovery
 #include <boost/test/unit_test.hpp>
@@ -192,4 +193,59 @@ BOOST_AUTO_TEST_CASE(a_stream_survives_the_death_of_its_router, *utf::preconditi
   BOOST_TEST(again[id].tokens == want.tokens);
   BOOST_TEST(again[id].final.reason == want.final.reason);
   BOOST_TEST(again[id].final.generated_tokens == static_cast<std::int64_t>(want.tokens.size()));
+}
+
+// After a whole-cluster restart (every node killed mid-stream, then started again) the journaled
+// unfinished generations resume the same way: the restarted routers hold nothing in memory, the rows
+// in PostgreSQL are all there is.
+BOOST_AUTO_TEST_CASE(journaled_streams_resume_after_a_whole_cluster_restart, *utf::precondition(pg_precondition{})) {
+  cluster_fixture c(2);
+  const auto config = recovery_config(c);
+  c.start("n2", config);
+  c.start("n1", config);
+  for (auto* n : {"n1", "n2"})
+    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
+                          n << " never saw the model ready\n" << c.logs());
+  const std::string run_tag = std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}() % 100000);
+  constexpr int streams = 3;
+  auto id_of = [&](int i) { return "wc" + run_tag + "-" + std::to_string(i); };
+  stream_set ref;
+  for (int i = 0; i < streams; ++i) ref.start(c.client_endpoint("n2"), request("ref" + id_of(i), i));
+  BOOST_REQUIRE_MESSAGE(ref.run(120s), "reference streams did not finish\n" << c.logs());
+
+  stream_set run;
+  const auto n1 = c.client_endpoint("n1");
+  for (int i = 0; i < streams; ++i) run.start(n1, request(id_of(i), i));
+  BOOST_REQUIRE_MESSAGE(run.pump_until(60s,
+                                       [&] {
+                                         for (auto& [id, r] : run.streams())
+                                           if (r.tokens.size() < 40) return false;
+                                         return true;
+                                       }),
+                        "streams did not get going\n" << c.logs());
+  c.kill9("n1");
+  c.kill9("n2");
+  run.disconnect(n1);
+  int unfinished = 0;
+  for (auto& [id, r] : run.streams()) unfinished += !r.done;
+  BOOST_REQUIRE_MESSAGE(unfinished > 0, "every stream finished before the kill: nothing to recover");
+
+  c.start("n2", config);
+  c.start("n1", config);
+  for (auto* n : {"n1", "n2"})
+    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
+                          n << " never saw the model ready after the restart\n" << c.logs());
+  for (auto& [id, r] : run.streams())
+    if (!r.done) run.send_raw(n1, proto::encode_resume(id, static_cast<std::int64_t>(r.tokens.size())));
+  BOOST_REQUIRE_MESSAGE(run.run(120s), "resumed streams did not finish\n" << c.logs());
+  for (int i = 0; i < streams; ++i) {
+    auto& r = run[id_of(i)];
+    auto& want = ref["ref" + id_of(i)];
+    check_clean(r);
+    BOOST_TEST(r.tokens == want.tokens, r.id << ": " << r.tokens.size() << " tokens, reference " << want.tokens.size());
+    BOOST_TEST(r.text == want.text, r.id);
+    BOOST_TEST(psql("select status || ' ' || delivered_count from journal where request_id = 'anon:" + r.id + "'") ==
+                   "done " + std::to_string(want.tokens.size()),
+               r.id);
+  }
 }
