@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "runtime/cli/json_text.hpp"
+#include "runtime/serving_protocol.hpp"
 
 namespace holo::http {
 
@@ -222,6 +223,16 @@ std::string rfc3339_now() {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ns % 1000000000));
   return buf;
+}
+
+result<model_request_body> parse_model_request(std::string_view body_text) {
+  auto parsed = gpu::parse_json(body_text, http_json_limits());
+  if (!parsed) return status::invalid_argument("the body is not valid JSON: " + parsed.error().message());
+  if (!parsed->is_object()) return status::invalid_argument("the body must be a JSON object");
+  auto model = opt_string(*parsed, "model", proto::model_name_bytes_max);
+  if (!model) return model.error();
+  if (!*model || (*model)->empty()) return field_error("model", "is required");
+  return model_request_body{std::move(*parsed), std::move(**model)};
 }
 
 }  // namespace holo::http

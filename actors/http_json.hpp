@@ -83,6 +83,14 @@ result<std::optional<bool>> opt_bool(const json_value& obj, std::string_view nam
 // A string or an array of strings (OpenAI/Ollama `stop`).
 result<std::vector<std::string>> string_or_list(const json_value& obj, std::string_view name);
 
+// The start of every request both APIs parse: the body as a JSON object (within
+// http_json_limits) and its required, non-empty "model" string.
+struct model_request_body {
+  json_value body;
+  std::string model;
+};
+result<model_request_body> parse_model_request(std::string_view body_text);
+
 // result<> carries a holo::status; these convert both ways so parsers can return field errors as
 // invalid_argument statuses whose message is the one to show.
 inline status field_error(std::string_view name, std::string_view what) {

@@ -163,16 +163,12 @@ std::int64_t ns(double ms) { return static_cast<std::int64_t>(std::max(0.0, ms) 
 }  // namespace
 
 result<request> parse_request(endpoint kind, std::string_view body_text) {
-  auto parsed = gpu::parse_json(body_text, http_json_limits());
-  if (!parsed) return status::invalid_argument("the body is not valid JSON: " + parsed.error().message());
-  auto& body = *parsed;
-  if (!body.is_object()) return status::invalid_argument("the body must be a JSON object");
+  auto parsed = parse_model_request(body_text);
+  if (!parsed) return parsed.error();
+  const json_value& body = parsed->body;
   request r;
   r.kind = kind;
-  auto model = opt_string(body, "model", proto::model_name_bytes_max);
-  if (!model) return model.error();
-  if (!*model || (*model)->empty()) return field_error("model", "is required");
-  r.gen.model = **model;
+  r.gen.model = std::move(parsed->model);
   if (non_empty(body.find("format"))) return unsupported("format (JSON mode and schemas)");
   if (non_empty(body.find("tools"))) return unsupported("tools");
   HOLO_TRY(kind == endpoint::chat ? read_chat(body, r) : read_generate(body, r));

@@ -158,16 +158,12 @@ std::string chunk(const response_meta& m, Fill fill) {
 }  // namespace
 
 result<request> parse_request(endpoint kind, std::string_view body_text) {
-  auto parsed = gpu::parse_json(body_text, http_json_limits());
-  if (!parsed) return status::invalid_argument("the body is not valid JSON: " + parsed.error().message());
-  auto& body = *parsed;
-  if (!body.is_object()) return status::invalid_argument("the body must be a JSON object");
+  auto parsed = parse_model_request(body_text);
+  if (!parsed) return parsed.error();
+  const json_value& body = parsed->body;
   request r;
   r.kind = kind;
-  auto model = opt_string(body, "model", proto::model_name_bytes_max);
-  if (!model) return model.error();
-  if (!*model || (*model)->empty()) return field_error("model", "is required");
-  r.gen.model = **model;
+  r.gen.model = std::move(parsed->model);
   HOLO_TRY(refuse_unsupported(body, kind));
   HOLO_TRY(kind == endpoint::chat ? read_messages(body, r.gen) : read_prompt(body, r.gen));
   HOLO_TRY(read_options(body, kind, r.gen.options));

@@ -24,12 +24,8 @@ using holo::test::cluster_fixture;
 
 namespace {
 
-std::string read_file(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using holo::test::read_file;
+
 
 struct run_result {
   int rc = -1;

@@ -24,14 +24,9 @@ namespace {
 
 const std::string& model_path() {
   static holo::test::temp_dir dir;
-  static std::string path = [] {
-    auto p = dir.file("failover.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "4", "--type", "Q8_0", "-q", p},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
-    return p;
-  }();
+  static std::string path = holo::test::make_model(HOLO_BIN, dir, "failover.gguf",
+                                                      {"--preset", "tiny", "--layers", "4", "--type", "Q8_0",
+                                                       "-q"});
   return path;
 }
 

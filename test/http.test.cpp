@@ -134,12 +134,9 @@ struct http_cluster {
     // A model long enough to generate for seconds (about 1000 tokens/s on one core), in a fake
     // Ollama store as qwen2:0.5b.
     auto& dir = c.dir();
-    auto raw = dir.file("m.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "6", "--embd", "512", "--heads", "8",
-                                  "--kv-heads", "4", "--ff", "1536", "--vocab-size", "4096", "--type", "Q8_0", "-q", raw},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
+    const auto raw = holo::test::make_model(HOLO_BIN, dir, "m.gguf",
+                                            {"--preset", "tiny", "--layers", "6", "--embd", "512", "--heads", "8",
+                                             "--kv-heads", "4", "--ff", "1536", "--vocab-size", "4096", "--type", "Q8_0", "-q"});
     const auto store = dir.file("ollama");
     const auto digest = sha256_of(raw);
     if (digest.size() != 64) throw std::runtime_error("sha256sum failed");

@@ -28,12 +28,7 @@ namespace {
 
 const std::string holo_bin = HOLO_BIN;
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using holo::test::read_file;
 
 // The launcher's state file: node name -> (pid, restarts, state).
 struct node_row {

@@ -39,23 +39,15 @@ namespace {
 
 const std::string source_dir = HOLO_SOURCE_DIR;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using holo::test::read_file;
 
 // A small model: fast to build and to decode on one core.
 const std::string& model_path() {
   static holo::test::temp_dir dir;
-  static std::string path = [] {
-    auto p = dir.file("metrics.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "4", "--embd", "256", "--heads",
-                                  "4", "--kv-heads", "2", "--ff", "768", "--vocab-size", "2048", "--type", "Q8_0", "-q", p},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
-    return p;
-  }();
+  static std::string path = holo::test::make_model(HOLO_BIN, dir, "metrics.gguf",
+                                                      {"--preset", "tiny", "--layers", "4", "--embd", "256",
+                                                       "--heads", "4", "--kv-heads", "2", "--ff", "768",
+                                                       "--vocab-size", "2048", "--type", "Q8_0", "-q"});
   return path;
 }
 

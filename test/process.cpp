@@ -110,4 +110,22 @@ int free_port() {
   return port;
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string make_model(const std::string& holo_bin, const temp_dir& dir, const std::string& file,
+                       std::vector<std::string> args) {
+  const std::string path = dir.file(file);
+  args.insert(args.begin(), {holo_bin, "mkmodel"});
+  args.push_back(path);
+  child_process mk(args, dir.file("mkmodel.log"));
+  auto rc = mk.wait_exit(std::chrono::seconds(120));
+  if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
+  return path;
+}
+
 }  // namespace holo::test

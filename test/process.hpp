@@ -48,6 +48,14 @@ class temp_dir {
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 int free_port();
 
+// The whole file ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
+// Writes a test model `dir`/`file` with `holo mkmodel ARGS... PATH` (log in dir/mkmodel.log) and
+// returns its path; throws std::runtime_error with the log when mkmodel fails.
+std::string make_model(const std::string& holo_bin, const temp_dir& dir, const std::string& file,
+                       std::vector<std::string> args);
+
 // Polls `pred` every 50 ms until it is true or the timeout passes.
 template <class Pred>
 bool eventually(std::chrono::milliseconds timeout, Pred pred) {

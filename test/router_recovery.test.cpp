@@ -33,6 +33,8 @@ namespace proto = holo::proto;
 
 namespace {
 
+using holo::test::read_file;
+
 struct pg_precondition {
   boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
     const char* dsn = std::getenv("HOLO_TEST_POSTGRES_DSN");
@@ -47,25 +49,13 @@ struct pg_precondition {
 // when the kill comes, small enough to build in a second.
 const std::string& model_path() {
   static holo::test::temp_dir dir;
-  static std::string path = [] {
-    auto p = dir.file("recovery.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "8", "--embd", "768", "--heads",
-                                  "12", "--kv-heads", "4", "--ff", "2048", "--vocab-size", "4096", "--type", "Q8_0", "-q",
-                                  p},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
-    return p;
-  }();
+  static std::string path = holo::test::make_model(HOLO_BIN, dir, "recovery.gguf",
+                                                      {"--preset", "tiny", "--layers", "8", "--embd", "768",
+                                                       "--heads", "12", "--kv-heads", "4", "--ff", "2048",
+                                                       "--vocab-size", "4096", "--type", "Q8_0", "-q"});
   return path;
 }
 
-std::string read_file(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // One line of `psql -Atc` output (the journal as PostgreSQL holds it).
 std::string psql(const std::string& sql) {

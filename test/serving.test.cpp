@@ -29,16 +29,10 @@ namespace {
 // on one core alone), small enough to build in a second: 6 layers, n_embd 512, Q8_0.
 const std::string& model_path() {
   static holo::test::temp_dir dir;
-  static std::string path = [] {
-    auto p = dir.file("serve.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "6", "--embd", "512", "--heads",
-                                  "8", "--kv-heads", "4", "--ff", "1536", "--vocab-size", "4096", "--type", "Q8_0", "-q",
-                                  p},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
-    return p;
-  }();
+  static std::string path = holo::test::make_model(HOLO_BIN, dir, "serve.gguf",
+                                                      {"--preset", "tiny", "--layers", "6", "--embd", "512",
+                                                       "--heads", "8", "--kv-heads", "4", "--ff", "1536",
+                                                       "--vocab-size", "4096", "--type", "Q8_0", "-q"});
   return path;
 }
 

@@ -28,16 +28,10 @@ const std::string model_name = "tinyllama";
 // Slow enough (a few hundred tokens/s on one core) that a long `gen` can be interrupted.
 const std::string& model_path() {
   static holo::test::temp_dir dir;
-  static std::string path = [] {
-    auto p = dir.file("shell.gguf");
-    holo::test::child_process mk({HOLO_BIN, "mkmodel", "--preset", "tiny", "--layers", "8", "--embd", "768", "--heads",
-                                  "12", "--kv-heads", "4", "--ff", "2048", "--vocab-size", "4096", "--type", "Q8_0", "-q",
-                                  p},
-                                 dir.file("mkmodel.log"));
-    auto rc = mk.wait_exit(120s);
-    if (!rc || *rc != 0) throw std::runtime_error("mkmodel failed: " + mk.log());
-    return p;
-  }();
+  static std::string path = holo::test::make_model(HOLO_BIN, dir, "shell.gguf",
+                                                      {"--preset", "tiny", "--layers", "8", "--embd", "768",
+                                                       "--heads", "12", "--kv-heads", "4", "--ff", "2048",
+                                                       "--vocab-size", "4096", "--type", "Q8_0", "-q"});
   return path;
 }
 
