@@ -76,6 +76,9 @@ struct running {
   wire::gen_start req;
   std::unique_ptr<gpu::generation> gen;
   std::size_t session = 0;
+  bool has_token = false;  // its first token is out: later steps count as decode time
+  double prefill_ms = 0;   // engine time of the steps up to the first token (done timings)
+  double decode_ms = 0;    // engine time of the steps after the first token
 };
 
 class worker {
@@ -278,9 +281,11 @@ class worker {
   void step_all() {
     for (std::size_t i = 0; i < active_.size();) {
       auto& run = active_[i];
-      box_->step_started_ns = now_ns();
+      const auto started = now_ns();
+      box_->step_started_ns = started;
       auto ev = run.gen->step();
       box_->step_started_ns = 0;
+      (run.has_token ? run.decode_ms : run.prefill_ms) += double(now_ns() - started) / 1e6;
       if (!ev) {
         // An engine error (context full mid-replay, bad id): let the router decide where it goes on.
         fail(run.req, ev.error().code(), "engine: " + ev.error().message(), true);
@@ -288,6 +293,7 @@ class worker {
         continue;
       }
       if (ev->has_token) {
+        run.has_token = true;
         ++box_->tokens;
         to_router(run.req.router_node,
                   wire::gen_token{run.req.request_id, run.req.attempt, ev->index, ev->id, std::move(ev->text)});
@@ -295,7 +301,8 @@ class worker {
       if (ev->finished) {
         to_router(run.req.router_node,
                   wire::gen_end{run.req.request_id, run.req.attempt, std::string(gpu::to_string(run.gen->reason())),
-                                std::move(ev->tail), run.gen->prompt_tokens(), run.gen->next_index(), node_});
+                                std::move(ev->tail), run.gen->prompt_tokens(), run.gen->next_index(), node_,
+                                run.prefill_ms, run.decode_ms});
         finish(i);
         continue;
       }

@@ -956,6 +956,8 @@ void on_end(router_actor* self, node_context_ptr ctx, wire::gen_end& e) {
                                    std::to_string(g->tokens.size()) + " received");
   g->done.prompt_tokens = e.prompt_tokens;
   g->done.node = e.node;
+  g->done.timings.prefill_ms = e.prefill_ms;
+  g->done.timings.decode_ms = e.decode_ms;
   finish(self, ctx, *g, e.reason, std::move(e.text));
 }
 

@@ -54,7 +54,8 @@ status upload_weights(backend& be, const model_weights& w, const load_options& o
 }
 
 // "auto": the first CUDA device when there is one and the weights plus one KV cache fit in 90% of
-// its free memory; else the CPU. Says which and why in `why`.
+// its free memory; every device as a pipeline when they fit only in the devices' free memory
+// together; else the CPU. Says which and why in `why`.
 std::string choose_backend(std::uint64_t need_bytes, std::string* why) {
   std::string none;
   const auto devices = list_cuda_devices(&none);
@@ -62,18 +63,30 @@ std::string choose_backend(std::uint64_t need_bytes, std::string* why) {
     *why = none;
     return "cpu";
   }
-  auto mem = cuda_memory(devices.front().index);
-  if (!mem) {
-    *why = mem.error().to_string();
-    return "cpu";
+  std::uint64_t free_all = 0, free_first = 0;
+  std::string all;
+  for (const auto& d : devices) {
+    auto mem = cuda_memory(d.index);
+    if (!mem) {
+      *why = mem.error().to_string();
+      return "cpu";
+    }
+    if (all.empty()) free_first = mem->free_bytes;
+    free_all += mem->free_bytes;
+    all += (all.empty() ? "" : ",") + std::string("cuda:") + std::to_string(d.index);
   }
-  if (double(need_bytes) > 0.9 * double(mem->free_bytes)) {
-    *why = "model needs " + std::to_string(need_bytes >> 20) + " MiB, " + devices.front().name + " has " +
-           std::to_string(mem->free_bytes >> 20) + " MiB free";
-    return "cpu";
+  if (double(need_bytes) <= 0.9 * double(free_first)) {
+    *why = devices.front().name;
+    return "cuda:" + std::to_string(devices.front().index);
   }
-  *why = devices.front().name;
-  return "cuda:" + std::to_string(devices.front().index);
+  if (devices.size() > 1 && double(need_bytes) <= 0.9 * double(free_all)) {
+    *why = "a pipeline over " + std::to_string(devices.size()) + " GPUs: " + std::to_string(need_bytes >> 20) +
+           " MiB do not fit in one";
+    return all;
+  }
+  *why = "model needs " + std::to_string(need_bytes >> 20) + " MiB, the GPUs have " + std::to_string(free_all >> 20) +
+         " MiB free";
+  return "cpu";
 }
 
 // Reads one byte per page of every tensor, so the page cache holds the weights before the first
@@ -131,15 +144,41 @@ result<std::shared_ptr<model>> model::load(std::string_view path_or_ref, const l
     m->backend_choice_ = o.backend + " (" + why + ")";
   }
   m->options_ = o;
-  auto be = create_backend(o.backend, o.threads);
-  if (!be) return be.error();
-  m->backend_ = std::move(*be);
-  HOLO_TRY(m->backend_->reserve(transformer::backend_limits_for(m->config_, m->forward_options())));
-  if (m->backend_->device_memory()) {
-    if (auto s = upload_weights(*m->backend_, m->weights_, o); !s.ok()) return s.with_context(*path);
-  } else if (o.prefault) {
-    prefault(m->file_, o);
+  // One stage per backend named; layers split evenly (the first stages take the remainder last).
+  std::vector<std::string> names;
+  for (std::size_t start = 0;;) {
+    const auto comma = o.backend.find(',', start);
+    names.push_back(o.backend.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
+  const std::int32_t first = m->weights_.first_layer, layers = m->weights_.last_layer - m->weights_.first_layer;
+  if (names.size() > static_cast<std::size_t>(layers)) {
+    return status::invalid_argument("backend \"" + o.backend + "\": " + std::to_string(names.size()) +
+                                    " pipeline stages for " + std::to_string(layers) + " layers");
+  }
+  const auto k = static_cast<std::int32_t>(names.size());
+  for (std::int32_t i = 0; i < k; ++i) {
+    auto be = create_backend(names[static_cast<std::size_t>(i)], o.threads);
+    if (!be) return be.error();
+    stage st;
+    st.compute = std::move(*be);
+    if (k == 1) {
+      st.weights = m->weights_;
+    } else {
+      auto sw = load_model_weights(m->file_, m->config_, {first + layers * i / k, first + layers * (i + 1) / k});
+      if (!sw) return sw.error().with_context(*path);
+      st.weights = std::move(*sw);
+    }
+    HOLO_TRY(st.compute->reserve(transformer::backend_limits_for(m->config_, m->forward_options())));
+    if (st.compute->device_memory()) {
+      if (auto s = upload_weights(*st.compute, st.weights, o); !s.ok()) return s.with_context(*path);
+    }
+    m->stages_.push_back(std::move(st));
+  }
+  bool host_stage = false;
+  for (const stage& st : m->stages_) host_stage = host_stage || !st.compute->device_memory();
+  if (host_stage && o.prefault) prefault(m->file_, o);
   report(o, "ready", 1.0);
   return m;
 }
@@ -162,32 +201,64 @@ std::uint64_t model::kv_cache_bytes_for(std::int64_t ctx_size) const {
 
 // ---- session ----
 
-session::session(std::shared_ptr<model> m, transformer t) : model_(std::move(m)), forward_(std::move(t)) {
-  tokens_.reserve(static_cast<std::size_t>(forward_.cache().ctx_size()));
+session::session(std::shared_ptr<model> m, std::vector<transformer> stages)
+    : model_(std::move(m)), stages_(std::move(stages)) {
+  tokens_.reserve(static_cast<std::size_t>(ctx_size()));
+  if (stages_.size() > 1) {
+    hidden_.resize(static_cast<std::size_t>(model_->batch_max()) * static_cast<std::size_t>(model_->config().n_embd));
+    logits_.resize(static_cast<std::size_t>(model_->config().n_vocab));
+  }
 }
 
 result<std::unique_ptr<session>> session::create(std::shared_ptr<model> m) {
   if (!m) return status::invalid_argument("session needs a model");
-  auto t = transformer::create(m->config(), m->weights(), m->compute(), m->forward_options());
-  if (!t) return t.error();
+  std::vector<transformer> stages;
+  for (const model::stage& st : m->stages()) {
+    auto t = transformer::create(m->config(), st.weights, *st.compute, m->forward_options());
+    if (!t) return t.error();
+    stages.push_back(std::move(*t));
+  }
   try {
-    return std::unique_ptr<session>(new session(std::move(m), std::move(*t)));
+    return std::unique_ptr<session>(new session(std::move(m), std::move(stages)));
   } catch (const std::bad_alloc&) {
     return status::resource_exhausted("session");
   }
 }
 
+status session::eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0) {
+  if (stages_.size() == 1) return stages_.front().eval(tokens, n, pos0);
+  // A pipeline: each batch is embedded by the first stage, carried through every stage's layers
+  // in host memory (each stage copies it to and from its backend), and the last stage makes the
+  // logits of the batch's last token.
+  if (n < 1) return status::invalid_argument("eval: no tokens");
+  if (pos0 < 0 || pos0 + n > ctx_size()) {
+    return status::out_of_range("positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
+                                " beyond the context of " + std::to_string(ctx_size()) + " tokens");
+  }
+  const std::int64_t n_embd = model_->config().n_embd;
+  for (std::int64_t done = 0; done < n;) {
+    const std::int64_t b = std::min<std::int64_t>(model_->batch_max(), n - done);
+    HOLO_TRY(stages_.front().embed(tokens + done, b, hidden_.data()));
+    for (transformer& t : stages_) HOLO_TRY(t.forward_layers(hidden_.data(), pos0 + done, b, hidden_.data()));
+    done += b;
+    if (done == n) return stages_.back().output_logits(hidden_.data() + (b - 1) * n_embd, logits_.data());
+  }
+  return {};
+}
+
+std::span<float> session::logits() { return stages_.size() == 1 ? stages_.front().logits() : std::span<float>(logits_); }
+
 result<std::span<float>> session::prefill(std::span<const std::int32_t> tokens) {
   if (tokens.empty()) return status::invalid_argument("prefill: no tokens");
-  HOLO_TRY(forward_.eval(tokens.data(), static_cast<std::int64_t>(tokens.size()), position()));
+  HOLO_TRY(eval(tokens.data(), static_cast<std::int64_t>(tokens.size()), position()));
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());  // within the reserved capacity
-  return forward_.logits();
+  return logits();
 }
 
 result<std::span<float>> session::decode(std::int32_t token) {
-  HOLO_TRY(forward_.eval(&token, 1, position()));
+  HOLO_TRY(eval(&token, 1, position()));
   tokens_.push_back(token);
-  return forward_.logits();
+  return logits();
 }
 
 status session::truncate(std::int64_t n) {

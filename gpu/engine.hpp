@@ -51,7 +51,11 @@ struct load_options {
   int threads = 0;               // compute threads of the "cpu" backend; 0: hardware threads
   std::string backend = "cpu";   // "cpu" (AVX2 + threads), "cpu-ref" (reference loops, 1 thread),
                                  // "cuda:N" (GPU N; weights uploaded at load) or "auto" (the first
-                                 // GPU when the model fits in its free memory, else "cpu")
+                                 // GPU when the model fits in its free memory, all GPUs as a
+                                 // pipeline when it fits only in their sum, else "cpu"). A list
+                                 // ("cuda:0,cuda:1") splits the layers evenly into an in-process
+                                 // pipeline, one stage per backend: hidden states cross between
+                                 // stages through host memory, once per batch.
   std::int32_t ctx_size = 0;     // KV positions per session; 0: min(context_length, 4096)
   std::int32_t batch_max = 512;  // prefill tokens per forward call
   layer_range layers;            // pipeline shards: a layer range (default every layer)
@@ -67,9 +71,17 @@ class model {
   static result<std::shared_ptr<model>> load(std::string_view path_or_ref, const load_options& options = {});
 
   const model_config& config() const { return config_; }
-  const model_weights& weights() const { return weights_; }
+  const model_weights& weights() const { return weights_; }  // every layer the model loaded
   const tokenizer& vocab() const { return *tokenizer_; }
-  backend& compute() { return *backend_; }
+  backend& compute() { return *stages_.front().compute; }  // the first stage's backend
+
+  // The in-process pipeline: one stage per backend of load_options::backend, each holding a
+  // contiguous layer range of weights() (views into the same mapping). One stage for one backend.
+  struct stage {
+    std::unique_ptr<backend> compute;
+    model_weights weights;
+  };
+  const std::vector<stage>& stages() const { return stages_; }
   const std::string& path() const { return path_; }
   std::int32_t ctx_size() const { return options_.ctx_size; }
   std::int32_t batch_max() const { return options_.batch_max; }
@@ -98,7 +110,7 @@ class model {
   model_config config_;
   model_weights weights_;
   std::optional<tokenizer> tokenizer_;  // set by load
-  std::unique_ptr<backend> backend_;
+  std::vector<stage> stages_;  // at least one after load
   load_options options_;
   std::string backend_choice_;
 };
@@ -118,19 +130,24 @@ class session {
 
   std::int64_t position() const { return static_cast<std::int64_t>(tokens_.size()); }
   const std::vector<std::int32_t>& tokens() const { return tokens_; }  // every token stored, in order
-  std::int64_t ctx_size() const { return forward_.cache().ctx_size(); }
+  std::int64_t ctx_size() const { return stages_.front().cache().ctx_size(); }
   // Forgets every token (the cache is reused as is).
   void reset() { tokens_.clear(); }
   // Keeps the first n tokens (resume from a common prefix). out_of_range when n > position().
   status truncate(std::int64_t n);
 
   model& owner() { return *model_; }
-  const transformer& forward() const { return forward_; }
+  const transformer& forward() const { return stages_.front(); }  // the first stage's
 
  private:
-  session(std::shared_ptr<model> m, transformer t);
+  session(std::shared_ptr<model> m, std::vector<transformer> stages);
+  // Evaluates tokens at pos0 through every stage; the last token's logits in logits().
+  status eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0);
+  std::span<float> logits();
   std::shared_ptr<model> model_;
-  transformer forward_;
+  std::vector<transformer> stages_;   // one per model stage, each with its own KV cache
+  std::vector<float> hidden_;         // (batch_max, n_embd) between stages (pipelines only)
+  std::vector<float> logits_;         // (n_vocab,) the last stage's output (pipelines only)
   std::vector<std::int32_t> tokens_;  // capacity ctx_size, reserved at create
 };
 

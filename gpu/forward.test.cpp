@@ -6,6 +6,8 @@
 #define BOOST_TEST_MODULE forward
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "gpu/cpu/test_util.hpp"
@@ -147,4 +149,35 @@ BOOST_AUTO_TEST_CASE(bad_inputs_are_errors) {
   BOOST_TEST(s->prefill(std::vector<std::int32_t>(32, 7)).ok());
   BOOST_TEST(!s->decode(7).ok());
   BOOST_TEST(!s->prefill({}).ok());
+}
+
+// load_options::backend as a list: the layers split into an in-process pipeline, one stage per
+// backend (here CPU backends; "cuda:0,cuda:1" on a machine with two GPUs). Same logits and greedy
+// tokens as the whole model on one backend; more stages than layers is a clear error.
+BOOST_AUTO_TEST_CASE(a_pipeline_of_backends_equals_one_backend) {
+  auto spec = test::tiny_spec(model_arch::llama, weight_mix::q8_0, 4004);  // its own seed: its own file
+  spec.n_layer = 4;
+  const auto path = test::build_tiny(dir(), spec);
+  auto one = test::session_or_fail(test::load_or_fail(path, "cpu", 1, 256, 8));
+  for (const char* backends : {"cpu,cpu", "cpu,cpu,cpu"}) {  // 2+2 and 1+1+2 layers
+    auto m = test::load_or_fail(path, backends, 1, 256, 8);  // batch 8: the 16-token prompt crosses twice
+    const auto stages = static_cast<std::size_t>(std::count(backends, backends + std::strlen(backends), ',')) + 1;
+    BOOST_TEST(m->stages().size() == stages);
+    BOOST_TEST(m->stages().front().weights.first_layer == 0);
+    BOOST_TEST(m->stages().back().weights.last_layer == 4);
+    auto piped = test::session_or_fail(m);
+    one->reset();
+    const auto a = test::greedy(*one, prompt, 12);
+    const auto b = test::greedy(*piped, prompt, 12);
+    BOOST_TEST(a == b, backends);
+    auto la = one->decode(a.back());
+    auto lb = piped->decode(b.back());
+    BOOST_REQUIRE(la.ok() && lb.ok());
+    BOOST_TEST(norm_error(copy(*lb), copy(*la)) < 1e-4, backends);
+  }
+  load_options o;
+  o.backend = "cpu,cpu,cpu,cpu,cpu";
+  auto too_many = model::load(path, o);
+  BOOST_REQUIRE(!too_many.ok());
+  BOOST_TEST((too_many.error().code() == holo::status_code::invalid_argument), too_many.error().to_string());
 }

@@ -210,7 +210,9 @@ struct gen_end {
   std::int64_t prompt_tokens = 0;
   std::int64_t generated_tokens = 0;  // in the whole request, delivered ones included
   std::string node;
-  HOLO_WIRE_FIELDS(request_id, attempt, reason, text, prompt_tokens, generated_tokens, node)
+  double prefill_ms = 0;     // engine time of this attempt's steps up to its first token
+  double decode_ms = 0;      // engine time of this attempt's steps after its first token
+  HOLO_WIRE_FIELDS(request_id, attempt, reason, text, prompt_tokens, generated_tokens, node, prefill_ms, decode_ms)
 };
 
 // shard -> router: the generation cannot go on here. `retry`: another replica may succeed (the

@@ -193,6 +193,8 @@ result<stream_event> decode_stream_event(std::string_view frame) {
       get_double(*t, "queue_ms", d.timings.queue_ms);
       get_double(*t, "ttft_ms", d.timings.ttft_ms);
       get_double(*t, "total_ms", d.timings.total_ms);
+      get_double(*t, "decode_ms", d.timings.decode_ms);
+      get_double(*t, "prefill_ms", d.timings.prefill_ms);
     }
     return ev;
   }
@@ -373,13 +375,17 @@ std::string encode_done_event(const done_event& e) {
   pk.pack("attempts");
   pk.pack(e.attempts);
   pk.pack("timings");
-  pk.pack_map(3);
+  pk.pack_map(5);
   pk.pack("queue_ms");
   pk.pack(e.timings.queue_ms);
   pk.pack("ttft_ms");
   pk.pack(e.timings.ttft_ms);
   pk.pack("total_ms");
   pk.pack(e.timings.total_ms);
+  pk.pack("decode_ms");
+  pk.pack(e.timings.decode_ms);
+  pk.pack("prefill_ms");
+  pk.pack(e.timings.prefill_ms);
   return bytes(buf);
 }
 

@@ -11,7 +11,8 @@
 //                                                  text they released; normally one token, several
 //                                                  when the client reads slower than we generate
 //                    done     {id, reason, text, tokens?, prompt_tokens, generated_tokens, model,
-//                              node, attempts, timings{queue_ms, ttft_ms, total_ms}}
+//                              node, attempts, timings{queue_ms, ttft_ms, total_ms, decode_ms,
+//                              prefill_ms}}
 //                    models   {models[{name, aliases, fallback, replicas[{node, state}]}]}
 //                    error    {id, code, message}      (client_protocol.hpp)
 //
@@ -77,6 +78,9 @@ struct done_timings {
   double queue_ms = 0;  // accepted -> first dispatch
   double ttft_ms = 0;   // accepted -> first token (-1: none)
   double total_ms = 0;  // accepted -> done
+  double decode_ms = 0; // the serving shard's engine time after the first token (its last attempt;
+                        // 0: unknown), so (generated_tokens - 1) / decode_ms is the engine's own speed
+  double prefill_ms = 0;  // the serving shard's engine time up to the first token (prompt processing)
 };
 
 struct done_event {

@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(done_events_round_trip_streamed_and_not) {
   d.model = "llama3:8b";
   d.node = "n2";
   d.attempts = 2;
-  d.timings = {1.5, 20.25, 300.0};
+  d.timings = {1.5, 20.25, 300.0, 250.5, 18.75};
   auto ev = decode_stream_event(encode_done_event(d));
   BOOST_REQUIRE_MESSAGE(ev.ok(), why(ev));
   BOOST_REQUIRE(ev->what == stream_event::kind::done);
@@ -271,6 +271,8 @@ BOOST_AUTO_TEST_CASE(done_events_round_trip_streamed_and_not) {
   BOOST_CHECK_EQUAL(b.timings.queue_ms, 1.5);
   BOOST_CHECK_EQUAL(b.timings.ttft_ms, 20.25);
   BOOST_CHECK_EQUAL(b.timings.total_ms, 300.0);
+  BOOST_CHECK_EQUAL(b.timings.decode_ms, 250.5);
+  BOOST_CHECK_EQUAL(b.timings.prefill_ms, 18.75);
 
   // Not streamed: every token in the done event, more than the 4096 elements of a request array.
   d.tokens.resize(20000);

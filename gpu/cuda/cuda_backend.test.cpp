@@ -336,6 +336,19 @@ BOOST_AUTO_TEST_CASE(pipeline_shards_on_the_device_equal_whole_model) {
   BOOST_TEST(norm_error(logits, want) < 1e-3);
 }
 
+// Two pipeline stages on backends of the device (one device here; "cuda:0,cuda:1" on two GPUs takes
+// the same path): the model split in two, hidden states crossing through host memory, equals the
+// whole model on the CPU reference.
+BOOST_AUTO_TEST_CASE(an_in_process_pipeline_of_device_backends) {
+  if (!have_device()) return;
+  const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, gpu::weight_mix::f32));
+  auto ref = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cpu-ref"));
+  auto m = gpu::test::load_or_fail(path, "cuda:0,cuda:0", 1, 256, 8);
+  BOOST_TEST(m->stages().size() == 2u);
+  auto dev = gpu::test::session_or_fail(m);
+  BOOST_TEST(gpu::test::greedy(*ref, prompt, 24) == gpu::test::greedy(*dev, prompt, 24));
+}
+
 BOOST_AUTO_TEST_CASE(auto_backend_picks_the_device_and_cpu_without_one) {
   const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, gpu::weight_mix::q8_0));
   auto m = gpu::test::load_or_fail(path, "auto");

@@ -196,7 +196,9 @@ int run_engine(engine_bench_args a) {
   const auto& c = (*m)->config();
   std::printf("model      %s (%s, %d layers, n_embd %d, vocab %d)\n", (*m)->path().c_str(),
               std::string(gpu::to_string(c.arch)).c_str(), c.n_layer, c.n_embd, c.n_vocab);
-  std::printf("backend    %s, %d threads; pp%d tg%d, %d reps after a warm-up\n", std::string((*m)->compute().name()).c_str(),
+  std::string backends;
+  for (const auto& st : (*m)->stages()) backends += (backends.empty() ? "" : " -> ") + std::string(st.compute->name());
+  std::printf("backend    %s, %d threads; pp%d tg%d, %d reps after a warm-up\n", backends.c_str(),
               (*m)->compute().thread_count(), a.pp, a.tg, a.reps);
   std::fflush(stdout);
   auto fig = measure(**s, synthetic_ids(a.pp, c.n_vocab), a.tg, a.reps);
