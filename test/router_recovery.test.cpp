@@ -100,6 +100,29 @@ proto::generate_request request(const std::string& id, int i) {
   return r;
 }
 
+// Starts n2 (the model's shard) then n1 and waits until both routers see the model ready.
+void start_both(cluster_fixture& c, const std::string& config) {
+  c.start("n2", config);
+  c.start("n1", config);
+  for (auto* n : {"n1", "n2"})
+    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
+                          n << " never saw the model ready\n" << c.logs());
+}
+
+// Ids unique to this run: the database is shared with other tests and earlier runs.
+std::string unique_tag() {
+  return std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}() % 100000);
+}
+
+// Pumps `run` until every stream has at least `tokens` tokens (false after a minute).
+bool every_stream_has(stream_set& run, std::size_t tokens) {
+  return run.pump_until(60s, [&] {
+    for (auto& [id, r] : run.streams())
+      if (r.tokens.size() < tokens) return false;
+    return true;
+  });
+}
+
 void check_clean(const holo::test::stream_record& r) {
   BOOST_TEST(r.done, r.id << " did not finish");
   BOOST_TEST(r.error.empty(), r.id << ": " << r.error);
@@ -111,13 +134,8 @@ void check_clean(const holo::test::stream_record& r) {
 BOOST_AUTO_TEST_CASE(a_stream_survives_the_death_of_its_router, *utf::precondition(pg_precondition{})) {
   cluster_fixture c(2);
   const auto config = recovery_config(c);
-  c.start("n2", config);
-  c.start("n1", config);
-  for (auto* n : {"n1", "n2"})
-    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
-                          n << " never saw the model ready\n" << c.logs());
-  // Ids unique to this run: the database is shared with other tests and earlier runs.
-  const std::string run_tag = std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}() % 100000);
+  start_both(c, config);
+  const std::string run_tag = unique_tag();
   constexpr int streams = 4;
   auto id_of = [&](int i) { return "rr" + run_tag + "-" + std::to_string(i); };
 
@@ -131,13 +149,7 @@ BOOST_AUTO_TEST_CASE(a_stream_survives_the_death_of_its_router, *utf::preconditi
   stream_set run;
   const auto n1 = c.client_endpoint("n1"), n2 = c.client_endpoint("n2");
   for (int i = 0; i < streams; ++i) run.start(n1, request(id_of(i), i));
-  BOOST_REQUIRE_MESSAGE(run.pump_until(60s,
-                                       [&] {
-                                         for (auto& [id, r] : run.streams())
-                                           if (r.tokens.size() < 40) return false;
-                                         return true;
-                                       }),
-                        "streams did not get going\n" << c.logs());
+  BOOST_REQUIRE_MESSAGE(every_stream_has(run, 40), "streams did not get going\n" << c.logs());
   c.kill9("n1");
   run.disconnect(n1);
   int unfinished = 0;
@@ -191,12 +203,8 @@ BOOST_AUTO_TEST_CASE(a_stream_survives_the_death_of_its_router, *utf::preconditi
 BOOST_AUTO_TEST_CASE(journaled_streams_resume_after_a_whole_cluster_restart, *utf::precondition(pg_precondition{})) {
   cluster_fixture c(2);
   const auto config = recovery_config(c);
-  c.start("n2", config);
-  c.start("n1", config);
-  for (auto* n : {"n1", "n2"})
-    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
-                          n << " never saw the model ready\n" << c.logs());
-  const std::string run_tag = std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}() % 100000);
+  start_both(c, config);
+  const std::string run_tag = unique_tag();
   constexpr int streams = 3;
   auto id_of = [&](int i) { return "wc" + run_tag + "-" + std::to_string(i); };
   stream_set ref;
@@ -206,13 +214,7 @@ BOOST_AUTO_TEST_CASE(journaled_streams_resume_after_a_whole_cluster_restart, *ut
   stream_set run;
   const auto n1 = c.client_endpoint("n1");
   for (int i = 0; i < streams; ++i) run.start(n1, request(id_of(i), i));
-  BOOST_REQUIRE_MESSAGE(run.pump_until(60s,
-                                       [&] {
-                                         for (auto& [id, r] : run.streams())
-                                           if (r.tokens.size() < 40) return false;
-                                         return true;
-                                       }),
-                        "streams did not get going\n" << c.logs());
+  BOOST_REQUIRE_MESSAGE(every_stream_has(run, 40), "streams did not get going\n" << c.logs());
   c.kill9("n1");
   c.kill9("n2");
   run.disconnect(n1);
@@ -220,11 +222,7 @@ BOOST_AUTO_TEST_CASE(journaled_streams_resume_after_a_whole_cluster_restart, *ut
   for (auto& [id, r] : run.streams()) unfinished += !r.done;
   BOOST_REQUIRE_MESSAGE(unfinished > 0, "every stream finished before the kill: nothing to recover");
 
-  c.start("n2", config);
-  c.start("n1", config);
-  for (auto* n : {"n1", "n2"})
-    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return model_ready_on(c, n); }),
-                          n << " never saw the model ready after the restart\n" << c.logs());
+  start_both(c, config);
   for (auto& [id, r] : run.streams())
     if (!r.done) run.send_raw(n1, proto::encode_resume(id, static_cast<std::int64_t>(r.tokens.size())));
   BOOST_REQUIRE_MESSAGE(run.run(120s), "resumed streams did not finish\n" << c.logs());
