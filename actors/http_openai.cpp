@@ -98,6 +98,9 @@ status read_options(const json_value& body, endpoint kind, proto::generate_optio
   auto stop = string_or_list(body, "stop");
   if (!stop) return stop.error();
   o.stop = std::move(*stop);
+  auto ignore_eos = opt_bool(body, "ignore_eos");  // llama-server's extension
+  if (!ignore_eos) return ignore_eos.error();
+  o.ignore_eos = ignore_eos->value_or(false);
   return {};
 }
 

@@ -49,7 +49,8 @@ BOOST_AUTO_TEST_CASE(chat_request_maps_messages_and_options) {
                  {"role": "assistant", "content": null}],
     "temperature": 0.5, "top_p": 0.9, "max_completion_tokens": 12, "max_tokens": 99, "seed": 42,
     "stop": "END", "frequency_penalty": 0.1, "presence_penalty": 0.2, "top_k": 20, "min_p": 0.05,
-    "n": 1, "logprobs": false, "user": "alice", "tools": [], "response_format": {"type": "text"}})");
+    "n": 1, "logprobs": false, "user": "alice", "tools": [], "response_format": {"type": "text"},
+    "ignore_eos": true})");
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().to_string()));
   BOOST_TEST(r->gen.model == "qwen2:0.5b");
   BOOST_TEST(r->stream);
@@ -68,6 +69,7 @@ BOOST_AUTO_TEST_CASE(chat_request_maps_messages_and_options) {
   BOOST_TEST(*o.top_k == 20);
   BOOST_TEST(*o.min_p == 0.05);
   BOOST_TEST(*o.presence_penalty == 0.2);
+  BOOST_TEST(o.ignore_eos);
   BOOST_TEST(r->gen.session == "alice");
 }
 
@@ -76,6 +78,7 @@ BOOST_AUTO_TEST_CASE(completion_request_defaults_to_16_tokens_and_no_stream) {
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().to_string()));
   BOOST_TEST(*r->gen.prompt == "Once");
   BOOST_TEST(*r->gen.options.max_tokens == 16);
+  BOOST_TEST(!r->gen.options.ignore_eos);
   BOOST_TEST(!r->stream);
   BOOST_TEST(r->gen.options.stop.size() == 2u);
   auto chat = oa::parse_request(oa::endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}]})");

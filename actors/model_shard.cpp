@@ -223,6 +223,7 @@ class worker {
     o.sampling.seed = w.seed;
     o.sampling.max_tokens = w.max_tokens;
     o.sampling.stop = w.stop;
+    o.stop_at_eog = !w.ignore_eos;
     o.request_key = req.request_key;
     return o;
   }

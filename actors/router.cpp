@@ -597,6 +597,7 @@ wire::sampling_wire to_sampling(const proto::generate_options& o, std::uint64_t 
   s.seed = seed;
   s.max_tokens = static_cast<std::int32_t>(max_tokens);
   s.stop = o.stop;
+  s.ignore_eos = o.ignore_eos;
   return s;
 }
 

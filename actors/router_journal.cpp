@@ -32,6 +32,7 @@ persist::journal_entry accepted_row(const proto::generate_request& req, const st
   s.stop = o.stop;
   s.client_seed = o.seed.has_value();
   s.stream = req.stream;
+  s.ignore_eos = o.ignore_eos;
   j.seed = seed;
   j.max_tokens = max_tokens;
   j.status = persist::journal_status::accepted;
@@ -57,6 +58,7 @@ proto::generate_request request_of(const persist::journal_entry& j) {
   o.top_k = s.top_k;
   o.repeat_last_n = s.repeat_last_n;
   o.stop = s.stop;
+  o.ignore_eos = s.ignore_eos;
   // The seed is an option only when the client gave it: that is what fixes the engine's request
   // key to 0 (actors/router.cpp), so the regenerated tokens are the original ones.
   if (s.client_seed) o.seed = j.seed;

@@ -30,6 +30,7 @@ proto::generate_request sample(bool client_seed) {
   r.options.max_tokens = 77;
   r.options.stop = {"\n\n"};
   if (client_seed) r.options.seed = 12345;
+  r.options.ignore_eos = client_seed;
   r.stream = !client_seed;
   r.session = "s9";
   return r;
@@ -49,7 +50,8 @@ void same_request(const proto::generate_request& a, const proto::generate_reques
   BOOST_TEST((x.temperature == y.temperature && x.top_k == y.top_k && x.top_p == y.top_p && x.min_p == y.min_p &&
               x.repeat_penalty == y.repeat_penalty && x.repeat_last_n == y.repeat_last_n &&
               x.frequency_penalty == y.frequency_penalty && x.presence_penalty == y.presence_penalty &&
-              x.max_tokens == y.max_tokens && x.stop == y.stop && x.seed == y.seed));
+              x.max_tokens == y.max_tokens && x.stop == y.stop && x.seed == y.seed &&
+              x.ignore_eos == y.ignore_eos));
   BOOST_TEST(a.stream == b.stream);
   BOOST_TEST(a.session == b.session);
 }

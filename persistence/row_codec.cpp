@@ -202,7 +202,7 @@ std::string encode_sampling(const sampling_options& s) {
   std::uint32_t n = 0;
   for (bool present : {s.temperature.has_value(), s.top_p.has_value(), s.min_p.has_value(), s.repeat_penalty.has_value(),
                        s.frequency_penalty.has_value(), s.presence_penalty.has_value(), s.top_k.has_value(),
-                       s.repeat_last_n.has_value(), !s.stop.empty(), s.client_seed, !s.stream})
+                       s.repeat_last_n.has_value(), !s.stop.empty(), s.client_seed, !s.stream, s.ignore_eos})
     n += present ? 1 : 0;
   msgpack::sbuffer buf;
   packer pk(buf);
@@ -238,6 +238,10 @@ std::string encode_sampling(const sampling_options& s) {
   if (!s.stream) {
     pk.pack(std::string("stream"));
     pk.pack(false);
+  }
+  if (s.ignore_eos) {
+    pk.pack(std::string("ignore_eos"));
+    pk.pack(true);
   }
   return packed(buf);
 }
@@ -275,9 +279,9 @@ result<sampling_options> decode_sampling(std::string_view b) {
     else if (key == "presence_penalty") ok = num(s.presence_penalty);
     else if (key == "top_k") ok = integer(s.top_k);
     else if (key == "repeat_last_n") ok = integer(s.repeat_last_n);
-    else if (key == "client_seed" || key == "stream") {
+    else if (key == "client_seed" || key == "stream" || key == "ignore_eos") {
       ok = v.type == msgpack::type::BOOLEAN;
-      if (ok) (key == "stream" ? s.stream : s.client_seed) = v.via.boolean;
+      if (ok) (key == "stream" ? s.stream : key == "ignore_eos" ? s.ignore_eos : s.client_seed) = v.via.boolean;
     } else if (key == "stop") {
       ok = v.type == msgpack::type::ARRAY;
       for (std::uint32_t x = 0; ok && x < v.via.array.size; ++x) {

@@ -102,7 +102,7 @@ constexpr const char* upsert_journal_sql =
     "delivered_tokens = excluded.delivered_tokens, delivered_texts = excluded.delivered_texts, "
     "delivered_count = excluded.delivered_count, status = excluded.status, finish_reason = excluded.finish_reason, "
     "attempts = excluded.attempts, revision = excluded.revision, updated_ms = excluded.updated_ms "
-    "WHERE excluded.revision >= journal.revision";
+    "WHERE excluded.revision > journal.revision";
 
 constexpr const char* upsert_session_sql =
     "INSERT INTO sessions (session_id, seq, role, content, request_id, created_ms) VALUES (?,?,?,?,?,?) "

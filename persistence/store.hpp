@@ -47,6 +47,7 @@ struct sampling_options {
   // regenerate a journaled request exactly (actors/router_journal.hpp):
   bool client_seed = false;  // the client chose `seed`: the engine's request key is then 0
   bool stream = true;        // false: a non-streamed request (one `done` with the whole text)
+  bool ignore_eos = false;   // generate past end-of-generation tokens
   bool operator==(const sampling_options&) const = default;
 };
 

@@ -153,9 +153,10 @@ struct sampling_wire {
   std::uint64_t seed = 0;
   std::int32_t max_tokens = -1;
   std::vector<std::string> stop;
+  bool ignore_eos = false;
   static constexpr const char* wire_name = "holo_sampling_wire";
   HOLO_WIRE_FIELDS(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, frequency_penalty,
-                   presence_penalty, seed, max_tokens, stop)
+                   presence_penalty, seed, max_tokens, stop, ignore_eos)
 };
 
 // router -> shard: start (or resume) a generation. With `delivered` non-empty the shard rebuilds the

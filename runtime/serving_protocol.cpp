@@ -109,7 +109,8 @@ std::string encode_generate(const generate_request& r) {
   pk.pack(r.stream);
   std::uint32_t on = (o.temperature ? 1 : 0) + (o.top_p ? 1 : 0) + (o.min_p ? 1 : 0) + (o.repeat_penalty ? 1 : 0) +
                      (o.frequency_penalty ? 1 : 0) + (o.presence_penalty ? 1 : 0) + (o.top_k ? 1 : 0) +
-                     (o.repeat_last_n ? 1 : 0) + (o.max_tokens ? 1 : 0) + (o.seed ? 1 : 0) + (o.stop.empty() ? 0 : 1);
+                     (o.repeat_last_n ? 1 : 0) + (o.max_tokens ? 1 : 0) + (o.seed ? 1 : 0) + (o.stop.empty() ? 0 : 1) +
+                     (o.ignore_eos ? 1 : 0);
   pk.pack("options");
   pk.pack_map(on);
   auto put = [&](const char* k, const auto& v) {
@@ -131,6 +132,10 @@ std::string encode_generate(const generate_request& r) {
   if (!o.stop.empty()) {
     pk.pack("stop");
     pk.pack(o.stop);
+  }
+  if (o.ignore_eos) {
+    pk.pack("ignore_eos");
+    pk.pack(true);
   }
   if (!r.session.empty()) {
     pk.pack("session");
@@ -304,6 +309,10 @@ result<generate_request> decode_generate(std::string_view frame) {
     HOLO_TRY(read_int(*o, "top_k", op.top_k));
     HOLO_TRY(read_int(*o, "repeat_last_n", op.repeat_last_n));
     HOLO_TRY(read_int(*o, "max_tokens", op.max_tokens));
+    if (auto s = find(*o, "ignore_eos"); s && s->type != msgpack::type::NIL) {
+      if (s->type != msgpack::type::BOOLEAN) return bad("options.ignore_eos must be a boolean");
+      op.ignore_eos = s->via.boolean;
+    }
     if (auto s = find(*o, "seed"); s && s->type != msgpack::type::NIL) {
       if (s->type != msgpack::type::POSITIVE_INTEGER) return bad("options.seed must be a non-negative integer");
       op.seed = s->via.u64;

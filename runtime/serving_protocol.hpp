@@ -46,6 +46,9 @@ struct generate_options {
   std::optional<std::int64_t> top_k, repeat_last_n, max_tokens;
   std::optional<std::uint64_t> seed;
   std::vector<std::string> stop;
+  // Generate to max_tokens even past the model's end-of-generation tokens (llama.cpp's ignore_eos):
+  // for benchmarks and tests that need a fixed length.
+  bool ignore_eos = false;
 };
 
 struct generate_request {

@@ -138,6 +138,7 @@ generate_request full_request() {
   o.max_tokens = 128;
   o.seed = std::numeric_limits<std::uint64_t>::max();
   o.stop = {"\n\n", "END"};
+  o.ignore_eos = true;
   r.stream = false;
   r.session = "alice";
   return r;
@@ -175,6 +176,7 @@ BOOST_AUTO_TEST_CASE(generate_with_prompt_and_every_option_round_trips) {
   BOOST_CHECK_EQUAL(*o.max_tokens, 128);
   BOOST_CHECK_EQUAL(*o.seed, std::numeric_limits<std::uint64_t>::max());
   BOOST_CHECK(o.stop == want.options.stop);
+  BOOST_CHECK(o.ignore_eos);
 }
 
 BOOST_AUTO_TEST_CASE(generate_with_messages_and_defaults_round_trips) {
@@ -192,7 +194,8 @@ BOOST_AUTO_TEST_CASE(generate_with_messages_and_defaults_round_trips) {
   BOOST_CHECK(r->session.empty());
   auto& o = r->options;
   BOOST_CHECK(!o.temperature && !o.top_p && !o.min_p && !o.repeat_penalty && !o.frequency_penalty &&
-              !o.presence_penalty && !o.top_k && !o.repeat_last_n && !o.max_tokens && !o.seed && o.stop.empty());
+              !o.presence_penalty && !o.top_k && !o.repeat_last_n && !o.max_tokens && !o.seed && o.stop.empty() &&
+              !o.ignore_eos);
 }
 
 BOOST_AUTO_TEST_CASE(a_single_stop_string_and_nil_options_are_accepted) {
