@@ -1,13 +1,69 @@
 #include "gpu/cpu/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "gpu/cpu/dot.hpp"
 #include "gpu/cpu/ops_fast.hpp"
+#include "gpu/cpu/simd.hpp"
 #include "gpu/cpu/thread_pool.hpp"
 #include "gpu/f16.hpp"
 
 namespace holo::gpu::cpu {
+
+#ifdef HOLO_CPU_AVX2
+namespace {
+
+inline __m256 load_f16x8(const f16_bits* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// score[0..7] = scale * q . k_j for the 8 keys k + j * stride (d a multiple of 8). The 8 dot products
+// run side by side and are reduced together (three rounds of pairwise adds), instead of a
+// horizontal sum per key.
+void scores8(const float* q, const f16_bits* k, std::int64_t stride, std::int64_t d, float scale, float* score) {
+  __m256 acc[8];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < d; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, load_f16x8(k + j * stride + i), acc[j]);
+  }
+  // hadd: per 128-bit half (a0+a1, a2+a3, b0+b1, b2+b3); twice gives each half's 4 partial sums of
+  // 4 keys; the two halves then add.
+  const __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]), t1 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 t2 = _mm256_hadd_ps(acc[4], acc[5]), t3 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  _mm256_storeu_ps(score, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+}
+
+// out[0..d) = sum_p score[p] * v_p over n keys (d a multiple of 8), 64 output lanes at a time kept in
+// registers across all keys instead of loaded and stored once per key.
+void weighted_sum(const float* score, const f16_bits* v, std::int64_t stride, std::int64_t n, std::int64_t d,
+                  float* out) {
+  for (std::int64_t i0 = 0; i0 < d; i0 += 64) {
+    const int nv = static_cast<int>(std::min<std::int64_t>(64, d - i0) / 8);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    if (nv == 8) {
+      for (std::int64_t p = 0; p < n; ++p) {
+        const __m256 s = _mm256_set1_ps(score[p]);
+        const f16_bits* vp = v + p * stride + i0;
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16x8(vp + 8 * j), acc[j]);
+      }
+    } else {
+      for (std::int64_t p = 0; p < n; ++p) {
+        const __m256 s = _mm256_set1_ps(score[p]);
+        const f16_bits* vp = v + p * stride + i0;
+        for (int j = 0; j < nv; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16x8(vp + 8 * j), acc[j]);
+      }
+    }
+    for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + i0 + 8 * j, acc[j]);
+  }
+}
+
+}  // namespace
+#endif
 
 void kv_store(const kv_layer& cache, const attention_shape& s, std::int64_t pos0, std::int64_t n_tokens,
               const float* k, const float* v) {
@@ -35,11 +91,22 @@ void attention(thread_pool& pool, const float* q, const kv_layer& cache, const a
       const float* qh = q + item * d;
       const f16_bits* k = cache.k + (h / group) * d;
       const f16_bits* v = cache.v + (h / group) * d;
-      for (std::int64_t p = 0; p < n_keys; ++p) score[p] = dot_f32_f16(qh, k + p * kv_row, d) * inv_sqrt_d;
+      std::int64_t p = 0;
+#ifdef HOLO_CPU_AVX2
+      if (d % 8 == 0)
+        for (; p + 8 <= n_keys; p += 8) scores8(qh, k + p * kv_row, kv_row, d, inv_sqrt_d, score + p);
+#endif
+      for (; p < n_keys; ++p) score[p] = dot_f32_f16(qh, k + p * kv_row, d) * inv_sqrt_d;
       softmax_row(score, n_keys);
       float* oh = out + item * d;
+#ifdef HOLO_CPU_AVX2
+      if (d % 8 == 0) {
+        weighted_sum(score, v, kv_row, n_keys, d, oh);
+        continue;
+      }
+#endif
       for (std::int64_t i = 0; i < d; ++i) oh[i] = 0.0f;
-      for (std::int64_t p = 0; p < n_keys; ++p) axpy_f16(score[p], v + p * kv_row, oh, d);
+      for (std::int64_t k2 = 0; k2 < n_keys; ++k2) axpy_f16(score[k2], v + k2 * kv_row, oh, d);
     }
   });
 }

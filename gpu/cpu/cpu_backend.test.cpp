@@ -10,6 +10,8 @@
 #include "gpu/cpu/cpu_backend.hpp"
 
 #include <atomic>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <memory>
@@ -23,6 +25,7 @@
 #include "gpu/test_allocation_counter.hpp"
 
 namespace gpu = holo::gpu;
+namespace bdata = boost::unit_test::data;
 using gpu::tensor_type;
 using gpu::test::make_weights;
 using gpu::test::norm_error;
@@ -190,9 +193,10 @@ BOOST_AUTO_TEST_CASE(rope_both_modes) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(kv_store_and_attention_gqa) {
+BOOST_DATA_TEST_CASE(kv_store_and_attention_gqa, bdata::make({64, 72, 128, 20}), head_dim) {
+  // 64 and 128: whole 64-lane output chunks; 72: a chunk and a tail of 8; 20: not a multiple of 8.
   backends be;
-  const gpu::attention_shape s{16, 4, 64};
+  const gpu::attention_shape s{16, 4, head_dim};
   const std::int64_t ctx = 64, kv_row = s.n_head_kv * s.head_dim;
   std::vector<gpu::f16_bits> kr(ctx * kv_row), vr(ctx * kv_row), kf(ctx * kv_row), vf(ctx * kv_row);
   const gpu::kv_layer ref_cache{kr.data(), vr.data(), ctx}, fast_cache{kf.data(), vf.data(), ctx};

@@ -29,12 +29,20 @@ void quantize_activation(tensor_type act, const float* x, void* dst, std::int64_
 // Tiled prefill kernel: out[t * ldo + r] = sum_i w_r[i] * x_t[i] for r < rows, t < n, where weight
 // row r starts at w + r * w_stride and activation row t (activation_type's format, as vec_dot reads
 // it) at x + t * x_stride, `cols` elements each. Each loaded weight block serves several tokens and
-// each activation block several rows (register tiles; see gemm.cpp).
+// each activation block several rows (register tiles; see gemm.cpp). `x_offset`: where
+// gemm_wants_offset(w), the same activations with every Q8_0 quant offset by 128 (offset_q8_0), same
+// layout; otherwise null and unused.
 using gemm_fn = void (*)(const std::byte* w, std::size_t w_stride, std::int64_t rows, const std::byte* x,
-                         std::size_t x_stride, std::int64_t n, std::int64_t cols, float* out,
-                         std::int64_t ldo);
+                         const std::byte* x_offset, std::size_t x_stride, std::int64_t n, std::int64_t cols,
+                         float* out, std::int64_t ldo);
 // The tiled kernel for weight type `w`; null where there is none (scalar builds): use vec_dot.
 gemm_fn gemm_for(tensor_type w);
+// Whether gemm_for(w) reads x_offset (the VNNI kernels for Q8_0/Q4_0 weights: vpdpbusd multiplies
+// unsigned by signed bytes).
+bool gemm_wants_offset(tensor_type w);
+// `blocks` Q8_0 blocks from `in` to `out` with every quant q stored as q + 128 (q ^ 0x80, read as
+// unsigned); the scales are copied.
+void offset_q8_0(const void* in, void* out, std::int64_t blocks);
 
 float vec_dot_f32(const void* w, const void* x, std::int64_t n);
 float vec_dot_f16(const void* w, const void* x, std::int64_t n);

@@ -12,8 +12,17 @@
 // integer and a float accumulator per pair; 4x4 measured slower). Edge tiles (rows or tokens not a
 // multiple) use the same template with smaller R, C. AVX2 builds only; without it gemm_for returns
 // null and matmul falls back to one vec_dot per pair.
+//
+// Where the CPU has VNNI the quantized types use another layout instead: weight rows in the lanes
+// (rows8_* with 256-bit registers, rows16_* with AVX-512), so the scales and the conversion to float
+// serve 8 or 16 pairs at once (see below; docs/engine.md "CPU matmul kernels" has the overview).
+// GCC 12's AVX-512 headers build 512-bit values from _mm512_undefined_*() and then warn, after
+// inlining, that those may be used uninitialized (they are masked off): a false positive here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -96,6 +105,99 @@ struct tile_q8_0 {
       for (int c = 0; c < C; ++c) out[c * ldo + r] = hsum(acc[r][c]);
   }
 };
+
+// --- Q8_0 and Q4_0 weights, 8 rows in the lanes (VNNI) ------------------------------------------------
+//
+// The tiles above keep a block's 32 elements in the lanes, so every (row, token) pair pays its own
+// integer dot, int -> float conversion and scale FMA per block, and a horizontal sum at the end.
+// With VNNI (vpdpbusd: 4 u8 x s8 products summed into each i32 lane, no saturation) the lanes can
+// hold 8 weight rows instead: the 8 rows' blocks are transposed in registers so lane r of wt[k] holds
+// bytes 4k..4k+3 of row r, and one token's 4 activation bytes, broadcast, are dotted with all 8 rows
+// at once. A block then costs per token 8 vpdpbusd plus one conversion and one FMA for 8 pairs, and
+// the result is 8 adjacent outputs (out is (n, rows)): a plain store, no horizontal sum.
+//
+// vpdpbusd wants its broadcast operand unsigned: activations are stored offset by 128 (qs ^ 0x80 in
+// matmul's scratch beside the plain ones, made once per matmul), and sum (x + 128) w = sum x w +
+// 128 sum w is corrected by the rows' own 128 sum w, computed once per block and tile.
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+#define HOLO_CPU_VNNI_GEMM 1
+
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#endif
+}
+
+// Lane r of out[k] = 32-bit group k of in[r] (an 8 x 8 transpose of 32-bit elements).
+__attribute__((always_inline)) inline void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
+  __m256i t[8], u[8];
+  HOLO_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);      // groups 0,1 | 4,5 of rows 2i, 2i+1
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);  // groups 2,3 | 6,7
+  }
+  HOLO_UNROLL
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 0 | 4
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 1 | 5
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 2 | 6
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 3 | 7
+  }
+  HOLO_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    out[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+    out[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+  }
+}
+
+template <class Wt>
+struct rows8_q8_0 {
+  // 8 rows x C tokens; x: offset activations (qs ^ 0x80). out[c * ldo + r].
+  template <int C>
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
+                  float* out, std::int64_t ldo) {
+    using wblock = typename Wt::block;
+    const std::int64_t nb = cols / qk8_0;
+    const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc[C];
+    HOLO_UNROLL
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < nb; ++b) {
+      __m256i rows[8], wt[8];
+      alignas(16) f16_bits d[8];
+      HOLO_UNROLL
+      for (int r = 0; r < 8; ++r) {
+        const wblock& wb = row_at<wblock>(w, ws, r)[b];
+        rows[r] = Wt::load(wb);
+        d[r] = wb.d;
+      }
+      transpose8x8_epi32(rows, wt);
+      __m256i corr = _mm256_setzero_si256();  // 128 * sum of each row's block
+      HOLO_UNROLL
+      for (int k = 0; k < 8; ++k) corr = dpbusd(corr, offset, wt[k]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d)));
+      HOLO_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const block_q8_0& xb = row_at<block_q8_0>(x, xs, c)[b];
+        const auto* q = reinterpret_cast<const std::int32_t*>(xb.qs);
+        __m256i s = _mm256_sub_epi32(_mm256_setzero_si256(), corr);
+        HOLO_UNROLL
+        for (int k = 0; k < 8; ++k) {
+          std::int32_t v;
+          std::memcpy(&v, q + k, sizeof v);
+          s = dpbusd(s, _mm256_set1_epi32(v), wt[k]);
+        }
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(fp16(xb.d))), _mm256_cvtepi32_ps(s), acc[c]);
+      }
+    }
+    HOLO_UNROLL
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(out + c * ldo, acc[c]);
+  }
+};
+
+#endif
 
 // --- Q4_K and Q5_K weights with Q8_K activations ----------------------------------------------------
 
@@ -192,6 +294,294 @@ struct tile_q45_k {
       for (int c = 0; c < C; ++c) out[c * ldo + r] = hsum(acc[r][c]) - mins[r][c];
   }
 };
+
+#ifdef HOLO_CPU_VNNI_GEMM
+// Q4_K with 8 rows in the lanes (see rows8_q8_0). The nibbles are unsigned, so they are vpdpbusd's
+// unsigned operand as they are and the Q8_K activations its broadcast signed one: no offset. Per
+// sub-block of 32 the 8 rows' integer dots are scaled by their 6-bit scales (one multiply for the 8
+// rows) and summed over the super-block; the mins term sum_j m_j * (sum of x over sub-block j) uses
+// the activation's bsums, two sub-blocks per 16-bit multiply-add.
+struct rows8_q4_k {
+  template <int C>
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
+                  float* out, std::int64_t ldo) {
+    const std::int64_t nb = cols / qk_k;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[C];
+    HOLO_UNROLL
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < nb; ++b) {
+      alignas(32) std::int32_t sc[8][8];  // [sub-block][row]
+      alignas(32) std::int32_t mn[4][8];  // [sub-block pair][row]: m[2p] | m[2p + 1] << 16
+      alignas(16) f16_bits d[8], dmin[8];
+      HOLO_UNROLL
+      for (int r = 0; r < 8; ++r) {
+        const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
+        std::uint8_t s8[8], m8[8];
+        unpack_k4(wb.scales, s8, m8);
+        HOLO_UNROLL
+        for (int j = 0; j < 8; ++j) sc[j][r] = s8[j];
+        HOLO_UNROLL
+        for (int p = 0; p < 4; ++p) mn[p][r] = std::int32_t(m8[2 * p]) | (std::int32_t(m8[2 * p + 1]) << 16);
+        d[r] = wb.d;
+        dmin[r] = wb.dmin;
+      }
+      __m256i isum[C];
+      HOLO_UNROLL
+      for (auto& s : isum) s = _mm256_setzero_si256();
+      for (int p = 0; p < 4; ++p) {  // qs bytes 32p..32p+31: sub-block 2p (low nibbles), 2p + 1 (high)
+        __m256i rows[8], t[8];
+        HOLO_UNROLL
+        for (int r = 0; r < 8; ++r) rows[r] = load256(row_at<block_q4_k>(w, ws, r)[b].qs + 32 * p);
+        transpose8x8_epi32(rows, t);
+        HOLO_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          __m256i q[8];
+          HOLO_UNROLL
+          for (int k = 0; k < 8; ++k) q[k] = _mm256_and_si256(half ? _mm256_srli_epi16(t[k], 4) : t[k], m4);
+          const __m256i scv = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc[2 * p + half]));
+          HOLO_UNROLL
+          for (int c = 0; c < C; ++c) {
+            const std::int8_t* xq = row_at<block_q8_k>(x, xs, c)[b].qs + 64 * p + 32 * half;
+            __m256i s = _mm256_setzero_si256();
+            HOLO_UNROLL
+            for (int k = 0; k < 8; ++k) {
+              std::int32_t v;
+              std::memcpy(&v, xq + 4 * k, sizeof v);
+              s = dpbusd(s, q[k], _mm256_set1_epi32(v));
+            }
+            isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(s, scv));
+          }
+        }
+      }
+      const __m256 dv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d)));
+      const __m256 dmv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dmin)));
+      HOLO_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const block_q8_k& xb = row_at<block_q8_k>(x, xs, c)[b];
+        alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
+        _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(xb));
+        __m256i mins = _mm256_setzero_si256();
+        HOLO_UNROLL
+        for (int p = 0; p < 4; ++p)
+          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mn[p])),
+                                                          _mm256_set1_epi32(bs[p])));
+        const __m256 dx = _mm256_set1_ps(xb.d);
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, dx), _mm256_cvtepi32_ps(mins), acc[c]);
+      }
+    }
+    HOLO_UNROLL
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(out + c * ldo, acc[c]);
+  }
+};
+#endif
+
+#if defined(HOLO_CPU_VNNI_GEMM) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// The same kernels with 512-bit registers: 16 rows in the lanes. The per-token work (broadcast,
+// vpdpbusd, conversion, FMA) then serves 16 pairs per instruction; on CPUs with full-width AVX-512
+// units (Zen 5, Intel server cores) that halves the instructions per product.
+#define HOLO_CPU_ROWS16_GEMM 1
+
+// Lane r (0..15) of out[k] = 32-bit group k of row r's 32 bytes: two 8 x 8 transposes, joined.
+template <class Load>
+__attribute__((always_inline)) inline void transpose16_rows(Load load, __m512i out[8]) {
+  __m256i rows[8], lo[8], hi[8];
+  HOLO_UNROLL
+  for (int r = 0; r < 8; ++r) rows[r] = load(r);
+  transpose8x8_epi32(rows, lo);
+  HOLO_UNROLL
+  for (int r = 0; r < 8; ++r) rows[r] = load(8 + r);
+  transpose8x8_epi32(rows, hi);
+  HOLO_UNROLL
+  for (int k = 0; k < 8; ++k) out[k] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[k]), hi[k], 1);
+}
+
+// Register tiles of 16 rows x C tokens (a block of 32 is too little work to amortise a pass over
+// the whole chunk per block, as the K-quant kernels below do: measured 3x slower).
+template <class Wt>
+struct rows16_q8_0 {
+  template <int C>
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
+                  float* out, std::int64_t ldo) {
+    using wblock = typename Wt::block;
+    const std::int64_t nb = cols / qk8_0;
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[C];
+    HOLO_UNROLL
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    for (std::int64_t b = 0; b < nb; ++b) {
+      __m512i wt[8];
+      transpose16_rows([&](int r) { return Wt::load(row_at<wblock>(w, ws, r)[b]); }, wt);
+      alignas(32) f16_bits d[16];
+      HOLO_UNROLL
+      for (int r = 0; r < 16; ++r) d[r] = row_at<wblock>(w, ws, r)[b].d;
+      __m512i corr = _mm512_setzero_si512();  // 128 * sum of each row's block
+      HOLO_UNROLL
+      for (int k = 0; k < 8; ++k) corr = _mm512_dpbusd_epi32(corr, offset, wt[k]);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+      HOLO_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const block_q8_0& xb = row_at<block_q8_0>(x, xs, c)[b];
+        __m512i s = _mm512_sub_epi32(_mm512_setzero_si512(), corr);
+        HOLO_UNROLL
+        for (int k = 0; k < 8; ++k) {
+          std::int32_t v;
+          std::memcpy(&v, xb.qs + 4 * k, sizeof v);
+          s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(v), wt[k]);
+        }
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(fp16(xb.d))), _mm512_cvtepi32_ps(s), acc[c]);
+      }
+    }
+    HOLO_UNROLL
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + c * ldo, acc[c]);
+  }
+};
+
+// Q4_K, 16 rows, block by block: the super-block's scales are unpacked and its nibbles transposed
+// once into a stack buffer (4 KiB, L1), then every token of the chunk walks its 8 sub-blocks and
+// adds its 16 results to out. Unpacking and transposing cost as much as several tokens' products,
+// so they are paid once per chunk rather than once per register tile of tokens.
+struct rows16_q4_k {
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
+                  std::int64_t cols, float* out, std::int64_t ldo) {
+    const std::int64_t nb = cols / qk_k;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      alignas(64) std::int32_t sc[8][16];  // [sub-block][row]
+      alignas(64) std::int32_t mn[4][16];  // [sub-block pair][row]: m[2p] | m[2p + 1] << 16
+      alignas(32) f16_bits d[16], dmin[16];
+      HOLO_UNROLL
+      for (int r = 0; r < 16; ++r) {
+        const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
+        std::uint8_t s8[8], m8[8];
+        unpack_k4(wb.scales, s8, m8);
+        HOLO_UNROLL
+        for (int j = 0; j < 8; ++j) sc[j][r] = s8[j];
+        HOLO_UNROLL
+        for (int p = 0; p < 4; ++p) mn[p][r] = std::int32_t(m8[2 * p]) | (std::int32_t(m8[2 * p + 1]) << 16);
+        d[r] = wb.d;
+        dmin[r] = wb.dmin;
+      }
+      alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' nibbles as bytes
+      for (int p = 0; p < 4; ++p) {
+        __m512i t[8];
+        transpose16_rows([&](int r) { return load256(row_at<block_q4_k>(w, ws, r)[b].qs + 32 * p); }, t);
+        HOLO_UNROLL
+        for (int k = 0; k < 8; ++k) {
+          q[2 * p][k] = _mm512_and_si512(t[k], m4);
+          q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
+        }
+      }
+      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+      const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin)));
+      for (std::int64_t c = 0; c < nt; ++c) {
+        const block_q8_k& xb = row_at<block_q8_k>(x, xs, static_cast<int>(c))[b];
+        __m512i isum = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+          __m512i s = _mm512_setzero_si512();
+          HOLO_UNROLL
+          for (int k = 0; k < 8; ++k) {
+            std::int32_t v;
+            std::memcpy(&v, xb.qs + 32 * j + 4 * k, sizeof v);
+            s = _mm512_dpbusd_epi32(s, q[j][k], _mm512_set1_epi32(v));
+          }
+          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s, _mm512_load_si512(sc[j])));
+        }
+        alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
+        _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(xb));
+        __m512i mins = _mm512_setzero_si512();
+        HOLO_UNROLL
+        for (int p = 0; p < 4; ++p)
+          mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(mn[p]), _mm512_set1_epi32(bs[p])));
+        const __m512 dx = _mm512_set1_ps(xb.d);
+        float* o = out + c * ldo;
+        __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
+        a = _mm512_fmadd_ps(_mm512_mul_ps(dv, dx), _mm512_cvtepi32_ps(isum), a);
+        _mm512_storeu_ps(o, _mm512_fnmadd_ps(_mm512_mul_ps(dmv, dx), _mm512_cvtepi32_ps(mins), a));
+      }
+    }
+  }
+};
+
+// Q6_K, 16 rows (see rows16_q4_k). The 6-bit quants are taken unsigned (value + 32, 0..63), the
+// vpdpbusd operand they are; the 32 comes off per sub-block of 16 as 32 * scale * (sum of x there),
+// from the activation's bsums, two sub-blocks per 16-bit multiply-add.
+struct rows16_q6_k {
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
+                  std::int64_t cols, float* out, std::int64_t ldo) {
+    const std::int64_t nb = cols / qk_k;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      alignas(64) std::int32_t sc[16][16];  // [sub-block of 16][row]
+      alignas(64) std::int32_t sp[8][16];   // [sub-block pair][row]: scale pair as two i16
+      alignas(32) f16_bits d[16];
+      HOLO_UNROLL
+      for (int r = 0; r < 16; ++r) {
+        const block_q6_k& wb = row_at<block_q6_k>(w, ws, r)[b];
+        HOLO_UNROLL
+        for (int s = 0; s < 16; ++s) sc[s][r] = wb.scales[s];
+        HOLO_UNROLL
+        for (int u = 0; u < 8; ++u)
+          sp[u][r] = std::int32_t(std::uint16_t(std::int16_t(wb.scales[2 * u]))) |
+                     (std::int32_t(wb.scales[2 * u + 1]) * 65536);
+        d[r] = wb.d;
+      }
+      alignas(64) __m512i q[2][4][8];  // [half][run of 32][group of 4 elements]: element 128h + 32i + 4k
+      for (int h = 0; h < 2; ++h) {
+        __m512i ta[8], tb[8], th[8];
+        transpose16_rows([&](int r) { return load256(row_at<block_q6_k>(w, ws, r)[b].ql + 64 * h); }, ta);
+        transpose16_rows([&](int r) { return load256(row_at<block_q6_k>(w, ws, r)[b].ql + 64 * h + 32); }, tb);
+        transpose16_rows([&](int r) { return load256(row_at<block_q6_k>(w, ws, r)[b].qh + 32 * h); }, th);
+        HOLO_UNROLL
+        for (int k = 0; k < 8; ++k) {
+          // Bytes of ql give 4 low bits (low nibble: runs 0, 1; high nibble: runs 2, 3), qh 2 high
+          // bits (bits 0-1, 2-3, 4-5, 6-7 for runs 0..3). 16-bit shifts: the masks drop what
+          // crosses from the neighbouring byte.
+          q[h][0][k] = _mm512_or_si512(_mm512_and_si512(ta[k], m4), _mm512_and_si512(_mm512_slli_epi16(th[k], 4), m30));
+          q[h][1][k] = _mm512_or_si512(_mm512_and_si512(tb[k], m4), _mm512_and_si512(_mm512_slli_epi16(th[k], 2), m30));
+          q[h][2][k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ta[k], 4), m4), _mm512_and_si512(th[k], m30));
+          q[h][3][k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(tb[k], 4), m4),
+                                       _mm512_and_si512(_mm512_srli_epi16(th[k], 2), m30));
+        }
+      }
+      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+      for (std::int64_t c = 0; c < nt; ++c) {
+        const block_q8_k& xb = row_at<block_q8_k>(x, xs, static_cast<int>(c))[b];
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+          for (int i = 0; i < 4; ++i) {
+            const std::int8_t* xq = xb.qs + 128 * h + 32 * i;
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            HOLO_UNROLL
+            for (int k = 0; k < 4; ++k) {
+              std::int32_t v0, v1;
+              std::memcpy(&v0, xq + 4 * k, sizeof v0);
+              std::memcpy(&v1, xq + 16 + 4 * k, sizeof v1);
+              s0 = _mm512_dpbusd_epi32(s0, q[h][i][k], _mm512_set1_epi32(v0));
+              s1 = _mm512_dpbusd_epi32(s1, q[h][i][k + 4], _mm512_set1_epi32(v1));
+            }
+            const int s = 8 * h + 2 * i;  // sub-blocks s (elements 0-15 of the run) and s + 1
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s0, _mm512_load_si512(sc[s])));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s1, _mm512_load_si512(sc[s + 1])));
+          }
+        }
+        __m512i off = _mm512_setzero_si512();  // sum_s scale_s * bsum_s
+        HOLO_UNROLL
+        for (int u = 0; u < 8; ++u) {
+          std::int32_t pair;
+          std::memcpy(&pair, xb.bsums + 2 * u, sizeof pair);
+          off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(sp[u]), _mm512_set1_epi32(pair)));
+        }
+        isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(off, 5));
+        float* o = out + c * ldo;
+        const __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
+        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_mul_ps(dv, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(isum), a));
+      }
+    }
+  }
+};
+#endif
 
 // --- Q6_K weights with Q8_K activations --------------------------------------------------------------
 
@@ -352,12 +742,15 @@ constexpr std::array<std::array<tile_fn, CM>, RM> tile_table() {
   return t;
 }
 
-// Activation bytes per token chunk: the chunk stays in L2 while every tile of weight rows walks it.
-constexpr std::size_t chunk_bytes = 256 * 1024;
+// Activation bytes per token chunk: the chunk stays in L2 while every tile of weight rows walks it,
+// and the weights stream from memory once per chunk. 512 KiB measured better than 128 and 256 KiB
+// on whole models (pp512 of the 100m and 1B presets, whose weights come from DRAM).
+constexpr std::size_t chunk_bytes = 512 * 1024;
 
 template <class K, int RM, int CM>
-void gemm_tiled(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x, std::size_t xs,
-                std::int64_t n, std::int64_t cols, float* out, std::int64_t ldo) {
+void gemm_tiled(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                const std::byte* /*x_offset*/, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                std::int64_t ldo) {
   static constexpr auto table = tile_table<K, RM, CM>();
   const auto chunk_tokens = static_cast<std::int64_t>(chunk_bytes / xs);
   const std::int64_t chunk = std::max<std::int64_t>(CM, chunk_tokens / CM * CM);
@@ -383,6 +776,102 @@ constexpr int q8_rows = 4, q8_toks = 3, float_rows = 4, float_toks = 3;
 #endif
 constexpr int k_rows = 2, k_toks = 4;
 
+#ifdef HOLO_CPU_VNNI_GEMM
+#ifdef __AVX512VL__
+constexpr int rows8_toks = 8;  // 8 accumulators + 8 transposed weight vectors + temporaries in 32
+#else
+constexpr int rows8_toks = 4;
+#endif
+
+template <class K, int C>
+void rows8_entry(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
+                 float* out, std::int64_t ldo) {
+  K::template run<C>(w, ws, x, xs, cols, out, ldo);
+}
+
+// Prefill with groups of 8 rows in the lanes (kernel K, up to CM tokens a call); the last rows % 8
+// go to `edge` (the register tiles). OffsetQ8: K reads Q8_0 activations offset by 128 (rows8_q8_0).
+template <class K, int RT, int CM, bool OffsetQ8>
+void gemm_rows(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x, const std::byte* x_offset,
+               std::size_t xs, std::int64_t n, std::int64_t cols, float* out, std::int64_t ldo, gemm_fn edge) {
+  static constexpr auto table = [] {
+    std::array<tile_fn, CM> t{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) { ((t[I] = &rows8_entry<K, int(I) + 1>), ...); }(
+        std::make_index_sequence<CM>{});
+    return t;
+  }();
+  const std::int64_t full = rows / RT * RT;
+  const auto chunk_tokens = static_cast<std::int64_t>(chunk_bytes / xs);
+  const std::int64_t chunk = std::max<std::int64_t>(CM, chunk_tokens / CM * CM);
+  for (std::int64_t t0 = 0; full > 0 && t0 < n; t0 += chunk) {
+    const std::int64_t t1 = std::min(n, t0 + chunk);
+    const std::byte* xc = (OffsetQ8 ? x_offset : x) + static_cast<std::size_t>(t0) * xs;
+    for (std::int64_t r = 0; r < full; r += RT) {
+      for (std::int64_t t = t0; t < t1; t += CM) {
+        const auto nc = static_cast<int>(std::min<std::int64_t>(CM, t1 - t));
+        table[nc - 1](w + static_cast<std::size_t>(r) * ws, ws, xc + static_cast<std::size_t>(t - t0) * xs, xs, cols,
+                      out + t * ldo + r, ldo);
+      }
+    }
+  }
+  if (full < rows)
+    edge(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
+}
+
+template <class Wt>
+void gemm_q8_rows8(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x, const std::byte* x_offset,
+                   std::size_t xs, std::int64_t n, std::int64_t cols, float* out, std::int64_t ldo) {
+  gemm_rows<rows8_q8_0<Wt>, 8, rows8_toks, true>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo,
+                                                 gemm_tiled<tile_q8_0<Wt>, q8_rows, q8_toks>);
+}
+
+void gemm_q4_k_rows8(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                     const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                     std::int64_t ldo) {
+  gemm_rows<rows8_q4_k, 8, rows8_toks, false>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo,
+                                              gemm_tiled<tile_q45_k<false>, k_rows, k_toks>);
+}
+
+#ifdef HOLO_CPU_ROWS16_GEMM
+// The 16-row kernels, block-major (K::run takes a whole token chunk); the last rows % 16 go to
+// `edge`: the 8-row kernels (whose last rows % 8 go to the tiles), or the tiles.
+template <class K>
+void gemm_rows16_chunks(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                        const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                        std::int64_t ldo, gemm_fn edge) {
+  const std::int64_t full = rows / 16 * 16;
+  const std::int64_t chunk = std::max<std::int64_t>(1, static_cast<std::int64_t>(chunk_bytes / xs));
+  for (std::int64_t t0 = 0; full > 0 && t0 < n; t0 += chunk) {
+    const std::int64_t t1 = std::min(n, t0 + chunk);
+    for (std::int64_t r = 0; r < full; r += 16)
+      K::run(w + static_cast<std::size_t>(r) * ws, ws, x + static_cast<std::size_t>(t0) * xs, xs, t1 - t0, cols, out + t0 * ldo + r, ldo);
+  }
+  if (full < rows)
+    edge(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
+}
+
+template <class Wt>
+void gemm_q8_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                    const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                    std::int64_t ldo) {
+  gemm_rows<rows16_q8_0<Wt>, 16, 8, true>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo, gemm_q8_rows8<Wt>);
+}
+
+void gemm_q4_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                      const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                      std::int64_t ldo) {
+  gemm_rows16_chunks<rows16_q4_k>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo, gemm_q4_k_rows8);
+}
+
+void gemm_q6_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                      const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                      std::int64_t ldo) {
+  gemm_rows16_chunks<rows16_q6_k>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo,
+                                  gemm_tiled<tile_q6_k, k_rows, k_toks>);
+}
+#endif
+#endif
+
 }  // namespace
 
 gemm_fn gemm_for(tensor_type w) {
@@ -393,25 +882,72 @@ gemm_fn gemm_for(tensor_type w) {
       return gemm_tiled<tile_float<f16_weights>, float_rows, float_toks>;
     case tensor_type::bf16:
       return gemm_tiled<tile_float<bf16_weights>, float_rows, float_toks>;
+#if defined(HOLO_CPU_ROWS16_GEMM)
+    case tensor_type::q4_0:
+      return gemm_q8_rows16<q4_0_weights>;
+    case tensor_type::q8_0:
+      return gemm_q8_rows16<q8_0_weights>;
+#elif defined(HOLO_CPU_VNNI_GEMM)
+    case tensor_type::q4_0:
+      return gemm_q8_rows8<q4_0_weights>;
+    case tensor_type::q8_0:
+      return gemm_q8_rows8<q8_0_weights>;
+#else
     case tensor_type::q4_0:
       return gemm_tiled<tile_q8_0<q4_0_weights>, q8_rows, q8_toks>;
     case tensor_type::q8_0:
       return gemm_tiled<tile_q8_0<q8_0_weights>, q8_rows, q8_toks>;
+#endif
     case tensor_type::q4_k:
+#if defined(HOLO_CPU_ROWS16_GEMM)
+      return gemm_q4_k_rows16;
+#elif defined(HOLO_CPU_VNNI_GEMM)
+      return gemm_q4_k_rows8;
+#else
       return gemm_tiled<tile_q45_k<false>, k_rows, k_toks>;
+#endif
     case tensor_type::q5_k:
       return gemm_tiled<tile_q45_k<true>, k_rows, k_toks>;
     case tensor_type::q6_k:
+#if defined(HOLO_CPU_ROWS16_GEMM)
+      return gemm_q6_k_rows16;
+#else
       return gemm_tiled<tile_q6_k, k_rows, k_toks>;
+#endif
     default:
       return nullptr;
   }
 }
 
+bool gemm_wants_offset(tensor_type w) {
+#ifdef HOLO_CPU_VNNI_GEMM
+  return w == tensor_type::q8_0 || w == tensor_type::q4_0;
+#else
+  (void)w;
+  return false;
+#endif
+}
+
 #else
 
 gemm_fn gemm_for(tensor_type) { return nullptr; }
+bool gemm_wants_offset(tensor_type) { return false; }
 
 #endif
+
+void offset_q8_0(const void* in, void* out, std::int64_t blocks) {
+  const auto* src = static_cast<const block_q8_0*>(in);
+  auto* dst = static_cast<block_q8_0*>(out);
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    dst[b].d = src[b].d;
+#ifdef HOLO_CPU_AVX2
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst[b].qs),
+                        _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[b].qs)),
+                                         _mm256_set1_epi8(static_cast<char>(0x80))));
+#else
+    for (int i = 0; i < qk8_0; ++i) dst[b].qs[i] = static_cast<std::int8_t>(static_cast<std::uint8_t>(src[b].qs[i]) ^ 0x80u);
+#endif
+  }
+}
 
 }  // namespace holo::gpu::cpu

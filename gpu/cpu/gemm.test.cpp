@@ -33,8 +33,9 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
   struct shape {
     std::int64_t rows, cols, n;
   };
-  // 4096 columns x 70 tokens crosses the 256 KiB activation chunk for every activation format.
-  const shape shapes[] = {{1, 256, 2}, {5, 512, 13}, {7, 256, 5}, {33, 1024, 3}, {9, 4096, 70}, {10, 256, 7}};
+  // 4096 columns x 130 tokens crosses the 512 KiB activation chunk for every activation format; row
+  // counts leave every kernel level its edge (16-row, 8-row and register tiles).
+  const shape shapes[] = {{1, 256, 2}, {5, 512, 13}, {7, 256, 5}, {33, 1024, 3}, {17, 4096, 130}, {10, 256, 7}, {24, 512, 19}};
   for (tensor_type t : all_types) {
     const gpu::cpu::gemm_fn gemm = gpu::cpu::gemm_for(t);
     if (gemm == nullptr) continue;  // scalar build: matmul uses vec_dot only
@@ -52,9 +53,15 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
           gpu::cpu::quantize_activation(act, x.data() + i * s.cols, xa.data() + i * xs, s.cols);
         }
       }
+      std::vector<std::byte> xo;  // the offset copy, for the kernels that read one
+      if (gpu::cpu::gemm_wants_offset(t)) {
+        BOOST_REQUIRE(act == tensor_type::q8_0);
+        xo.resize(xa.size());
+        gpu::cpu::offset_q8_0(xa.data(), xo.data(), s.n * (s.cols / gpu::qk8_0));
+      }
       std::vector<float> got(s.n * s.rows, -1.0f);
-      gemm(static_cast<const std::byte*>(w.view.data), w.view.row_size(), s.rows, xa.data(), xs, s.n, s.cols,
-           got.data(), s.rows);
+      gemm(static_cast<const std::byte*>(w.view.data), w.view.row_size(), s.rows, xa.data(),
+           xo.empty() ? nullptr : xo.data(), xs, s.n, s.cols, got.data(), s.rows);
       std::vector<float> wd(s.cols);
       for (std::int64_t r = 0; r < s.rows; ++r) {
         BOOST_REQUIRE(gpu::dequantize_row(t, w.view.row(r), wd.data(), s.cols).ok());

@@ -63,18 +63,19 @@ std::vector<kernel_bench_row> run_kernel_bench(const kernel_bench_config& cfg) {
   std::vector<kernel_bench_row> out;
   std::mt19937 rng(42);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> src(static_cast<std::size_t>(cfg.cols) * 64), x(static_cast<std::size_t>(cfg.cols)),
-      y(static_cast<std::size_t>(cfg.rows));
+  const std::int64_t n_max = std::max<std::int64_t>(1, cfg.prefill_tokens);
+  std::vector<float> src(static_cast<std::size_t>(cfg.cols) * 64), x(static_cast<std::size_t>(cfg.cols * n_max)),
+      y(static_cast<std::size_t>(cfg.rows * n_max));
   for (auto& v : src) v = dist(rng);
   for (auto& v : x) v = dist(rng);
   std::vector<float> probe(static_cast<std::size_t>(cfg.probe_bytes / 4), 1.0f);
 
   for (int threads : cfg.thread_counts) {
     cpu_backend be(threads);
-    if (!be.reserve({1, cfg.cols, 0, 0, 0}).ok()) continue;
+    if (!be.reserve({n_max, cfg.cols, 0, 0, 0}).ok()) continue;
     {
       thread_pool pool(threads);
-      out.push_back({"probe", threads, 0, 0, probe_gb_per_second(pool, probe, cfg.seconds_per_case)});
+      out.push_back({"probe", threads, 0, 0, 0, probe_gb_per_second(pool, probe, cfg.seconds_per_case), 0});
     }
     for (tensor_type t : cfg.types) {
       const std::size_t rb = row_bytes(t, static_cast<std::size_t>(cfg.cols));
@@ -89,31 +90,44 @@ std::vector<kernel_bench_row> run_kernel_bench(const kernel_bench_config& cfg) {
       for (std::size_t r = 0; r < std::size_t(cfg.rows) * matrix_copies; ++r) {
         std::copy_n(rows64.data() + (r % 64) * rb, rb, data.data() + r * rb);
       }
-      auto call = [&](int copy) {
-        const tensor_view w{t, cfg.cols, cfg.rows, data.data() + matrix_bytes * std::size_t(copy)};
-        (void)be.matmul(w, x.data(), 1, nullptr, y.data());
-      };
-      for (int c = 0; c < matrix_copies; ++c) call(c);  // warm-up
-      int calls = 0;
-      const auto t0 = clock_type::now();
-      do {
-        call(calls % matrix_copies);
-        ++calls;
-      } while (seconds_since(t0) < cfg.seconds_per_case);
-      const double secs = seconds_since(t0) / calls;
-      out.push_back({std::string(traits(t).name), threads, double(matrix_bytes), secs,
-                     double(matrix_bytes) / secs / 1e9});
+      for (std::int64_t n : {std::int64_t(1), cfg.prefill_tokens}) {
+        if (n < 1 || (n == cfg.prefill_tokens && n == 1)) continue;
+        auto call = [&](int copy) {
+          const tensor_view w{t, cfg.cols, cfg.rows, data.data() + matrix_bytes * std::size_t(copy)};
+          (void)be.matmul(w, x.data(), n, nullptr, y.data());
+        };
+        for (int c = 0; c < matrix_copies; ++c) call(c);  // warm-up
+        int calls = 0;
+        const auto t0 = clock_type::now();
+        do {
+          call(calls % matrix_copies);
+          ++calls;
+        } while (seconds_since(t0) < cfg.seconds_per_case);
+        const double secs = seconds_since(t0) / calls;
+        out.push_back({std::string(traits(t).name), threads, n, double(matrix_bytes), secs,
+                       double(matrix_bytes) / secs / 1e9, double(cfg.rows) * double(cfg.cols) * double(n) / secs / 1e9});
+      }
     }
   }
   return out;
 }
 
 std::string format_kernel_bench(const std::vector<kernel_bench_row>& rows) {
-  std::string s = "what     threads  MiB/matvec  us/matvec    GB/s\n";
-  char line[128];
+  // GB/s of weights for the matvec rows (decode is read-bound); GMAC/s for every row (prefill is
+  // compute-bound).
+  std::string s = "what     threads  tokens  MiB/matrix    us/call    GB/s   GMAC/s\n";
+  char line[160];
   for (const auto& r : rows) {
-    std::snprintf(line, sizeof line, "%-8s %7d  %10.2f  %9.1f  %6.2f\n", r.what.c_str(), r.threads,
-                  r.weight_bytes / (1 << 20), r.seconds_per_call * 1e6, r.gb_per_second);
+    if (r.what == "probe") {
+      std::snprintf(line, sizeof line, "%-8s %7d  %6s  %10s  %9s  %6.2f  %7s\n", r.what.c_str(), r.threads, "-", "-",
+                    "-", r.gb_per_second, "-");
+    } else {
+      char gbs[16] = "-";
+      if (r.tokens == 1) std::snprintf(gbs, sizeof gbs, "%.2f", r.gb_per_second);
+      std::snprintf(line, sizeof line, "%-8s %7d  %6lld  %10.2f  %9.1f  %6s  %7.1f\n", r.what.c_str(), r.threads,
+                    static_cast<long long>(r.tokens), r.weight_bytes / (1 << 20), r.seconds_per_call * 1e6, gbs,
+                    r.gmac_per_second);
+    }
     s += line;
   }
   return s;

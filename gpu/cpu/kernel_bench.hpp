@@ -1,6 +1,7 @@
-// Micro-benchmark of the decode hot path, for `holo bench engine`: matvec throughput (GB/s of weight
-// bytes read) of cpu_backend per tensor type, beside a streaming-read probe of the same machine in
-// the same run, so a figure reads as "fraction of memory bandwidth". Not a test: it takes seconds,
+// Micro-benchmark of the matmul hot paths, for `holo bench engine --kernels`: matvec throughput (GB/s
+// of weight bytes read; decode) of cpu_backend per tensor type, beside a streaming-read probe of the
+// same machine in the same run, so a figure reads as "fraction of memory bandwidth"; and the same
+// matrices times `prefill_tokens` activation rows at once (GMAC/s; prefill). Not a test: it takes seconds,
 // allocates freely, and its numbers depend on what else the machine runs.
 #pragma once
 
@@ -19,6 +20,7 @@ struct kernel_bench_config {
   std::vector<tensor_type> types = {tensor_type::f32,  tensor_type::f16,  tensor_type::bf16,
                                     tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k,
                                     tensor_type::q5_k, tensor_type::q6_k};
+  std::int64_t prefill_tokens = 128;                   // n of the prefill case; 0: matvec only
   double seconds_per_case = 0.5;                       // minimum time measured per (type, threads)
   std::int64_t probe_bytes = std::int64_t(256) << 20;  // streaming-read buffer, well beyond the LLC
 };
@@ -26,9 +28,11 @@ struct kernel_bench_config {
 struct kernel_bench_row {
   std::string what;  // "probe" or the type name
   int threads = 0;
+  std::int64_t tokens = 1;      // activation rows per call: 1 (matvec) or prefill_tokens
   double weight_bytes = 0;      // bytes read per matvec (0 for the probe)
   double seconds_per_call = 0;  // mean: total time / calls
-  double gb_per_second = 0;
+  double gb_per_second = 0;     // weight bytes read per second (matvec rows)
+  double gmac_per_second = 0;   // multiply-adds per second (rows x cols x tokens per call)
 };
 
 // Runs every (type, threads) case; the probe once per thread count. Matrices are seeded random,

@@ -12,9 +12,10 @@ constexpr std::int64_t rows_grain = 16;
 }  // namespace
 
 std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max) {
-  // Q8_K is the widest activation format (292 bytes per 256); Q8_0 needs 272 per 256.
+  // Q8_K is the widest activation format (292 bytes per 256); Q8_0 needs 272 per 256, twice that
+  // where the prefill kernel also reads an offset copy (gemm_wants_offset): 544 < 2 * 292.
   const auto blocks = static_cast<std::size_t>((cols_max + qk_k - 1) / qk_k);
-  return static_cast<std::size_t>(tokens_max) * blocks * sizeof(block_q8_k);
+  return 2 * static_cast<std::size_t>(tokens_max) * blocks * sizeof(block_q8_k);
 }
 
 void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_t n, const float* bias,
@@ -39,12 +40,22 @@ void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_
   const auto* xb = static_cast<const std::byte*>(xa);
   const gemm_fn gemm = n > 1 ? gemm_for(w.type) : nullptr;
   if (gemm != nullptr) {
+    // The offset copy some kernels read goes right after the activations (act is Q8_0 then).
+    const std::byte* xo = nullptr;
+    if (gemm_wants_offset(w.type)) {
+      std::byte* o = scratch + static_cast<std::size_t>(n) * xa_row;
+      const std::int64_t blocks_per_row = w.cols / qk8_0;
+      pool.parallel_for(n, 8, [&](std::int64_t t0, std::int64_t t1, int) {
+        offset_q8_0(xb + t0 * xa_row, o + t0 * xa_row, (t1 - t0) * blocks_per_row);
+      });
+      xo = o;
+    }
     // W (rows, cols) @ xa (n, cols)^T -> out (n, rows): thread ranges over rows, each range a
     // sequence of register tiles (several weight rows x several tokens, gemm.cpp).
     const auto* wb = static_cast<const std::byte*>(w.data);
     const std::size_t ws = w.row_size();
     pool.parallel_for(w.rows, rows_grain, [&](std::int64_t r0, std::int64_t r1, int) {
-      gemm(wb + static_cast<std::size_t>(r0) * ws, ws, r1 - r0, xb, xa_row, n, w.cols, out + r0, w.rows);
+      gemm(wb + static_cast<std::size_t>(r0) * ws, ws, r1 - r0, xb, xo, xa_row, n, w.cols, out + r0, w.rows);
       if (bias == nullptr) return;
       for (std::int64_t t = 0; t < n; ++t)
         for (std::int64_t r = r0; r < r1; ++r) out[t * w.rows + r] += bias[r];

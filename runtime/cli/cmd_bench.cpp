@@ -256,7 +256,8 @@ int run_engine(engine_bench_args a) {
   if (a.kernels) {
     gpu::cpu::kernel_bench_config k;
     k.thread_counts = a.threads == 1 ? std::vector<int>{1} : std::vector<int>{1, a.threads};
-    std::printf("\nkernels (matvec 4096x4096, cpu backend)\n%s", gpu::cpu::format_kernel_bench(gpu::cpu::run_kernel_bench(k)).c_str());
+    std::printf("\nkernels (4096x4096 weights, cpu backend: matvec, and %lld tokens at once as in prefill)\n%s",
+                static_cast<long long>(k.prefill_tokens), gpu::cpu::format_kernel_bench(gpu::cpu::run_kernel_bench(k)).c_str());
   }
   return rc;
 }
@@ -271,7 +272,7 @@ void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::fun
   sub->add_option("--tg", a->tg, "Tokens generated one at a time (0: skip)")->capture_default_str();
   sub->add_option("-r,--reps", a->reps, "Repetitions (after one warm-up)")->capture_default_str();
   sub->add_option("--backend", a->backend, "Backend: cpu, cpu-ref, cuda:N or auto")->capture_default_str();
-  sub->add_flag("--kernels", a->kernels, "Also print the matvec kernel benchmark");
+  sub->add_flag("--kernels", a->kernels, "Also print the kernel benchmark: matvec (decode) and 128-token matmul (prefill) per weight type");
   sub->add_flag("--compare-llamacpp", a->compare_llamacpp,
                 "Also run test/llamacpp/bench.mjs (node-llama-cpp) on the same file and print both");
   sub->add_option("--llamacpp-dir", a->llamacpp_dir, "Where the harness is (default: test/llamacpp of the source tree)");
