@@ -301,6 +301,32 @@ struct tile_q45_k {
 // sub-block of 32 the 8 rows' integer dots are scaled by their 6-bit scales (one multiply for the 8
 // rows) and summed over the super-block; the mins term sum_j m_j * (sum of x over sub-block j) uses
 // the activation's bsums, two sub-blocks per 16-bit multiply-add.
+// Block b's scales of N Q4_K rows, laid out for rows in the lanes: sc[j][r] (sub-block j),
+// mn[p][r] = m[2p] | m[2p + 1] << 16 (two 16-bit mins per lane for the bsums multiply-add), and the
+// rows' d and dmin.
+template <int N>
+struct q4_k_lane_scales {
+  alignas(64) std::int32_t sc[8][N];
+  alignas(64) std::int32_t mn[4][N];
+  alignas(64) f16_bits d[N];
+  alignas(64) f16_bits dmin[N];
+
+  __attribute__((always_inline)) void gather(const std::byte* w, std::size_t ws, std::int64_t b) {
+    HOLO_UNROLL
+    for (int r = 0; r < N; ++r) {
+      const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
+      std::uint8_t s8[8], m8[8];
+      unpack_k4(wb.scales, s8, m8);
+      HOLO_UNROLL
+      for (int j = 0; j < 8; ++j) sc[j][r] = s8[j];
+      HOLO_UNROLL
+      for (int p = 0; p < 4; ++p) mn[p][r] = std::int32_t(m8[2 * p]) | (std::int32_t(m8[2 * p + 1]) << 16);
+      d[r] = wb.d;
+      dmin[r] = wb.dmin;
+    }
+  }
+};
+
 struct rows8_q4_k {
   template <int C>
   static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
@@ -311,21 +337,8 @@ struct rows8_q4_k {
     HOLO_UNROLL
     for (auto& a : acc) a = _mm256_setzero_ps();
     for (std::int64_t b = 0; b < nb; ++b) {
-      alignas(32) std::int32_t sc[8][8];  // [sub-block][row]
-      alignas(32) std::int32_t mn[4][8];  // [sub-block pair][row]: m[2p] | m[2p + 1] << 16
-      alignas(16) f16_bits d[8], dmin[8];
-      HOLO_UNROLL
-      for (int r = 0; r < 8; ++r) {
-        const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
-        std::uint8_t s8[8], m8[8];
-        unpack_k4(wb.scales, s8, m8);
-        HOLO_UNROLL
-        for (int j = 0; j < 8; ++j) sc[j][r] = s8[j];
-        HOLO_UNROLL
-        for (int p = 0; p < 4; ++p) mn[p][r] = std::int32_t(m8[2 * p]) | (std::int32_t(m8[2 * p + 1]) << 16);
-        d[r] = wb.d;
-        dmin[r] = wb.dmin;
-      }
+      q4_k_lane_scales<8> ls;
+      ls.gather(w, ws, b);
       __m256i isum[C];
       HOLO_UNROLL
       for (auto& s : isum) s = _mm256_setzero_si256();
@@ -339,7 +352,7 @@ struct rows8_q4_k {
           __m256i q[8];
           HOLO_UNROLL
           for (int k = 0; k < 8; ++k) q[k] = _mm256_and_si256(half ? _mm256_srli_epi16(t[k], 4) : t[k], m4);
-          const __m256i scv = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc[2 * p + half]));
+          const __m256i scv = _mm256_load_si256(reinterpret_cast<const __m256i*>(ls.sc[2 * p + half]));
           HOLO_UNROLL
           for (int c = 0; c < C; ++c) {
             const std::int8_t* xq = row_at<block_q8_k>(x, xs, c)[b].qs + 64 * p + 32 * half;
@@ -354,8 +367,8 @@ struct rows8_q4_k {
           }
         }
       }
-      const __m256 dv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d)));
-      const __m256 dmv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dmin)));
+      const __m256 dv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ls.d)));
+      const __m256 dmv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ls.dmin)));
       HOLO_UNROLL
       for (int c = 0; c < C; ++c) {
         const block_q8_k& xb = row_at<block_q8_k>(x, xs, c)[b];
@@ -364,7 +377,7 @@ struct rows8_q4_k {
         __m256i mins = _mm256_setzero_si256();
         HOLO_UNROLL
         for (int p = 0; p < 4; ++p)
-          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mn[p])),
+          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.mn[p])),
                                                           _mm256_set1_epi32(bs[p])));
         const __m256 dx = _mm256_set1_ps(xb.d);
         acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]), acc[c]);
@@ -448,21 +461,8 @@ struct rows16_q4_k {
     const std::int64_t nb = cols / qk_k;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (std::int64_t b = 0; b < nb; ++b) {
-      alignas(64) std::int32_t sc[8][16];  // [sub-block][row]
-      alignas(64) std::int32_t mn[4][16];  // [sub-block pair][row]: m[2p] | m[2p + 1] << 16
-      alignas(32) f16_bits d[16], dmin[16];
-      HOLO_UNROLL
-      for (int r = 0; r < 16; ++r) {
-        const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
-        std::uint8_t s8[8], m8[8];
-        unpack_k4(wb.scales, s8, m8);
-        HOLO_UNROLL
-        for (int j = 0; j < 8; ++j) sc[j][r] = s8[j];
-        HOLO_UNROLL
-        for (int p = 0; p < 4; ++p) mn[p][r] = std::int32_t(m8[2 * p]) | (std::int32_t(m8[2 * p + 1]) << 16);
-        d[r] = wb.d;
-        dmin[r] = wb.dmin;
-      }
+      q4_k_lane_scales<16> ls;
+      ls.gather(w, ws, b);
       alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' nibbles as bytes
       for (int p = 0; p < 4; ++p) {
         __m512i t[8];
@@ -473,8 +473,8 @@ struct rows16_q4_k {
           q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
         }
       }
-      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
-      const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin)));
+      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
+      const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
       for (std::int64_t c = 0; c < nt; ++c) {
         const block_q8_k& xb = row_at<block_q8_k>(x, xs, static_cast<int>(c))[b];
         __m512i isum = _mm512_setzero_si512();
@@ -486,14 +486,14 @@ struct rows16_q4_k {
             std::memcpy(&v, xb.qs + 32 * j + 4 * k, sizeof v);
             s = _mm512_dpbusd_epi32(s, q[j][k], _mm512_set1_epi32(v));
           }
-          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s, _mm512_load_si512(sc[j])));
+          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s, _mm512_load_si512(ls.sc[j])));
         }
         alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
         _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(xb));
         __m512i mins = _mm512_setzero_si512();
         HOLO_UNROLL
         for (int p = 0; p < 4; ++p)
-          mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(mn[p]), _mm512_set1_epi32(bs[p])));
+          mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(ls.mn[p]), _mm512_set1_epi32(bs[p])));
         const __m512 dx = _mm512_set1_ps(xb.d);
         float* o = out + c * ldo;
         __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
