@@ -25,6 +25,7 @@ float dot_rows(const T* w, const float* x, std::int64_t n, [[maybe_unused]] Load
 #ifdef HOLO_CPU_AVX2
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
+    prefetch_weights(w + i);
     a0 = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), a0);
     a1 = _mm256_fmadd_ps(load(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
   }

@@ -13,6 +13,16 @@
 namespace holo::gpu::cpu {
 
 #ifdef HOLO_CPU_AVX2
+// Decode reads every weight once per token, row after row. The hardware prefetcher stops at each
+// 4 KiB page boundary (page-cache pages), so the float row kernels also prefetch this far ahead of
+// what they read; a prefetch never faults, past the end of the tensor it is just wasted. Measured
+// on the 1B F16 file, 1 thread, A/B back to back: +10-40% tg. The quantized kernels do not use it:
+// they are compute-bound at these speeds and the extra instruction cost them ~10% (Q8_0, Q4_K).
+inline constexpr int weight_prefetch_bytes = 2048;
+inline void prefetch_weights(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + weight_prefetch_bytes, _MM_HINT_T0);
+}
+
 inline float hsum(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   r = _mm_add_ps(r, _mm_movehl_ps(r, r));
