@@ -14,10 +14,6 @@ namespace holo::gpu::cpu {
 #ifdef HOLO_CPU_AVX2
 namespace {
 
-inline __m256 load_f16x8(const f16_bits* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
 // score[0..7] = scale * q . k_j for the 8 keys k + j * stride (d a multiple of 8). The 8 dot products
 // run side by side and are reduced together (three rounds of pairwise adds), instead of a
 // horizontal sum per key.
@@ -26,7 +22,7 @@ void scores8(const float* q, const f16_bits* k, std::int64_t stride, std::int64_
   for (auto& a : acc) a = _mm256_setzero_ps();
   for (std::int64_t i = 0; i < d; i += 8) {
     const __m256 qv = _mm256_loadu_ps(q + i);
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, load_f16x8(k + j * stride + i), acc[j]);
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, load_f16(k + j * stride + i), acc[j]);
   }
   // hadd: per 128-bit half (a0+a1, a2+a3, b0+b1, b2+b3); twice gives each half's 4 partial sums of
   // 4 keys; the two halves then add.
@@ -45,17 +41,17 @@ void weighted_sum(const float* score, const f16_bits* v, std::int64_t stride, st
     const int nv = static_cast<int>(std::min<std::int64_t>(64, d - i0) / 8);
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
-    if (nv == 8) {
+    if (nv == 8) {  // the usual case, with a constant trip count the inner loop unrolls into registers
       for (std::int64_t p = 0; p < n; ++p) {
         const __m256 s = _mm256_set1_ps(score[p]);
         const f16_bits* vp = v + p * stride + i0;
-        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16x8(vp + 8 * j), acc[j]);
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16(vp + 8 * j), acc[j]);
       }
     } else {
       for (std::int64_t p = 0; p < n; ++p) {
         const __m256 s = _mm256_set1_ps(score[p]);
         const f16_bits* vp = v + p * stride + i0;
-        for (int j = 0; j < nv; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16x8(vp + 8 * j), acc[j]);
+        for (int j = 0; j < nv; ++j) acc[j] = _mm256_fmadd_ps(s, load_f16(vp + 8 * j), acc[j]);
       }
     }
     for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + i0 + 8 * j, acc[j]);

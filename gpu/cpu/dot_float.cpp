@@ -8,9 +8,6 @@ namespace holo::gpu::cpu {
 namespace {
 
 #ifdef HOLO_CPU_AVX2
-inline __m256 load_f16(const f16_bits* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
 inline __m256 load_bf16(const bf16_bits* p) {  // bf16 is the top half of an f32
   const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));

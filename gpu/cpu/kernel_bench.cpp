@@ -90,8 +90,9 @@ std::vector<kernel_bench_row> run_kernel_bench(const kernel_bench_config& cfg) {
       for (std::size_t r = 0; r < std::size_t(cfg.rows) * matrix_copies; ++r) {
         std::copy_n(rows64.data() + (r % 64) * rb, rb, data.data() + r * rb);
       }
-      for (std::int64_t n : {std::int64_t(1), cfg.prefill_tokens}) {
-        if (n < 1 || (n == cfg.prefill_tokens && n == 1)) continue;
+      std::vector<std::int64_t> token_counts{1};  // matvec, then the prefill case if asked for
+      if (cfg.prefill_tokens > 1) token_counts.push_back(cfg.prefill_tokens);
+      for (std::int64_t n : token_counts) {
         auto call = [&](int copy) {
           const tensor_view w{t, cfg.cols, cfg.rows, data.data() + matrix_bytes * std::size_t(copy)};
           (void)be.matmul(w, x.data(), n, nullptr, y.data());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -21,6 +22,11 @@ namespace holo::gpu::cpu {
 inline constexpr int weight_prefetch_bytes = 2048;
 inline void prefetch_weights(const void* p) {
   _mm_prefetch(static_cast<const char*>(p) + weight_prefetch_bytes, _MM_HINT_T0);
+}
+
+// 8 halves (IEEE binary16 bits) -> 8 floats (F16C).
+inline __m256 load_f16(const std::uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 inline float hsum(__m256 v) {
