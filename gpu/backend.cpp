@@ -124,6 +124,18 @@ status backend::copy_out(void* host_dst, const void* src, std::size_t bytes) {
   return {};
 }
 
+status backend::rope_qk(float* q, std::int32_t n_head_q, float* k, std::int32_t n_head_k, std::int64_t n_tokens,
+                        std::int32_t head_dim, const std::int32_t* positions, const rope_params& p) {
+  HOLO_TRY(rope(q, n_tokens, n_head_q, head_dim, positions, p));
+  return rope(k, n_tokens, n_head_k, head_dim, positions, p);
+}
+
+void backend::add_rmsnorm(float* x, const float* o, const float* weight, std::int64_t n, std::int64_t dim, float eps,
+                          float* out) {
+  add(x, o, n * dim, x);
+  rmsnorm(x, weight, n, dim, eps, out);
+}
+
 backend_buffer::backend_buffer(backend& be, std::size_t bytes) : be_(&be), bytes_(bytes) {
   if (bytes > 0) data_ = be.allocate(bytes);
 }

@@ -149,6 +149,11 @@ class backend {
   virtual status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
                       const std::int32_t* positions, const rope_params& p) = 0;
 
+  // rope on q (n_tokens, n_head_q, head_dim) and on k (n_tokens, n_head_k, head_dim) with the same
+  // positions: one launch on a device backend. The default calls rope twice.
+  virtual status rope_qk(float* q, std::int32_t n_head_q, float* k, std::int32_t n_head_k, std::int64_t n_tokens,
+                         std::int32_t head_dim, const std::int32_t* positions, const rope_params& p);
+
   // Stores k, v (n_tokens, n_head_kv * head_dim) f32 as positions pos0 .. pos0+n_tokens-1 of the
   // cache (converted to F16). Fails (out_of_range): positions outside [0, cache.ctx_size).
   virtual status kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
@@ -170,6 +175,10 @@ class backend {
                        float* out) = 0;
   // out[i] = a[i] + b[i], i < count (the residual add).
   virtual void add(const float* a, const float* b, std::int64_t count, float* out) = 0;
+  // The residual add and the next RMSNorm: x (n, dim) += o, then out = rmsnorm(x) * weight. One
+  // kernel on a device backend; the default calls add and rmsnorm.
+  virtual void add_rmsnorm(float* x, const float* o, const float* weight, std::int64_t n, std::int64_t dim, float eps,
+                           float* out);
   // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)).
   virtual void swiglu(const float* gate, const float* up, std::int64_t count, float* out) = 0;
   // x[i] *= s.

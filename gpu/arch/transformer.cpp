@@ -130,36 +130,31 @@ status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
   return be_->copy_out(out, x_.f32(), static_cast<std::size_t>(n * config_->n_embd) * sizeof(float));
 }
 
+// Each block starts from its normalized input in xn_ and leaves its output in o_; run_layers adds
+// o_ to the residual x_ fused with the next block's RMSNorm (backend::add_rmsnorm).
 status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
-  be_->rmsnorm(x_.f32(), f32_data(l.attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
   // q (n, n_head*head_dim), k/v (n, n_head_kv*head_dim) = xn (n, n_embd) @ W^T (+ b)
   HOLO_TRY(be_->matmul(l.wq, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()));
   HOLO_TRY(be_->matmul(l.wk, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()));
   HOLO_TRY(be_->matmul(l.wv, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.f32()));
-  HOLO_TRY(be_->rope(q_.f32(), n, c.n_head, c.head_dim, positions_.data(), rope_));
-  HOLO_TRY(be_->rope(k_.f32(), n, c.n_head_kv, c.head_dim, positions_.data(), rope_));
+  HOLO_TRY(be_->rope_qk(q_.f32(), c.n_head, k_.f32(), c.n_head_kv, n, c.head_dim, positions_.data(), rope_));
   const kv_layer kv = cache_.layer(il - weights_->first_layer);
   HOLO_TRY(be_->kv_store(kv, shape_, pos0, n, k_.f32(), v_.f32()));
   HOLO_TRY(be_->attention(q_.f32(), kv, shape_, pos0, n, att_.f32()));
-  // o (n, n_embd) = att (n, n_head*head_dim) @ Wo^T (+ bo); x += o
-  HOLO_TRY(be_->matmul(l.wo, att_.f32(), n, l.bo.empty() ? nullptr : f32_data(l.bo), o_.f32()));
-  be_->add(x_.f32(), o_.f32(), n * c.n_embd, x_.f32());
-  return {};
+  // o (n, n_embd) = att (n, n_head*head_dim) @ Wo^T (+ bo)
+  return be_->matmul(l.wo, att_.f32(), n, l.bo.empty() ? nullptr : f32_data(l.bo), o_.f32());
 }
 
 status transformer::ffn_block(std::int32_t il, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
-  be_->rmsnorm(x_.f32(), f32_data(l.ffn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
-  // gate, up (n, n_ff) = xn @ W^T; gate = silu(gate) * up; o (n, n_embd) = gate @ Wdown^T; x += o
+  // gate, up (n, n_ff) = xn @ W^T; gate = silu(gate) * up; o (n, n_embd) = gate @ Wdown^T
   HOLO_TRY(be_->matmul(l.ffn_gate, xn_.f32(), n, nullptr, gate_.f32()));
   HOLO_TRY(be_->matmul(l.ffn_up, xn_.f32(), n, nullptr, up_.f32()));
   be_->swiglu(gate_.f32(), up_.f32(), n * c.n_ff, gate_.f32());
-  HOLO_TRY(be_->matmul(l.ffn_down, gate_.f32(), n, nullptr, o_.f32()));
-  be_->add(x_.f32(), o_.f32(), n * c.n_embd, x_.f32());
-  return {};
+  return be_->matmul(l.ffn_down, gate_.f32(), n, nullptr, o_.f32());
 }
 
 status transformer::run_layers(std::int64_t pos0, std::int64_t n) {
@@ -169,9 +164,20 @@ status transformer::run_layers(std::int64_t pos0, std::int64_t n) {
                                 " beyond the context of " + std::to_string(cache_.ctx_size()) + " tokens");
   }
   for (std::int64_t t = 0; t < n; ++t) positions_[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(pos0 + t);
+  if (weights_->first_layer == weights_->last_layer) return {};
+  const model_config& c = *config_;
+  float* x = x_.f32();
+  be_->rmsnorm(x, f32_data(weights_->layer(weights_->first_layer).attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
   for (std::int32_t il = weights_->first_layer; il < weights_->last_layer; ++il) {
     HOLO_TRY(attention_block(il, pos0, n));
+    // x += o; xn = rmsnorm(x) for the FFN
+    be_->add_rmsnorm(x, o_.f32(), f32_data(weights_->layer(il).ffn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
     HOLO_TRY(ffn_block(il, n));
+    if (il + 1 < weights_->last_layer) {  // x += o; xn = rmsnorm(x) for the next layer's attention
+      be_->add_rmsnorm(x, o_.f32(), f32_data(weights_->layer(il + 1).attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
+    } else {
+      be_->add(x, o_.f32(), n * c.n_embd, x);
+    }
   }
   return {};
 }

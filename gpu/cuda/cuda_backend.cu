@@ -38,6 +38,13 @@ class cuda_backend final : public backend {
     // HOLO_CUDA_GRAPHS=0 runs decode op by op (for `holo bench engine` comparisons and debugging).
     const char* graphs = std::getenv("HOLO_CUDA_GRAPHS");
     graphs_ = graphs == nullptr || graphs[0] != '0';
+    // HOLO_CUDA_DP4A=0 keeps the f32 matrix-vector products for the quantized types (comparisons).
+    const char* dp4a = std::getenv("HOLO_CUDA_DP4A");
+    dp4a_ = dp4a == nullptr || dp4a[0] != '0';
+    // HOLO_CUDA_MV_TPR (32, 64, 128) and HOLO_CUDA_MV_CAP (blocks per multiprocessor, 0: no cap)
+    // override the integer matrix-vector launch shape (benchmark comparisons).
+    if (const char* tpr = std::getenv("HOLO_CUDA_MV_TPR")) q8_launch_.threads_per_row = std::atoi(tpr);
+    if (const char* cap = std::getenv("HOLO_CUDA_MV_CAP")) q8_launch_.blocks_per_sm = std::atoi(cap);
   }
 
   ~cuda_backend() override {
@@ -46,6 +53,8 @@ class cuda_backend final : public backend {
     for (auto& [host, w] : weights_) cudaFree(w.data);
     if (ids_) cudaFree(ids_);
     if (positions_) cudaFree(positions_);
+    if (q8_.q) cudaFree(q8_.q);
+    if (q8_.d) cudaFree(q8_.d);
     if (step_host_) cudaFreeHost(step_host_);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -56,6 +65,7 @@ class cuda_backend final : public backend {
     cudaDeviceProp prop{};
     HOLO_TRY(cuda_status(cudaGetDeviceProperties(&prop, device_), "device properties"));
     name_ = std::string("cuda:") + std::to_string(device_) + " (" + prop.name + ")";
+    q8_launch_.sms = prop.multiProcessorCount;
     // Pinned: a recorded step's copy of the token id and position reads it when the replay runs.
     HOLO_TRY(cuda_status(cudaMallocHost(&step_host_, 2 * sizeof(std::int32_t)), "pinned step scalars"));
     return {};
@@ -86,6 +96,7 @@ class cuda_backend final : public backend {
   }
 
   status copy_in(void* dst, const void* host_src, std::size_t bytes) override {
+    q8_forget();
     if (bytes == 0) return {};
     HOLO_TRY(pending());
     // From pageable memory the copy returns once the source is staged: the caller may reuse it.
@@ -142,12 +153,27 @@ class cuda_backend final : public backend {
       host_positions_.assign(static_cast<std::size_t>(limits.tokens_max), -1);
       positions_valid_ = 0;
     }
+    // The q8 rounding of one matrix input of up to q8_tokens_max rows (integer products).
+    const std::int64_t q8_values = cuda::q8_tokens_max * ((limits.cols_max + cuda::q8_block - 1) / cuda::q8_block) *
+                                   cuda::q8_block;
+    if (q8_values > q8_capacity_) {
+      q8_forget();
+      if (q8_.q) cudaFree(q8_.q);
+      if (q8_.d) cudaFree(q8_.d);
+      q8_ = {};
+      q8_capacity_ = 0;
+      HOLO_TRY(cuda_status(cudaMalloc(&q8_.q, static_cast<std::size_t>(q8_values)), "q8 activation scratch"));
+      HOLO_TRY(cuda_status(cudaMalloc(&q8_.d, static_cast<std::size_t>(q8_values / cuda::q8_block) * sizeof(float2)),
+                           "q8 activation scratch"));
+      q8_capacity_ = q8_values;
+    }
     limits_ = limits;
     return {};
   }
 
   status get_rows(const tensor_view& table, const std::int32_t* ids, std::int64_t n, float* out) override {
     HOLO_TRY(check_get_rows(table, ids, n));
+    q8_forget();
     if (n > limits_.tokens_max) return status::failed_precondition("get_rows beyond reserve()");
     auto w = weight(table.data);
     if (!w) return w.error();
@@ -174,26 +200,40 @@ class cuda_backend final : public backend {
       db = static_cast<const float*>(*b);
     }
     HOLO_TRY(pending());
-    cuda::matmul(w.type, *dw, w.row_size(), w.rows, w.cols, x, n, db, out, stream_);
+    const std::int64_t count = n * w.cols;
+    if (dp4a_ && n <= cuda::q8_tokens_max && cuda::matmul_q8_supported(w.type) && w.cols % cuda::q8_block == 0 &&
+        count <= q8_capacity_) {
+      // Integer products: x rounded to q8 once (the RMSNorm or SwiGLU that wrote x usually did it).
+      if (q8_of_ != x || q8_count_ != count) {
+        cuda::quantize_q8(x, count, q8_, stream_);
+        q8_of_ = x;
+        q8_count_ = count;
+      }
+      cuda::matmul_q8(w.type, *dw, w.row_size(), w.rows, w.cols, q8_, n, db, out, q8_launch_, stream_);
+    } else {
+      cuda::matmul(w.type, *dw, w.row_size(), w.rows, w.cols, x, n, db, out, stream_);
+    }
+    if (out == q8_of_) q8_forget();
     return note(cudaGetLastError(), "matmul");
   }
 
   status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
               const std::int32_t* positions, const rope_params& p) override {
     HOLO_TRY(check_rope(n_tokens, n_heads, head_dim, p, limits_));
-    HOLO_TRY(pending());
-    if (capturing_) {
-      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
-    } else {
-      HOLO_TRY(upload_positions(positions, n_tokens));
-    }
-    cuda::rope(x, n_tokens, n_heads, head_dim, positions_, p, stream_);
-    return note(cudaGetLastError(), "rope");
+    return rope_launch(x, n_heads, nullptr, 0, n_tokens, head_dim, positions, p);
+  }
+
+  status rope_qk(float* q, std::int32_t n_head_q, float* k, std::int32_t n_head_k, std::int64_t n_tokens,
+                 std::int32_t head_dim, const std::int32_t* positions, const rope_params& p) override {
+    HOLO_TRY(check_rope(n_tokens, n_head_q, head_dim, p, limits_));
+    HOLO_TRY(check_rope(n_tokens, n_head_k, head_dim, p, limits_));
+    return rope_launch(q, n_head_q, k, n_head_k, n_tokens, head_dim, positions, p);
   }
 
   status kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0, std::int64_t n_tokens,
                   const float* k, const float* v) override {
     HOLO_TRY(check_kv_store(cache, shape, pos0, n_tokens));
+    q8_forget();
     HOLO_TRY(pending());
     cuda::kv_store(cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, k, v, stream_);
     return note(cudaGetLastError(), "kv_store");
@@ -202,6 +242,7 @@ class cuda_backend final : public backend {
   status attention(const float* q, const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,
                    std::int64_t n_tokens, float* out) override {
     HOLO_TRY(check_attention(cache, shape, pos0, n_tokens, limits_));
+    q8_forget();
     HOLO_TRY(pending());
     cuda::attention(q, cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, out, stream_);
     return note(cudaGetLastError(), "attention");
@@ -209,24 +250,40 @@ class cuda_backend final : public backend {
 
   void rmsnorm(const float* x, const float* weight_host, std::int64_t n, std::int64_t dim, float eps,
                float* out) override {
+    q8_forget();
     auto w = weight(weight_host);
     if (!w) return record(w.error());
-    cuda::rmsnorm(x, static_cast<const float*>(*w), n, dim, eps, out, stream_);
+    const cuda::q8_activations q8 = fuse_q8(out, n, n * dim, dim);
+    cuda::rmsnorm(x, static_cast<const float*>(*w), n, dim, eps, out, q8, stream_);
     record(note(cudaGetLastError(), "rmsnorm"));
   }
+  void add_rmsnorm(float* x, const float* o, const float* weight_host, std::int64_t n, std::int64_t dim, float eps,
+                   float* out) override {
+    q8_forget();
+    auto w = weight(weight_host);
+    if (!w) return record(w.error());
+    const cuda::q8_activations q8 = fuse_q8(out, n, n * dim, dim);
+    cuda::add_rmsnorm(x, o, static_cast<const float*>(*w), n, dim, eps, out, q8, stream_);
+    record(note(cudaGetLastError(), "add_rmsnorm"));
+  }
   void add(const float* a, const float* b, std::int64_t count, float* out) override {
+    q8_forget();
     cuda::add(a, b, count, out, stream_);
     record(note(cudaGetLastError(), "add"));
   }
   void swiglu(const float* gate, const float* up, std::int64_t count, float* out) override {
-    cuda::swiglu(gate, up, count, out, stream_);
+    q8_forget();
+    const cuda::q8_activations q8 = fuse_q8(out, 1, count, count);
+    cuda::swiglu(gate, up, count, out, q8, stream_);
     record(note(cudaGetLastError(), "swiglu"));
   }
   void scale(float* x, std::int64_t count, float s) override {
+    q8_forget();
     cuda::scale(x, count, s, stream_);
     record(note(cudaGetLastError(), "scale"));
   }
   void softmax(float* x, std::int64_t n, std::int64_t dim) override {
+    q8_forget();
     cuda::softmax(x, n, dim, stream_);
     record(note(cudaGetLastError(), "softmax"));
   }
@@ -289,6 +346,32 @@ class cuda_backend final : public backend {
   }
 
  private:
+  // rope on x (and x2 when not null), arguments checked.
+  status rope_launch(float* x, std::int32_t n_heads, float* x2, std::int32_t n_heads2, std::int64_t n_tokens,
+                     std::int32_t head_dim, const std::int32_t* positions, const rope_params& p) {
+    q8_forget();
+    HOLO_TRY(pending());
+    if (capturing_) {
+      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
+    } else {
+      HOLO_TRY(upload_positions(positions, n_tokens));
+    }
+    cuda::rope(x, n_tokens, n_heads, head_dim, positions_, p, stream_, x2, n_heads2);
+    return note(cudaGetLastError(), "rope");
+  }
+
+  // The q8 copy in q8_ holds the rounding of the `q8_count_` values at q8_of_ until any op other
+  // than a matmul that does not write there runs (every op but matmul calls q8_forget first).
+  void q8_forget() { q8_of_ = nullptr; }
+  // The q8 buffers for an op that writes `count` values at `out` (rows of `row` values) and can
+  // round them on the way, or none when the integer products would not read them.
+  cuda::q8_activations fuse_q8(const float* out, std::int64_t n, std::int64_t count, std::int64_t row) {
+    if (!dp4a_ || n > cuda::q8_tokens_max || row % cuda::q8_block != 0 || count > q8_capacity_) return {};
+    q8_of_ = out;
+    q8_count_ = count;
+    return q8_;
+  }
+
   status record_status(status s) {
     record(s);
     return s;
@@ -345,6 +428,12 @@ class cuda_backend final : public backend {
   bool fault_alloc_ = false;
   bool graphs_ = true;
   bool capturing_ = false;
+  bool dp4a_ = true;
+  cuda::q8_launch q8_launch_;
+  cuda::q8_activations q8_;           // device scratch: q8 rounding of one matrix input
+  std::int64_t q8_capacity_ = 0;      // values it holds
+  const float* q8_of_ = nullptr;      // the device values it currently rounds, or null
+  std::int64_t q8_count_ = 0;
   std::int32_t* step_host_ = nullptr;  // pinned {token, position} of the next replay
 };
 

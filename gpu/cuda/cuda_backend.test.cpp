@@ -3,13 +3,20 @@
 // quantized ones. Each case needs a CUDA device; without one (or in a build without nvcc) it says
 // so and skips. The file always compiles: the backend is reached through create_backend.
 //
-// Bounds (normalized error ||cuda - ref|| / ||ref||): the CUDA matmul dequantizes weights to f32 and
-// keeps the activations in f32 (no Q8 rounding of the input, unlike the CPU fast path), so every op
-// agrees with the reference to f32 summation order: 2e-5. Whole forward passes compound that over
-// the layers and the F16 KV cache rounding is the same on both sides: logits within 1e-3.
+// Bounds (normalized error ||cuda - ref|| / ||ref||): the prefill matmul (n > 8) and every float
+// weight type dequantize weights to f32 and keep the activations in f32, so they agree with the
+// reference to f32 summation order: 2e-5. Decode and small batches (n <= 8) of the quantized types
+// round the activations to q8 first and use integer dot products (gpu/cuda/kernels_matvec_q8.cu),
+// as the CPU fast path and llama.cpp do: held tightly (2e-5) against the reference fed the same q8
+// rounding of x (reproduced here bit for bit), and loosely (2e-2, as the CPU backend's tests) against
+// the exact product. Whole forward passes: float types within 1e-3 of the CPU reference backend,
+// quantized ones within 3e-2 (the CPU fast path's bound against the same reference).
 #define BOOST_TEST_MODULE cuda_backend
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <vector>
@@ -34,6 +41,25 @@ constexpr tensor_type all_types[] = {tensor_type::f32,  tensor_type::f16,  tenso
                                      tensor_type::q5_k, tensor_type::q6_k};
 
 const gpu::backend_limits limits{32, 4096, 512, 16, 256};
+
+// Types whose small batches take the integer products on q8 activations.
+bool q8_path(tensor_type t, std::int64_t n) {
+  return n <= 8 && (t == tensor_type::q8_0 || t == tensor_type::q4_0 || t == tensor_type::q4_k ||
+                    t == tensor_type::q5_k || t == tensor_type::q6_k);
+}
+
+// x with every block of 32 replaced by its q8 rounding as the device computes it: d = max|x|/127,
+// q = round-half-even(x / d), value q * d.
+std::vector<float> q8_rounded(const std::vector<float>& x) {
+  std::vector<float> y(x.size());
+  for (std::size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.0f;
+    for (std::size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    for (std::size_t i = b; i < b + 32; ++i) y[i] = amax > 0.0f ? std::nearbyint(x[i] / d) * d : 0.0f;
+  }
+  return y;
+}
 
 // The device backend, or null after saying why the case is skipped.
 std::unique_ptr<gpu::backend> cuda_or_skip() {
@@ -105,11 +131,94 @@ BOOST_AUTO_TEST_CASE(matmul_every_type_equals_reference) {
         dev_floats dx(*be, x), dout(*be, want.size());
         const auto s = be->matmul(w.view, dx.p(), n, bias.data(), dout.p());
         BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
-        const double err = norm_error(dout.read(*be), want);
-        BOOST_TEST(err < 2e-5, gpu::traits(t).name << " cols " << cols << " n " << n << ": " << err);
+        const auto got = dout.read(*be);
+        const double err = norm_error(got, want);
+        if (!q8_path(t, n)) {
+          BOOST_TEST(err < 2e-5, gpu::traits(t).name << " cols " << cols << " n " << n << ": " << err);
+          continue;
+        }
+        BOOST_TEST(err < 2e-2, gpu::traits(t).name << " cols " << cols << " n " << n << " (q8 x): " << err);
+        const auto xq = q8_rounded(x);
+        BOOST_REQUIRE(reference().matmul(w.view, xq.data(), n, bias.data(), want.data()).ok());
+        const double tight = norm_error(got, want);
+        BOOST_TEST(tight < 2e-5, gpu::traits(t).name << " cols " << cols << " n " << n << " vs q8-rounded x: " << tight);
       }
     }
   }
+}
+
+// Every launch shape of the integer products (threads per row, a capped grid looping over rows)
+// gives the same products; the shape is chosen through the environment, read when a backend is made.
+BOOST_AUTO_TEST_CASE(q8_products_equal_in_every_launch_shape) {
+  if (!cuda_or_skip()) return;
+  std::deque<gpu::test::weight_matrix> weights;  // alive to the end: see matmul_every_type_equals_reference
+  for (const char* tpr : {"32", "64", "128"}) {
+    for (const char* cap : {"0", "1"}) {
+      setenv("HOLO_CUDA_MV_TPR", tpr, 1);
+      setenv("HOLO_CUDA_MV_CAP", cap, 1);
+      auto be = cuda_or_skip();
+      unsetenv("HOLO_CUDA_MV_TPR");
+      unsetenv("HOLO_CUDA_MV_CAP");
+      BOOST_REQUIRE(be);
+      for (tensor_type t : {tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k, tensor_type::q5_k,
+                            tensor_type::q6_k}) {
+        for (std::int64_t n : {1, 5}) {
+          const std::int64_t rows = 1100, cols = 1024;  // at cap 1, several row groups per block
+          const auto& w = weights.emplace_back(make_weights(t, rows, cols, 31 + unsigned(t) + unsigned(n)));
+          const auto x = random_floats(static_cast<std::size_t>(n * cols), 12);
+          std::vector<float> want(static_cast<std::size_t>(n * rows));
+          BOOST_REQUIRE(reference().matmul(w.view, q8_rounded(x).data(), n, nullptr, want.data()).ok());
+          BOOST_REQUIRE(be->upload_weight(w.view).ok());
+          dev_floats dx(*be, x), dout(*be, want.size());
+          BOOST_REQUIRE(be->matmul(w.view, dx.p(), n, nullptr, dout.p()).ok());
+          const double err = norm_error(dout.read(*be), want);
+          BOOST_TEST(err < 2e-5, gpu::traits(t).name << " tpr " << tpr << " cap " << cap << " n " << n << ": " << err);
+        }
+      }
+    }
+  }
+}
+
+// The q8 rounding of a matrix input is made once and reused by the next matmuls on the same input
+// (fused into RMSNorm and SwiGLU); any op that may write the input must drop it.
+BOOST_AUTO_TEST_CASE(q8_input_reused_only_while_unchanged) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  const std::int64_t dim = 512, rows = 40;
+  const auto w = make_weights(tensor_type::q4_k, rows, dim, 77);
+  const auto x = random_floats(dim, 8), other = random_floats(dim, 9), nw = random_floats(dim, 10);
+  const gpu::tensor_view nwv{tensor_type::f32, dim, 1, nw.data()};
+  BOOST_REQUIRE(be->upload_weight(w.view).ok());
+  BOOST_REQUIRE(be->upload_weight(nwv).ok());
+  dev_floats dx(*be, x), dother(*be, other), dnorm(*be, dim), dout(*be, rows);
+  std::vector<float> normed(dim), want(rows);
+  auto expect = [&](const std::vector<float>& input, const char* what) {
+    BOOST_REQUIRE(reference().matmul(w.view, q8_rounded(input).data(), 1, nullptr, want.data()).ok());
+    const double err = norm_error(dout.read(*be), want);
+    BOOST_TEST(err < 2e-5, what << ": " << err);
+  };
+  // rmsnorm -> matmul twice (the second reuses the rounding).
+  be->rmsnorm(dx.p(), nw.data(), 1, dim, 1e-5f, dnorm.p());
+  reference().rmsnorm(x.data(), nw.data(), 1, dim, 1e-5f, normed.data());
+  BOOST_REQUIRE(be->matmul(w.view, dnorm.p(), 1, nullptr, dout.p()).ok());
+  expect(normed, "after rmsnorm");
+  BOOST_REQUIRE(be->matmul(w.view, dnorm.p(), 1, nullptr, dout.p()).ok());
+  expect(normed, "second matmul");
+  // The input changes under the same pointer: add, then a copy from the host.
+  be->add(dnorm.p(), dother.p(), dim, dnorm.p());
+  std::vector<float> sum(dim);
+  for (std::int64_t i = 0; i < dim; ++i) sum[i] = normed[i] + other[i];
+  BOOST_REQUIRE(be->matmul(w.view, dnorm.p(), 1, nullptr, dout.p()).ok());
+  expect(sum, "after add");
+  BOOST_REQUIRE(be->copy_in(dnorm.p(), other.data(), dim * sizeof(float)).ok());
+  BOOST_REQUIRE(be->matmul(w.view, dnorm.p(), 1, nullptr, dout.p()).ok());
+  expect(other, "after copy_in");
+  // swiglu -> matmul.
+  be->swiglu(dx.p(), dother.p(), dim, dnorm.p());
+  std::vector<float> act(dim);
+  reference().swiglu(x.data(), other.data(), dim, act.data());
+  BOOST_REQUIRE(be->matmul(w.view, dnorm.p(), 1, nullptr, dout.p()).ok());
+  expect(act, "after swiglu");
 }
 
 BOOST_AUTO_TEST_CASE(get_rows_every_type_equals_reference) {
@@ -144,6 +253,15 @@ BOOST_AUTO_TEST_CASE(elementwise_ops_equal_reference) {
   reference().rmsnorm(a.data(), weight.data(), n, dim, 1e-5f, want.data());
   be->rmsnorm(da.p(), weight.data(), n, dim, 1e-5f, dout.p());
   BOOST_TEST(norm_error(dout.read(*be), want) < 2e-6, "rmsnorm");
+
+  {  // the residual add fused with the next RMSNorm: both outputs
+    std::vector<float> sum = a, normed(a.size());
+    reference().add_rmsnorm(sum.data(), b.data(), weight.data(), n, dim, 1e-5f, normed.data());
+    dev_floats dsum(*be, a);
+    be->add_rmsnorm(dsum.p(), db.p(), weight.data(), n, dim, 1e-5f, dout.p());
+    BOOST_TEST(norm_error(dsum.read(*be), sum) == 0.0, "add_rmsnorm sum");
+    BOOST_TEST(norm_error(dout.read(*be), normed) < 2e-6, "add_rmsnorm");
+  }
 
   reference().add(a.data(), b.data(), n * dim, want.data());
   be->add(da.p(), db.p(), n * dim, dout.p());
@@ -182,6 +300,15 @@ BOOST_AUTO_TEST_CASE(rope_both_modes_equal_reference) {
       BOOST_REQUIRE(reference().rope(want.data(), n, heads, head_dim, pos.data(), p).ok());
       BOOST_REQUIRE(be->rope(dx.p(), n, heads, head_dim, pos.data(), p).ok());
       BOOST_TEST(norm_error(dx.read(*be), want) < 1e-6, "mode " << int(mode) << " n_rot " << n_rot);
+      // q and k of a layer in one launch (k with fewer heads, as with GQA).
+      auto q = random_floats(static_cast<std::size_t>(n * heads * head_dim), 10);
+      auto k = random_floats(static_cast<std::size_t>(n * 2 * head_dim), 11);
+      dev_floats dq(*be, q), dk(*be, k);
+      BOOST_REQUIRE(reference().rope(q.data(), n, heads, head_dim, pos.data(), p).ok());
+      BOOST_REQUIRE(reference().rope(k.data(), n, 2, head_dim, pos.data(), p).ok());
+      BOOST_REQUIRE(be->rope_qk(dq.p(), heads, dk.p(), 2, n, head_dim, pos.data(), p).ok());
+      BOOST_TEST(norm_error(dq.read(*be), q) < 1e-6, "rope_qk q, mode " << int(mode) << " n_rot " << n_rot);
+      BOOST_TEST(norm_error(dk.read(*be), k) < 1e-6, "rope_qk k, mode " << int(mode) << " n_rot " << n_rot);
     }
   }
 }
@@ -296,12 +423,15 @@ BOOST_AUTO_TEST_CASE(forward_logits_close_to_cpu_on_every_type) {
     auto la = ref->prefill(prompt);
     auto lb = dev->prefill(prompt);
     BOOST_REQUIRE(la.ok() && lb.ok());
-    BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < 1e-3, gpu::to_string(mix));
+    const bool float_weights = mix == gpu::weight_mix::f16 || mix == gpu::weight_mix::bf16;
+    const double bound = float_weights ? 1e-3 : 3e-2;
+    BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < bound, gpu::to_string(mix));
     for (std::int32_t tok : {5, 600, 17}) {  // decode steps too
       la = ref->decode(tok);
       lb = dev->decode(tok);
       BOOST_REQUIRE(la.ok() && lb.ok());
-      BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) < 1e-3, gpu::to_string(mix) << " decode");
+      const double err = norm_error(lb->data(), la->data(), la->size());
+      BOOST_TEST(err < bound, gpu::to_string(mix) << " decode: " << err);
     }
   }
 }
@@ -309,7 +439,9 @@ BOOST_AUTO_TEST_CASE(forward_logits_close_to_cpu_on_every_type) {
 BOOST_AUTO_TEST_CASE(pipeline_shards_on_the_device_equal_whole_model) {
   if (!have_device()) return;
   const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::llama, gpu::weight_mix::q8_0));
-  auto whole = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cpu-ref"));
+  // The whole model on the same device: both sides run the same kernels (the last token's output
+  // matmul takes the q8 integer product, whose rounding the CPU reference does not share).
+  auto whole = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cuda:0"));
   const auto want_span = whole->prefill(prompt);
   BOOST_REQUIRE(want_span.ok());
   const std::vector<float> want(want_span->begin(), want_span->end());

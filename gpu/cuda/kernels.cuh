@@ -23,15 +23,52 @@ void matmul(tensor_type type, const void* w, std::size_t row_bytes, std::int64_t
 void get_rows(tensor_type type, const void* table, std::size_t row_bytes, std::int64_t cols,
               const std::int32_t* ids, std::int64_t n, float* out, cudaStream_t s);
 
+// Activations rounded to 8 bits for the integer (dp4a) matrix-vector products of the quantized types:
+// per block of 32 consecutive values of a row, q = round(x / d) with d = max|x| / 127, and
+// {d, d * sum(q)} (the block sum, which the K-quants' minimums multiply). Rows must hold a multiple
+// of 32 values; q has one byte per value, d one float2 per block.
+struct q8_activations {
+  std::int8_t* q = nullptr;
+  float2* d = nullptr;
+};
+inline constexpr int q8_block = 32;
+// The widest batch the integer products serve (decode and small batches; prefill takes the tiled
+// f32 product).
+inline constexpr std::int64_t q8_tokens_max = 8;
+
+// x (count values, count % 32 == 0) -> q8.
+void quantize_q8(const float* x, std::int64_t count, q8_activations q8, cudaStream_t s);
+// Whether matmul_q8 serves `type` (the quantized types whose blocks hold 32 or 256 values).
+bool matmul_q8_supported(tensor_type type);
+// How matmul_q8 spreads a matrix over the device: threads per output row (32, 64 or 128; 0: the
+// measured best per type) and, when blocks_per_sm > 0, at most that many blocks per multiprocessor
+// (sms of them), looping over rows.
+struct q8_launch {
+  int threads_per_row = 0;
+  int blocks_per_sm = 0;
+  int sms = 0;
+};
+// out (n, rows) = x (n, cols) @ W^T (+ bias), x given by its q8 rounding (n <= q8_tokens_max).
+void matmul_q8(tensor_type type, const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols,
+               q8_activations x, std::int64_t n, const float* bias, float* out, const q8_launch& cfg,
+               cudaStream_t s);
+
+// q8 (optional, when q8.q is not null and dim % 32 == 0): also writes out's q8 rounding (fused:
+// the next matmul reads it instead of quantizing out again).
 void rmsnorm(const float* x, const float* weight, std::int64_t n, std::int64_t dim, float eps, float* out,
-             cudaStream_t s);
+             q8_activations q8, cudaStream_t s);
 void add(const float* a, const float* b, std::int64_t count, float* out, cudaStream_t s);
-void swiglu(const float* gate, const float* up, std::int64_t count, float* out, cudaStream_t s);
+// x (n, dim) += o; out = rmsnorm(x) * weight (and its q8 rounding, as rmsnorm).
+void add_rmsnorm(float* x, const float* o, const float* weight, std::int64_t n, std::int64_t dim, float eps,
+                 float* out, q8_activations q8, cudaStream_t s);
+void swiglu(const float* gate, const float* up, std::int64_t count, float* out, q8_activations q8, cudaStream_t s);
 void scale(float* x, std::int64_t count, float factor, cudaStream_t s);
 void softmax(float* x, std::int64_t n, std::int64_t dim, cudaStream_t s);
 // positions (n_tokens,) on the device.
+// x2 (n_tokens, n_heads2, head_dim) too when not null (one launch for q and k).
 void rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
-          const std::int32_t* positions, const rope_params& p, cudaStream_t s);
+          const std::int32_t* positions, const rope_params& p, cudaStream_t s, float* x2 = nullptr,
+          std::int32_t n_heads2 = 0);
 // pos0_dev: when not null, the kernels read pos0 from this device int instead (recorded decode
 // steps, whose position changes from one replay to the next).
 void kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0, const std::int32_t* pos0_dev,

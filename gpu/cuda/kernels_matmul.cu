@@ -12,17 +12,12 @@
 #include <cuda_fp16.h>
 
 #include "gpu/cuda/kernels.cuh"
+#include "gpu/cuda/quant_blocks.cuh"
 
 namespace holo::gpu::cuda {
 namespace {
 
 constexpr int chunk = 256;      // elements per chunk
-
-__device__ __forceinline__ float h2f(const std::uint8_t* p) {
-  // Blocks are only 2-byte aligned (Q8_0: 34 bytes, Q6_K: 210), so read the half as two bytes.
-  const unsigned short bits = static_cast<unsigned short>(p[0] | (p[1] << 8));
-  return __half2float(__ushort_as_half(bits));
-}
 
 // ---- decoders: lane `lane`'s 8 weights of chunk `it`, and where they sit in the chunk ----
 // offset(lane, k) is the element index within the chunk of weight k. load() reads the packed
@@ -185,36 +180,6 @@ struct dec_q4_0 {
   }
 };
 
-// 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block from its 12 scale bytes packed in
-// three words (gpu/quant.cpp unpack_scale_min_k4).
-__device__ __forceinline__ unsigned scale_byte(const unsigned* s, int i) { return (s[i / 4] >> (8 * (i % 4))) & 0xff; }
-__device__ __forceinline__ void scale_min_k4(int j, const unsigned* s, float& sc, float& m) {
-  if (j < 4) {
-    sc = float(scale_byte(s, j) & 63);
-    m = float(scale_byte(s, j + 4) & 63);
-  } else {
-    sc = float((scale_byte(s, j + 4) & 0x0f) | ((scale_byte(s, j - 4) >> 6) << 4));
-    m = float((scale_byte(s, j + 4) >> 4) | ((scale_byte(s, j) >> 6) << 4));
-  }
-}
-
-// The part of a Q4_K/Q5_K super-block header a lane needs (both start d, dmin, 12 scale bytes):
-// scale and offset of its two sub-blocks 2c and 2c+1 (c = lane/8), weight = d0 * q - m0 etc.
-struct k4_header {
-  float d0, m0, d1, m1;
-  __device__ k4_header(const unsigned* b, int lane) {
-    const unsigned dd = b[0];
-    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(dd & 0xffff)));
-    const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(dd >> 16)));
-    const unsigned sc[3] = {b[1], b[2], b[3]};
-    const int c = lane / 8;
-    float sc0, mn0, sc1, mn1;
-    scale_min_k4(2 * c, sc, sc0, mn0);
-    scale_min_k4(2 * c + 1, sc, sc1, mn1);
-    d0 = d * sc0, m0 = dmin * mn0, d1 = d * sc1, m1 = dmin * mn1;
-  }
-};
-
 // Q4_K: one 144-byte super-block per chunk (d, dmin, 12 scale bytes, 128 quant bytes), 4-byte
 // aligned, read in words. Lane owns chunk c = lane/8 of 64 elements, quant bytes 32c + j .. +3
 // (j = (lane%8)*4): elements 64c+j+k (low nibbles, sub-block 2c) and 64c+32+j+k (high nibbles,
@@ -226,7 +191,7 @@ struct dec_q4_k {
   }
   static __device__ void load(const std::uint8_t* row, std::int64_t it, int lane, std::int64_t, float* w) {
     const unsigned* b = reinterpret_cast<const unsigned*>(row + it * 144);
-    const k4_header h(b, lane);
+    const k4_header h(b, lane / 8);
     const int c = lane / 8, j = (lane % 8) * 4;
     const unsigned q = b[(16 + 32 * c + j) / 4];
 #pragma unroll
@@ -248,7 +213,7 @@ struct dec_q5_k {
   static __device__ int offset(int lane, int k) { return dec_q4_k::offset(lane, k); }
   static __device__ void load(const std::uint8_t* row, std::int64_t it, int lane, std::int64_t, float* w) {
     const unsigned* b = reinterpret_cast<const unsigned*>(row + it * 176);
-    const k4_header h(b, lane);
+    const k4_header h(b, lane / 8);
     const int c = lane / 8, j = (lane % 8) * 4;
     const unsigned qh = b[(16 + j) / 4];
     const unsigned q = b[(48 + 32 * c + j) / 4];
@@ -294,12 +259,6 @@ struct dec_q6_k {
     for (int k = 0; k < 8; ++k) xv[k] = xr[it * chunk + offset(lane, k)];
   }
 };
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Decode and small batches (n <= 8): one block of `mv_warps` warps per output row, the row's chunks
 // dealt round-robin to the warps, several chunks in flight per warp. A 1B model's matrices are a

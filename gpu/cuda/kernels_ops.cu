@@ -27,6 +27,25 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+__device__ __forceinline__ int warp_sum_int(int v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Writes the q8 rounding (kernels.cuh q8_activations) of v, element i of a buffer of rows of
+// multiples of 32 values. The whole warp calls it, lane l holding element 32k + l of one block: the
+// block's scale and sum are warp reductions. The division is IEEE (no fast math), so the host can
+// reproduce the rounding exactly (gpu/cuda/cuda_backend.test.cpp).
+__device__ __forceinline__ void q8_store(float v, std::int64_t i, const q8_activations& q8) {
+  const float amax = warp_max(fabsf(v));
+  const float d = amax / 127.0f;
+  const int q = amax > 0.0f ? __float2int_rn(v / d) : 0;
+  q8.q[i] = static_cast<std::int8_t>(q);
+  const int sum = warp_sum_int(q);
+  if ((threadIdx.x & 31) == 0) q8.d[i / q8_block] = make_float2(d, d * float(sum));
+}
+
 // Sum (or max) over the block; every thread gets the result. `scratch` holds blockDim.x/32 floats.
 template <bool Max>
 __device__ float block_reduce(float v, float* scratch) {
@@ -41,7 +60,7 @@ __device__ float block_reduce(float v, float* scratch) {
 }
 
 __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ weight, std::int64_t dim,
-                               float eps, float* out) {
+                               float eps, float* out, q8_activations q8) {
   __shared__ float scratch[1024 / 32];
   const float* xr = x + std::int64_t(blockIdx.x) * dim;
   float* o = out + std::int64_t(blockIdx.x) * dim;
@@ -49,7 +68,34 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restr
   for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
   ss = block_reduce<false>(ss, scratch);
   const float inv = rsqrtf(ss / float(dim) + eps);
-  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = xr[i] * inv * weight[i];
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = xr[i] * inv * weight[i];
+    o[i] = v;
+    if (q8.q) q8_store(v, std::int64_t(blockIdx.x) * dim + i, q8);  // dim % 32 == 0: whole warps
+  }
+}
+
+// rmsnorm_kernel with the residual add in front: one pass reads x and o and writes their sum.
+__global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ o,
+                                   const float* __restrict__ weight, std::int64_t dim, float eps, float* out,
+                                   q8_activations q8) {
+  __shared__ float scratch[1024 / 32];
+  float* xr = x + std::int64_t(blockIdx.x) * dim;
+  const float* orow = o + std::int64_t(blockIdx.x) * dim;
+  float* outr = out + std::int64_t(blockIdx.x) * dim;
+  float ss = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = xr[i] + orow[i];
+    xr[i] = v;  // read back below by this same thread
+    ss += v * v;
+  }
+  ss = block_reduce<false>(ss, scratch);
+  const float inv = rsqrtf(ss / float(dim) + eps);
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = xr[i] * inv * weight[i];
+    outr[i] = v;
+    if (q8.q) q8_store(v, std::int64_t(blockIdx.x) * dim + i, q8);
+  }
 }
 
 __global__ void add_kernel(const float* a, const float* b, std::int64_t count, float* out) {
@@ -58,12 +104,20 @@ __global__ void add_kernel(const float* a, const float* b, std::int64_t count, f
     out[i] = a[i] + b[i];
 }
 
-__global__ void swiglu_kernel(const float* gate, const float* up, std::int64_t count, float* out) {
+__global__ void swiglu_kernel(const float* gate, const float* up, std::int64_t count, float* out, q8_activations q8) {
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     const float g = gate[i];
-    out[i] = g / (1.0f + expf(-g)) * up[i];
+    const float v = g / (1.0f + expf(-g)) * up[i];
+    out[i] = v;
+    if (q8.q) q8_store(v, i, q8);  // count % 32 == 0: whole warps
   }
+}
+
+__global__ void quantize_q8_kernel(const float* __restrict__ x, std::int64_t count, q8_activations q8) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    q8_store(x[i], i, q8);
 }
 
 __global__ void scale_kernel(float* x, std::int64_t count, float f) {
@@ -91,20 +145,25 @@ __global__ void softmax_kernel(float* x, std::int64_t dim) {
 
 // One thread per (token, head, pair); the angle in double as the reference computes it, so long
 // contexts keep their precision.
+// The pairs of x (n_tokens, n_heads, head_dim) come first in the index space, then those of x2
+// (n_tokens, n_heads2, head_dim) when given (q and k of a layer in one launch).
 __global__ void rope_kernel(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
-                            const std::int32_t* positions, rope_params p) {
+                            const std::int32_t* positions, rope_params p, float* x2, std::int32_t n_heads2) {
   const std::int32_t half = p.n_rot / 2;
-  const std::int64_t total = n_tokens * n_heads * half;
-  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += std::int64_t(gridDim.x) * blockDim.x) {
+  const std::int64_t total1 = n_tokens * n_heads * half, total = total1 + n_tokens * n_heads2 * half;
+  for (std::int64_t idx0 = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx0 < total;
+       idx0 += std::int64_t(gridDim.x) * blockDim.x) {
+    const bool second = idx0 >= total1;
+    const std::int64_t idx = second ? idx0 - total1 : idx0;
+    const std::int32_t heads = second ? n_heads2 : n_heads;
     const std::int32_t i = static_cast<std::int32_t>(idx % half);
-    const std::int64_t th = idx / half;  // token * n_heads + head
-    const std::int64_t t = th / n_heads;
+    const std::int64_t th = idx / half;  // token * heads + head
+    const std::int64_t t = th / heads;
     const double theta = double(positions[t]) * double(p.freq_scale) *
                          pow(double(p.freq_base), -2.0 * double(i) / double(p.n_rot));
     double sn, cs;
     sincos(theta, &sn, &cs);
-    float* v = x + th * head_dim;
+    float* v = (second ? x2 : x) + th * head_dim;
     const std::int32_t a = p.mode == rope_mode::normal ? 2 * i : i;
     const std::int32_t b = p.mode == rope_mode::normal ? 2 * i + 1 : i + half;
     const double x0 = v[a], x1 = v[b];
@@ -197,19 +256,32 @@ __global__ void attention_kernel(const float* __restrict__ q, const __half* __re
 }  // namespace
 
 void rmsnorm(const float* x, const float* weight, std::int64_t n, std::int64_t dim, float eps, float* out,
-             cudaStream_t s) {
+             q8_activations q8, cudaStream_t s) {
   // One block per row; a decode step's single row gets 1024 threads (a few elements each, so the
   // two passes are one memory round trip each instead of eight).
   const int block = n == 1 && dim >= 2048 ? 1024 : threads;
-  rmsnorm_kernel<<<static_cast<unsigned>(n), block, 0, s>>>(x, weight, dim, eps, out);
+  if (dim % q8_block != 0) q8 = {};
+  rmsnorm_kernel<<<static_cast<unsigned>(n), block, 0, s>>>(x, weight, dim, eps, out, q8);
+}
+
+void add_rmsnorm(float* x, const float* o, const float* weight, std::int64_t n, std::int64_t dim, float eps,
+                 float* out, q8_activations q8, cudaStream_t s) {
+  const int block = n == 1 && dim >= 2048 ? 1024 : threads;  // as rmsnorm
+  if (dim % q8_block != 0) q8 = {};
+  add_rmsnorm_kernel<<<static_cast<unsigned>(n), block, 0, s>>>(x, o, weight, dim, eps, out, q8);
 }
 
 void add(const float* a, const float* b, std::int64_t count, float* out, cudaStream_t s) {
   add_kernel<<<grid_for(count), threads, 0, s>>>(a, b, count, out);
 }
 
-void swiglu(const float* gate, const float* up, std::int64_t count, float* out, cudaStream_t s) {
-  swiglu_kernel<<<grid_for(count), threads, 0, s>>>(gate, up, count, out);
+void swiglu(const float* gate, const float* up, std::int64_t count, float* out, q8_activations q8, cudaStream_t s) {
+  if (count % q8_block != 0) q8 = {};
+  swiglu_kernel<<<grid_for(count), threads, 0, s>>>(gate, up, count, out, q8);
+}
+
+void quantize_q8(const float* x, std::int64_t count, q8_activations q8, cudaStream_t s) {
+  quantize_q8_kernel<<<grid_for(count), threads, 0, s>>>(x, count, q8);
 }
 
 void scale(float* x, std::int64_t count, float factor, cudaStream_t s) {
@@ -221,9 +293,10 @@ void softmax(float* x, std::int64_t n, std::int64_t dim, cudaStream_t s) {
 }
 
 void rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim, const std::int32_t* positions,
-          const rope_params& p, cudaStream_t s) {
-  rope_kernel<<<grid_for(n_tokens * n_heads * (p.n_rot / 2)), threads, 0, s>>>(x, n_tokens, n_heads, head_dim,
-                                                                              positions, p);
+          const rope_params& p, cudaStream_t s, float* x2, std::int32_t n_heads2) {
+  if (x2 == nullptr) n_heads2 = 0;
+  rope_kernel<<<grid_for(n_tokens * (n_heads + n_heads2) * (p.n_rot / 2)), threads, 0, s>>>(
+      x, n_tokens, n_heads, head_dim, positions, p, x2, n_heads2);
 }
 
 void kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0, const std::int32_t* pos0_dev,
