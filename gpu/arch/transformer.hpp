@@ -81,6 +81,8 @@ class transformer {
   status embed_into(const std::int32_t* ids, std::int64_t n, float* out);  // out: backend memory
   status logits_of(const float* hidden);  // hidden: backend memory -> logits_ (host)
   status decode_recorded(std::int32_t token, std::int64_t pos);  // one token through a step graph
+  // Tokens per FFN pass (the size of gate_ and up_ in rows).
+  static constexpr std::int64_t ffn_rows_max = 128;
   // xn_ (normalized input) -> o_ (block output); run_layers does the residual adds.
   status attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n);
   status ffn_block(std::int32_t il, std::int64_t n);

@@ -4,6 +4,11 @@
 // sub-block scale (-> i32), one float FMA per block or super-block (VNNI's dpbusd for the plain
 // 8-bit products where the build has it). The activation quantizers are AVX2 copies of gpu/quant.cpp's
 // quantize_row_q8_0/q8_k, producing the same bytes (gemm.test.cpp checks).
+// GCC 12's AVX-512 headers build 512-bit values from _mm512_undefined_*() and then warn, after
+// inlining, that those may be used uninitialized (they are masked off): a false positive here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include <cstring>
 
 #include "gpu/cpu/dot.hpp"
@@ -85,6 +90,32 @@ inline void round32(const float* x, __m256 s, std::int8_t* dst, __m256i* q32) {
   const __m256i p8 = _mm256_packs_epi16(p16, p16b);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
                       _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// A Q4_K/Q5_K super-block's scale header as vectors: `scales` holds scale j (i16) at lanes j and
+// 8+j (both 128-bit halves, for scale_pair), and the returned value is sum_j min_j * (sum of the
+// activations of sub-block j) from Q8_K's per-16 sums -- the minimums' term, without a scalar loop.
+inline __m128i k4_header(const std::uint8_t* packed, const std::int16_t* bsums, __m256i* scales) {
+  std::uint32_t u[4];
+  unpack_k4_words(packed, u);
+  const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(int(u[3]), int(u[2]), int(u[1]), int(u[0])));
+  const __m256i q8sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+  const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+  const __m128i sc = _mm256_castsi256_si128(mins_and_scales);
+  *scales = _mm256_set_m128i(sc, sc);
+  return _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);  // 4 partial i32 sums
+}
+
+// Every i16 lane = lane j of `scales` (a pshufb instead of a scalar load and broadcast).
+inline __m256i scale_pair_k4(__m256i scales, int j) {
+  const __m256i idx = _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
+  return _mm256_shuffle_epi8(scales, idx);
+}
+
+inline float hsum128(__m128 v) {
+  v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+  v = _mm_add_ss(v, _mm_movehdup_ps(v));
+  return _mm_cvtss_f32(v);
 }
 
 inline int hsum_i32(__m256i v) {
@@ -205,25 +236,104 @@ float vec_dot_q8_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
 #endif
 }
 
+#if defined(HOLO_CPU_AVX2) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define HOLO_CPU_ZMM_KQUANT_DOTS 1
+namespace {
+
+// Decode dots of the K-quants with 512-bit registers: 64 weights per instruction. A zmm holds two
+// sub-blocks' 4-6-bit values as bytes, maddubs pairs them with the 64 contiguous activation bytes
+// (-> 32 i16), and vpdpwssd multiplies by the sub-block scales and accumulates in one instruction.
+// The scales come from one vpermw per pair of sub-blocks (constant index vectors).
+
+// i16 lanes 0-15 = lane a, 16-31 = lane b of the source.
+inline __m512i halves_index(int a, int b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(a))),
+                            _mm256_set1_epi16(static_cast<short>(b)), 1);
+}
+// i16 lanes 8k..8k+7 = lane base + k (k < 4): four sub-blocks of 16 values.
+inline __m512i quarters_index(int base) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(base + 1)),
+                                              _mm_set1_epi16(static_cast<short>(base)))),
+      _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(base + 3)), _mm_set1_epi16(static_cast<short>(base + 2))),
+      1);
+}
+// Per-16-bit-lane shift counts: a for the low 256 bits, b for the high.
+inline __m512i halves_shift(int a, int b) { return halves_index(a, b); }
+
+float dot_q4_k_zmm(const block_q4_k* w, const block_q8_k* x, std::int64_t nb) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), nibble_shift = halves_shift(0, 4);
+  const __m512i pair_idx[4] = {halves_index(0, 1), halves_index(2, 3), halves_index(4, 5), halves_index(6, 7)};
+  __m512 acc = _mm512_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m256i scales;
+    const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
+    const __m512i sc = _mm512_castsi256_si512(scales);
+    __m512i sumi = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {  // bytes 32j..: low nibbles sub-block 2j, high 2j+1 = q8 64j..64j+63
+      const __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j)));
+      const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
+      const __m512i p = _mm512_maddubs_epi16(nib, _mm512_loadu_si512(x[b].qs + 64 * j));
+      sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(pair_idx[j], sc));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(x[b].d * fp16(w[b].d)), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc) - hsum128(acc_m);
+}
+
+float dot_q6_k_zmm(const block_q6_k* w, const block_q8_k* x, std::int64_t nb) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+  const __m512i shift_a = halves_shift(0, 2), shift_b = halves_shift(4, 6);
+  const __m512i quarter_idx[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
+  __m512 acc = _mm512_setzero_ps();
+  __m256 acc_o = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const float d = x[b].d * fp16(w[b].d);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    // (q - 32) . x: the 32 * sum(x) part from Q8_K's per-16 sums, once per super-block.
+    const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].bsums)));
+    acc_o = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_o);
+    const __m512i sc = _mm512_castsi256_si512(sc16);
+    __m512i sumi = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {  // halves of 128 values (layout: gpu/quant.cpp)
+      const __m512i l = _mm512_loadu_si512(w[b].ql + 64 * h);  // [ql 0..31 | ql 32..63]
+      const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * h)));
+      // a = values 128h + 0..63 (quarters 0, 1), b = 128h + 64..127 (quarters 2, 3): 0..63 unsigned
+      const __m512i a = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hq, shift_a), m3), 4));
+      const __m512i bq = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hq, shift_b), m3), 4));
+      const __m512i pa = _mm512_maddubs_epi16(a, _mm512_loadu_si512(x[b].qs + 128 * h));
+      const __m512i pb = _mm512_maddubs_epi16(bq, _mm512_loadu_si512(x[b].qs + 128 * h + 64));
+      sumi = _mm512_dpwssd_epi32(sumi, pa, _mm512_permutexvar_epi16(quarter_idx[2 * h], sc));
+      sumi = _mm512_dpwssd_epi32(sumi, pb, _mm512_permutexvar_epi16(quarter_idx[2 * h + 1], sc));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc) - 32.0f * hsum(acc_o);
+}
+
+}  // namespace
+#endif
+
 float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q4_k*>(wv);
   const auto* x = static_cast<const block_q8_k*>(xv);
   const std::int64_t nb = n / qk_k;
-  float sum_mins = 0.0f;
-#ifdef HOLO_CPU_AVX2
+#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
+  return dot_q4_k_zmm(w, x, nb);
+#elif defined(HOLO_CPU_AVX2)
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
-#else
-  float sum = 0.0f;
-#endif
+  __m128 acc_m = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
-    std::uint8_t sc[8], m[8];
-    unpack_k4(w[b].scales, sc, m);
-    const float d = x[b].d * fp16(w[b].d);
-    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    __m256i scales;
+    const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
     const std::uint8_t* q4 = w[b].qs;
     const std::int8_t* q8 = x[b].qs;
-#ifdef HOLO_CPU_AVX2
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {  // 64 elements: 32 bytes, low nibbles sub-block 2j, high 2j+1
       const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
@@ -233,12 +343,21 @@ float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
           _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
       __m256i ph =
           _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32)));
-      pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), pl);
-      ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), ph);
+      pl = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j), pl);
+      ph = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j + 1), ph);
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc) - hsum128(acc_m);
 #else
+  float sum = 0.0f, sum_mins = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    std::uint8_t sc[8], m[8];
+    unpack_k4(w[b].scales, sc, m);
+    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    const std::uint8_t* q4 = w[b].qs;
+    const std::int8_t* q8 = x[b].qs;
     int sumi = 0;
     for (int j = 0; j < 4; ++j) {
       int sl = 0, sh = 0;
@@ -248,12 +367,8 @@ float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
       }
       sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
     }
-    sum += d * float(sumi);
-#endif
+    sum += x[b].d * fp16(w[b].d) * float(sumi);
   }
-#ifdef HOLO_CPU_AVX2
-  return hsum(acc) - sum_mins;
-#else
   return sum - sum_mins;
 #endif
 }
@@ -262,21 +377,16 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q5_k*>(wv);
   const auto* x = static_cast<const block_q8_k*>(xv);
   const std::int64_t nb = n / qk_k;
-  float sum_mins = 0.0f;
 #ifdef HOLO_CPU_AVX2
   const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-#else
-  float sum = 0.0f;
-#endif
+  __m128 acc_m = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
-    std::uint8_t sc[8], m[8];
-    unpack_k4(w[b].scales, sc, m);
-    const float d = x[b].d * fp16(w[b].d);
-    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    __m256i scales;
+    const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
     const std::uint8_t* q4 = w[b].qs;
     const std::int8_t* q8 = x[b].qs;
-#ifdef HOLO_CPU_AVX2
     // Fifth bits: bit 2j of qh[l] for element 64j+l, bit 2j+1 for 64j+32+l. Shifting whole 16-bit
     // lanes right one bit at a time keeps bit k of each byte at that byte's bit 0 after k shifts.
     __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
@@ -293,12 +403,21 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
           _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
       __m256i ph =
           _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32)));
-      pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), pl);
-      ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), ph);
+      pl = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j), pl);
+      ph = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j + 1), ph);
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc) - hsum128(acc_m);
 #else
+  float sum = 0.0f, sum_mins = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    std::uint8_t sc[8], m[8];
+    unpack_k4(w[b].scales, sc, m);
+    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
+    const std::uint8_t* q4 = w[b].qs;
+    const std::int8_t* q8 = x[b].qs;
     int sumi = 0;
     for (int j = 0; j < 4; ++j) {
       int sl = 0, sh = 0;
@@ -309,12 +428,8 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
       }
       sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
     }
-    sum += d * float(sumi);
-#endif
+    sum += x[b].d * fp16(w[b].d) * float(sumi);
   }
-#ifdef HOLO_CPU_AVX2
-  return hsum(acc) - sum_mins;
-#else
   return sum - sum_mins;
 #endif
 }
@@ -323,12 +438,15 @@ float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q6_k*>(wv);
   const auto* x = static_cast<const block_q8_k*>(xv);
   const std::int64_t nb = n / qk_k;
-#ifdef HOLO_CPU_AVX2
+#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
+  return dot_q6_k_zmm(w, x, nb);
+#elif defined(HOLO_CPU_AVX2)
   const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     const float d = x[b].d * fp16(w[b].d);
-    const std::int8_t* sc = w[b].scales;
+    // The 16 int8 scales; pair (s, s+1) widened to i16 by one pshufb and one sign extension.
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {  // halves of 128 elements (layout: gpu/quant.cpp)
       const std::uint8_t* ql = w[b].ql + 64 * h;
@@ -348,7 +466,9 @@ float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
         // (q - 32) . x = q . x - 32 * sum(x)
         const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[r], q8), _mm256_maddubs_epi16(k32, q8));
         const int s = 8 * h + 2 * r;  // sub-blocks of 16: low lane s, high lane s+1
-        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        const __m128i pair = _mm_shuffle_epi8(sc, _mm_set_epi64x(0x0101010101010101LL * (s + 1),
+                                                                 0x0101010101010101LL * s));
+        const __m256i scale = _mm256_cvtepi8_epi16(pair);
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, p));
       }
     }

@@ -38,17 +38,21 @@ inline __m256 mul_sum_i8(__m256i a, __m256i b) {
 }
 #endif
 
-// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (quant.hpp's unpack_scale_min_k4, all at once:
-// llama.cpp's 32-bit mask trick; little-endian).
-inline void unpack_k4(const std::uint8_t* scales, std::uint8_t* sc, std::uint8_t* m) {
+// The 8 scales (bytes 0..7 of u) and 8 mins (bytes 8..15) of a Q4_K/Q5_K super-block (quant.hpp's
+// unpack_scale_min_k4, all at once: llama.cpp's 32-bit mask trick; little-endian).
+inline void unpack_k4_words(const std::uint8_t* scales, std::uint32_t* u) {
   constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-  std::uint32_t u[4];
   std::memcpy(u, scales, 12);
   u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
   const std::uint32_t mins_lo = u[1] & kmask1;
   u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
   u[2] = mins_lo;
   u[0] &= kmask1;
+}
+
+inline void unpack_k4(const std::uint8_t* scales, std::uint8_t* sc, std::uint8_t* m) {
+  std::uint32_t u[4];
+  unpack_k4_words(scales, u);
   std::memcpy(sc, &u[0], 8);
   std::memcpy(m, &u[2], 8);
 }

@@ -9,6 +9,7 @@
 // Exit codes: 0 ok, 1 failure (model, harness), 2 usage error.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -44,6 +45,7 @@ struct engine_bench_args {
   std::string backend = "cpu";
   bool kernels = false;
   bool compare_llamacpp = false;
+  int rounds = 1;  // --compare-llamacpp: holo and llama.cpp alternated this many times
   std::string llamacpp_dir;  // default: test/llamacpp found from the cwd or the executable
 };
 
@@ -236,20 +238,60 @@ int run_engine(engine_bench_args a) {
 
   int rc = 0;
   if (a.compare_llamacpp) {
-    std::fflush(stdout);
-    auto l = run_llamacpp(a, (*m)->path());
-    if (!l) {
-      std::cerr << "holo bench engine: --compare-llamacpp: " << l.error().to_string() << "\n";
-      rc = 1;
-    } else {
-      std::printf("\nside by side (same file, %d threads; %s)\n", a.threads, l->version.c_str());
+    // Alternated rounds: this host's speed drifts by tens of percent over minutes, so each
+    // llama.cpp run is paired with the holo run just before it, and the per-round ratios are the
+    // figure to trust (their median is printed).
+    std::vector<double> holo_pp, holo_tg, ll_pp, ll_tg, ratio_pp, ratio_tg;
+    llamacpp_figures last;
+    for (int r = 0; r < a.rounds && rc == 0; ++r) {
+      if (r > 0) {
+        fig = measure(**s, synthetic_ids(a.pp, c.n_vocab), a.tg, a.reps);
+        if (!fig) {
+          std::cerr << "holo bench engine: " << fig.error().to_string() << "\n";
+          return 1;
+        }
+      }
+      std::fflush(stdout);
+      auto l = run_llamacpp(a, (*m)->path());
+      if (!l) {
+        std::cerr << "holo bench engine: --compare-llamacpp: " << l.error().to_string() << "\n";
+        rc = 1;
+        break;
+      }
+      last = *l;
+      holo_pp.push_back(fig->pp_tok_s.mean), holo_tg.push_back(fig->tg_tok_s.mean);
+      ll_pp.push_back(l->pp_tok_s.mean), ll_tg.push_back(l->tg_tok_s.mean);
+      if (l->pp_tok_s.mean > 0) ratio_pp.push_back(fig->pp_tok_s.mean / l->pp_tok_s.mean);
+      if (l->tg_tok_s.mean > 0) ratio_tg.push_back(fig->tg_tok_s.mean / l->tg_tok_s.mean);
+      if (a.rounds > 1) {
+        std::printf("round %d    ", r + 1);
+        if (a.pp > 0) std::printf("pp holo %.2f llama.cpp %.2f   ", fig->pp_tok_s.mean, l->pp_tok_s.mean);
+        if (a.tg > 0) std::printf("tg holo %.2f llama.cpp %.2f", fig->tg_tok_s.mean, l->tg_tok_s.mean);
+        std::printf("\n");
+      }
+    }
+    if (rc == 0) {
+      auto median = [](std::vector<double> v) {
+        if (v.empty()) return 0.0;
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+      };
+      std::printf("\nside by side (same file, %d threads; %s%s)\n", a.threads, last.version.c_str(),
+                  a.rounds > 1 ? ("; mean +- sd over " + std::to_string(a.rounds) + " alternated rounds").c_str() : "");
+      const bool one = a.rounds == 1;
       if (a.pp > 0) {
-        print_row("holo", ("pp" + std::to_string(a.pp)).c_str(), fig->pp_tok_s);
-        print_row("llama.cpp", ("pp" + std::to_string(a.pp)).c_str(), l->pp_tok_s);
+        print_row("holo", ("pp" + std::to_string(a.pp)).c_str(), one ? fig->pp_tok_s : summarize(holo_pp));
+        print_row("llama.cpp", ("pp" + std::to_string(a.pp)).c_str(), one ? last.pp_tok_s : summarize(ll_pp));
       }
       if (a.tg > 0) {
-        print_row("holo", ("tg" + std::to_string(a.tg)).c_str(), fig->tg_tok_s);
-        print_row("llama.cpp", ("tg" + std::to_string(a.tg)).c_str(), l->tg_tok_s);
+        print_row("holo", ("tg" + std::to_string(a.tg)).c_str(), one ? fig->tg_tok_s : summarize(holo_tg));
+        print_row("llama.cpp", ("tg" + std::to_string(a.tg)).c_str(), one ? last.tg_tok_s : summarize(ll_tg));
+      }
+      if (a.rounds > 1) {
+        std::printf("ratio      holo / llama.cpp, median of the rounds:");
+        if (a.pp > 0) std::printf(" pp %.3f", median(ratio_pp));
+        if (a.tg > 0) std::printf(" tg %.3f", median(ratio_tg));
+        std::printf("\n");
       }
     }
   }
@@ -275,6 +317,10 @@ void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::fun
   sub->add_flag("--kernels", a->kernels, "Also print the kernel benchmark: matvec (decode) and 128-token matmul (prefill) per weight type");
   sub->add_flag("--compare-llamacpp", a->compare_llamacpp,
                 "Also run test/llamacpp/bench.mjs (node-llama-cpp) on the same file and print both");
+  sub->add_option("--rounds", a->rounds,
+                  "With --compare-llamacpp: alternate holo and llama.cpp this many times (the host's speed drifts; "
+                  "prints the per-round ratios' median)")
+      ->check(CLI::Range(1, 100));
   sub->add_option("--llamacpp-dir", a->llamacpp_dir, "Where the harness is (default: test/llamacpp of the source tree)");
   children.emplace_back(sub, [a] { return run_engine(*a); });
 }
