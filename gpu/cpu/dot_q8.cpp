@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <cstring>
+#include <type_traits>
 
 #include "gpu/cpu/dot.hpp"
 #include "gpu/cpu/dot_q8_util.hpp"
@@ -318,65 +319,12 @@ float dot_q6_k_zmm(const block_q6_k* w, const block_q8_k* x, std::int64_t nb) {
 }  // namespace
 #endif
 
-float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
-  const auto* w = static_cast<const block_q4_k*>(wv);
-  const auto* x = static_cast<const block_q8_k*>(xv);
-  const std::int64_t nb = n / qk_k;
-#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
-  return dot_q4_k_zmm(w, x, nb);
-#elif defined(HOLO_CPU_AVX2)
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
-  for (std::int64_t b = 0; b < nb; ++b) {
-    __m256i scales;
-    const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
-    const std::uint8_t* q4 = w[b].qs;
-    const std::int8_t* q8 = x[b].qs;
-    __m256i sumi = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {  // 64 elements: 32 bytes, low nibbles sub-block 2j, high 2j+1
-      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
-      const __m256i lo = _mm256_and_si256(bits, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-      __m256i pl =
-          _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
-      __m256i ph =
-          _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32)));
-      pl = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j), pl);
-      ph = _mm256_madd_epi16(scale_pair_k4(scales, 2 * j + 1), ph);
-      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return hsum(acc) - hsum128(acc_m);
-#else
-  float sum = 0.0f, sum_mins = 0.0f;
-  for (std::int64_t b = 0; b < nb; ++b) {
-    std::uint8_t sc[8], m[8];
-    unpack_k4(w[b].scales, sc, m);
-    sum_mins += x[b].d * fp16(w[b].dmin) * float(mins_dot(m, x[b].bsums));
-    const std::uint8_t* q4 = w[b].qs;
-    const std::int8_t* q8 = x[b].qs;
-    int sumi = 0;
-    for (int j = 0; j < 4; ++j) {
-      int sl = 0, sh = 0;
-      for (int l = 0; l < 32; ++l) {
-        sl += (q4[32 * j + l] & 0x0f) * q8[64 * j + l];
-        sh += (q4[32 * j + l] >> 4) * q8[64 * j + 32 + l];
-      }
-      sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
-    }
-    sum += x[b].d * fp16(w[b].d) * float(sumi);
-  }
-  return sum - sum_mins;
-#endif
-}
+namespace {
 
-float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
-  const auto* w = static_cast<const block_q5_k*>(wv);
-  const auto* x = static_cast<const block_q8_k*>(xv);
-  const std::int64_t nb = n / qk_k;
+// Q4_K and Q5_K (Q5_K = Q4_K plus a fifth bit per value in qh) against Q8_K, sharing one loop.
+template <class Block>
+float dot_k45(const Block* w, const block_q8_k* x, std::int64_t nb) {
+  constexpr bool five = std::is_same_v<Block, block_q5_k>;
 #ifdef HOLO_CPU_AVX2
   const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
@@ -387,18 +335,22 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
     acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
     const std::uint8_t* q4 = w[b].qs;
     const std::int8_t* q8 = x[b].qs;
-    // Fifth bits: bit 2j of qh[l] for element 64j+l, bit 2j+1 for 64j+32+l. Shifting whole 16-bit
-    // lanes right one bit at a time keeps bit k of each byte at that byte's bit 0 after k shifts.
-    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
+    // Q5_K's fifth bits: bit 2j of qh[l] for element 64j+l, bit 2j+1 for 64j+32+l. Shifting whole
+    // 16-bit lanes right one bit at a time keeps bit k of each byte at that byte's bit 0 after k
+    // shifts.
+    __m256i hb = _mm256_setzero_si256();
+    if constexpr (five) hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
     __m256i sumi = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 4; ++j) {  // 64 elements: 32 bytes, low nibbles sub-block 2j, high 2j+1
       const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
       __m256i lo = _mm256_and_si256(bits, m4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
-      hb = _mm256_srli_epi16(hb, 1);
-      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
-      hb = _mm256_srli_epi16(hb, 1);
+      if constexpr (five) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+        hb = _mm256_srli_epi16(hb, 1);
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+        hb = _mm256_srli_epi16(hb, 1);
+      }
       __m256i pl =
           _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j)));
       __m256i ph =
@@ -422,9 +374,13 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
     for (int j = 0; j < 4; ++j) {
       int sl = 0, sh = 0;
       for (int l = 0; l < 32; ++l) {
-        const int h0 = (w[b].qh[l] >> (2 * j)) & 1, h1 = (w[b].qh[l] >> (2 * j + 1)) & 1;
-        sl += ((q4[32 * j + l] & 0x0f) | (h0 << 4)) * q8[64 * j + l];
-        sh += ((q4[32 * j + l] >> 4) | (h1 << 4)) * q8[64 * j + 32 + l];
+        int lo = q4[32 * j + l] & 0x0f, hi = q4[32 * j + l] >> 4;
+        if constexpr (five) {
+          lo |= ((w[b].qh[l] >> (2 * j)) & 1) << 4;
+          hi |= ((w[b].qh[l] >> (2 * j + 1)) & 1) << 4;
+        }
+        sl += lo * q8[64 * j + l];
+        sh += hi * q8[64 * j + 32 + l];
       }
       sumi += sc[2 * j] * sl + sc[2 * j + 1] * sh;
     }
@@ -432,6 +388,22 @@ float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   }
   return sum - sum_mins;
 #endif
+}
+
+}  // namespace
+
+float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q4_k*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
+  return dot_q4_k_zmm(w, x, n / qk_k);
+#else
+  return dot_k45(w, x, n / qk_k);
+#endif
+}
+
+float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
+  return dot_k45(static_cast<const block_q5_k*>(wv), static_cast<const block_q8_k*>(xv), n / qk_k);
 }
 
 float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
