@@ -26,6 +26,18 @@ __device__ __forceinline__ unsigned load_u32_2aligned(const std::uint8_t* p) {
   const unsigned short* h = reinterpret_cast<const unsigned short*>(p);
   return unsigned(h[0]) | (unsigned(h[1]) << 16);
 }
+// 8 bytes at a 2-byte-aligned p as two words: three aligned 32-bit loads and funnel shifts
+// instead of four 16-bit loads (Q6_K blocks are 210 bytes: every other one starts 2 bytes off a
+// word). No branch, so a warp spanning an even and an odd block does not diverge. Reads up to
+// p + 11: callers keep that inside the block.
+__device__ __forceinline__ uint2 load8_2aligned(const std::uint8_t* p) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const unsigned* w = reinterpret_cast<const unsigned*>(addr & ~std::uintptr_t(3));
+  const unsigned shift = unsigned(addr & 3) * 8;  // 0 or 16
+  const unsigned w0 = w[0], w1 = w[1], w2 = w[2];
+  return make_uint2(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift));
+}
+
 __device__ __forceinline__ int xword(const std::int8_t* xq, unsigned e) {
   return *reinterpret_cast<const int*>(xq + e);
 }
@@ -151,31 +163,36 @@ struct q8d_q5_k {
 // Q6_K: 210 bytes (128 ql, 64 qh, 16 int8 scales, half d), 2-byte aligned. Value 128h + 32r + l
 // (half h, quarter r, l < 32) has its low 4 bits in ql[64h + 32(r&1) + l] (the high nibble when
 // r >= 2) and its top 2 bits at bit 2r of qh[32h + l]; weight = d * scale[value/16] * (q - 32).
-// Slot (32 per super-block, k = s%32): half h = k/16, quarters rr = (k%16)/8 and rr+2 (which share
-// the ql bytes), l0 = (k%8)*4 .. +3: one ql word and one qh word give its 8 values.
+// Slot (16 per super-block, k = s%16): half h = k/8, quarters rr = (k%8)/4 and rr+2 (which share
+// the ql bytes), l0 = (k%4)*8 .. +7: 8 ql bytes and 8 qh bytes give its 16 values as four words of
+// 6-bit bytes; each run of 8 has one scale.
 struct q8d_q6_k {
-  static constexpr int values = 8;
+  static constexpr int values = 16;
   struct raw {
-    unsigned ql, qh;
-    float sa, sb;  // d * scale of the two runs of 4
+    unsigned ql0, ql1, qh0, qh1;
+    float sa, sb;  // d * scale of the two runs of 8
   };
   static __device__ raw load(const std::uint8_t* row, unsigned s) {
-    const std::uint8_t* b = row + (s / 32) * 210;
-    const int k = int(s % 32), h = k / 16, rr = (k % 16) / 8, l0 = (k % 8) * 4;
+    const std::uint8_t* b = row + (s / 16) * 210;
+    const unsigned k = s % 16, h = k / 8, rr = (k % 8) / 4, l0 = (k % 4) * 8;
     const std::int8_t* scales = reinterpret_cast<const std::int8_t*>(b + 192);
-    const int ea = 128 * h + 32 * rr + l0;
+    const unsigned ea = 128 * h + 32 * rr + l0;
     const float d = h2f(b + 208);
-    return {load_u32_2aligned(b + 64 * h + 32 * rr + l0), load_u32_2aligned(b + 128 + 32 * h + l0),
-            d * float(scales[ea / 16]), d * float(scales[(ea + 64) / 16])};
+    const uint2 ql = load8_2aligned(b + 64 * h + 32 * rr + l0), qh = load8_2aligned(b + 128 + 32 * h + l0);
+    return {ql.x, ql.y, qh.x, qh.y, d * float(scales[ea / 16]), d * float(scales[(ea + 64) / 16])};
   }
   static __device__ float dot(const raw& r, unsigned s, const std::int8_t* xq, const float2* xd) {
-    const int k = int(s % 32), h = k / 16, rr = (k % 16) / 8, l0 = (k % 8) * 4;
-    const unsigned qa = (r.ql & 0x0f0f0f0fu) | (((r.qh >> (2 * rr)) & 0x03030303u) << 4);
-    const unsigned qb = ((r.ql >> 4) & 0x0f0f0f0fu) | (((r.qh >> (2 * rr + 4)) & 0x03030303u) << 4);
-    const unsigned ea = (s / 32) * 256 + 128 * h + 32 * rr + l0, eb = ea + 64;
-    const int xa = xword(xq, ea), xb = xword(xq, eb);
-    const int sa = __dp4a(int(qa), xa, 0) - 32 * __dp4a(ones, xa, 0);
-    const int sb = __dp4a(int(qb), xb, 0) - 32 * __dp4a(ones, xb, 0);
+    const unsigned k = s % 16, h = k / 8, rr = (k % 8) / 4, l0 = (k % 4) * 8;
+    const unsigned ea = (s / 16) * 256 + 128 * h + 32 * rr + l0, eb = ea + 64;
+    const int2 xa = *reinterpret_cast<const int2*>(xq + ea), xb = *reinterpret_cast<const int2*>(xq + eb);
+    auto lo = [&](unsigned ql, unsigned qh) { return (ql & 0x0f0f0f0fu) | (((qh >> (2 * rr)) & 0x03030303u) << 4); };
+    auto hi = [&](unsigned ql, unsigned qh) {
+      return ((ql >> 4) & 0x0f0f0f0fu) | (((qh >> (2 * rr + 4)) & 0x03030303u) << 4);
+    };
+    const int sa = __dp4a(int(lo(r.ql0, r.qh0)), xa.x, __dp4a(int(lo(r.ql1, r.qh1)), xa.y, 0)) -
+                   32 * __dp4a(ones, xa.x, __dp4a(ones, xa.y, 0));
+    const int sb = __dp4a(int(hi(r.ql0, r.qh0)), xb.x, __dp4a(int(hi(r.ql1, r.qh1)), xb.y, 0)) -
+                   32 * __dp4a(ones, xb.x, __dp4a(ones, xb.y, 0));
     return r.sa * xd[ea / 32].x * float(sa) + r.sb * xd[eb / 32].x * float(sb);
   }
 };
