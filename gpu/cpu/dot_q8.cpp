@@ -262,9 +262,14 @@ inline __m512i quarters_index(int base) {
 // Per-16-bit-lane shift counts: a for the low 256 bits, b for the high.
 inline __m512i halves_shift(int a, int b) { return halves_index(a, b); }
 
-float dot_q4_k_zmm(const block_q4_k* w, const block_q8_k* x, std::int64_t nb) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f), nibble_shift = halves_shift(0, 4);
+// Q4_K and (with the fifth bits of qh) Q5_K.
+template <class Block>
+float dot_k45_zmm(const Block* w, const block_q8_k* x, std::int64_t nb) {
+  constexpr bool five = std::is_same_v<Block, block_q5_k>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m1 = _mm512_set1_epi8(1), nibble_shift = halves_shift(0, 4);
   const __m512i pair_idx[4] = {halves_index(0, 1), halves_index(2, 3), halves_index(4, 5), halves_index(6, 7)};
+  // Q5_K: the fifth bit of value 64j + l is bit 2j of qh[l], of 64j + 32 + l bit 2j + 1.
+  const __m512i fifth_shift[4] = {halves_shift(0, 1), halves_shift(2, 3), halves_shift(4, 5), halves_shift(6, 7)};
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
@@ -272,10 +277,16 @@ float dot_q4_k_zmm(const block_q4_k* w, const block_q8_k* x, std::int64_t nb) {
     const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
     acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
     const __m512i sc = _mm512_castsi256_si512(scales);
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (five) qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh)));
     __m512i sumi = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {  // bytes 32j..: low nibbles sub-block 2j, high 2j+1 = q8 64j..64j+63
       const __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j)));
-      const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
+      __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
+      if constexpr (five) {
+        // Shifting 16-bit lanes right by k < 8 leaves bit k of every byte at that byte's bit 0.
+        nib = _mm512_or_si512(nib, _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, fifth_shift[j]), m1), 4));
+      }
       const __m512i p = _mm512_maddubs_epi16(nib, _mm512_loadu_si512(x[b].qs + 64 * j));
       sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(pair_idx[j], sc));
     }
@@ -396,14 +407,20 @@ float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q4_k*>(wv);
   const auto* x = static_cast<const block_q8_k*>(xv);
 #if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
-  return dot_q4_k_zmm(w, x, n / qk_k);
+  return dot_k45_zmm(w, x, n / qk_k);
 #else
   return dot_k45(w, x, n / qk_k);
 #endif
 }
 
 float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
-  return dot_k45(static_cast<const block_q5_k*>(wv), static_cast<const block_q8_k*>(xv), n / qk_k);
+  const auto* w = static_cast<const block_q5_k*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
+  return dot_k45_zmm(w, x, n / qk_k);
+#else
+  return dot_k45(w, x, n / qk_k);
+#endif
 }
 
 float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
