@@ -401,27 +401,23 @@ float dot_k45(const Block* w, const block_q8_k* x, std::int64_t nb) {
 #endif
 }
 
+// The widest Q4_K/Q5_K kernel this build has.
+template <class Block>
+float dot_k45_best(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const Block*>(wv);
+  const auto* x = static_cast<const block_q8_k*>(xv);
+#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
+  return dot_k45_zmm(w, x, n / qk_k);
+#else
+  return dot_k45(w, x, n / qk_k);
+#endif
+}
+
 }  // namespace
 
-float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
-  const auto* w = static_cast<const block_q4_k*>(wv);
-  const auto* x = static_cast<const block_q8_k*>(xv);
-#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
-  return dot_k45_zmm(w, x, n / qk_k);
-#else
-  return dot_k45(w, x, n / qk_k);
-#endif
-}
+float vec_dot_q4_k_q8_k(const void* wv, const void* xv, std::int64_t n) { return dot_k45_best<block_q4_k>(wv, xv, n); }
 
-float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
-  const auto* w = static_cast<const block_q5_k*>(wv);
-  const auto* x = static_cast<const block_q8_k*>(xv);
-#if defined(HOLO_CPU_ZMM_KQUANT_DOTS)
-  return dot_k45_zmm(w, x, n / qk_k);
-#else
-  return dot_k45(w, x, n / qk_k);
-#endif
-}
+float vec_dot_q5_k_q8_k(const void* wv, const void* xv, std::int64_t n) { return dot_k45_best<block_q5_k>(wv, xv, n); }
 
 float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q6_k*>(wv);
