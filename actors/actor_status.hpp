@@ -20,6 +20,7 @@ using mailbox_atom = caf::atom_constant<caf::atom("mailbox")>;
 // new handle. Remote actors are addressed as node/name with the same names.
 namespace names {
 inline constexpr const char* transport = "transport";
+inline constexpr const char* transport_door = "tr_door";  // see transport_door() in transport.hpp
 inline constexpr const char* health = "health";
 inline constexpr const char* store = "store";
 inline constexpr const char* sync = "sync";

@@ -277,7 +277,7 @@ void serve(caf::event_based_actor* self, node_context_ptr ctx, const proto::requ
 
 void relay(caf::event_based_actor* self, const std::string& node, const std::string& id, std::string frame,
            reply_fn reply) {
-  auto transport = lookup(self, names::transport);
+  auto transport = transport_door(self->system());
   if (!transport) return reply(proto::encode_error(id, status_code::unavailable, "transport is restarting"));
   // A checkpoint or backup runs as long as the store takes; everything else answers in a second.
   auto hdr = proto::decode_request_header(frame);

@@ -72,7 +72,7 @@ void handle_health(client_api_actor* self, node_context_ptr ctx, const std::stri
     self->request(health, local_timeout, wire::health_query{"client"}).then(on_health, on_error);
     return;
   }
-  auto transport = sibling(self, names::transport);
+  auto transport = transport_door(self->system());
   if (!transport) return reply_error(status_code::unavailable, "transport is restarting");
   self->request(transport, local_timeout + std::chrono::milliseconds(500), remote_request_atom::value, req.node,
                 std::string(names::health), remote_timeout_ms, caf::make_message(wire::health_query{"client"}))

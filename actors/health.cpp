@@ -83,7 +83,7 @@ void run_round(health_actor* self, const node_context_ptr& ctx, std::function<vo
 }
 
 caf::actor transport_of(health_actor* self) {
-  return caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(names::transport)));
+  return transport_door(self->system());
 }
 
 void send_to_peer(health_actor* self, const std::string& node, caf::message msg) {

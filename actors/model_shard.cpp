@@ -157,9 +157,8 @@ class worker {
   template <class T>
   void to_router(const std::string& router_node, T msg) {
     if (box_->stopped()) return;  // abandoned: the new shard speaks for this model now
-    auto t = sys_.registry().get(caf::atom_from_string(names::transport));
-    if (t)
-      caf::anon_send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, router_node, std::string(names::router),
+    if (auto t = transport_door(sys_))
+      caf::anon_send(t, remote_send_atom::value, router_node, std::string(names::router),
                      caf::make_message(std::move(msg)));
   }
 
@@ -403,10 +402,10 @@ void report(shard_actor* self) {
   auto l = load_of(self);
   self->state.tokens_at_report = self->state.box->tokens;
   self->state.last_report = clock_type::now();
-  auto t = self->system().registry().get(caf::atom_from_string(names::transport));
+  auto t = transport_door(self->system());
   if (!t) return;
   for (auto& n : self->state.router_nodes)
-    self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, n, std::string(names::router),
+    self->send(t, remote_send_atom::value, n, std::string(names::router),
                caf::make_message(l));
 }
 
@@ -485,10 +484,10 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
       [=](wire::gen_start& req) {
         auto& st = self->state;
         if (st.draining || st.box->state == static_cast<int>(phase::failed) || st.box->queued >= st.spec.queue) {
-          auto t = self->system().registry().get(caf::atom_from_string(names::transport));
+          auto t = transport_door(self->system());
           bool failed = st.draining || st.box->state == static_cast<int>(phase::failed);
           if (t)
-            self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, req.router_node,
+            self->send(t, remote_send_atom::value, req.router_node,
                        std::string(names::router),
                        caf::make_message(wire::gen_failed{
                            req.request_id, req.attempt,

@@ -182,7 +182,7 @@ void client_error(router_actor* self, const std::string& peer, const std::string
 
 template <class T>
 void to_shard(router_actor* self, const std::string& node, std::size_t model_index, T msg) {
-  if (auto t = registered(self, names::transport))
+  if (auto t = transport_door(self->system()))
     self->send(t, remote_send_atom::value, node, shard_actor_name(model_index), caf::make_message(std::move(msg)));
 }
 
@@ -1004,7 +1004,7 @@ void on_member(router_actor* self, node_context_ptr ctx, const std::string& node
 // Asks the shard of a silent generation whether it still has it; if not (a start, the last token or
 // the end was lost on the way), or if it cannot answer, the generation moves.
 void probe(router_actor* self, node_context_ptr ctx, generation_state& g) {
-  auto t = registered(self, names::transport);
+  auto t = transport_door(self->system());
   if (!t) return;
   g.probing = true;
   const std::string key = g.key;

@@ -1,5 +1,8 @@
 // transport: the node's link to its peers. Owns cluster_io (the ROUTER, a DEALER per peer, the I/O
-// thread) and turns actor messages into frames and back. Protocol (local actors only):
+// thread) through transport_link (actors/transport_link.hpp), which turns actor messages into
+// frames and back on whichever thread has them. Protocol (local actors only), taken by the
+// transport's *door* (`transport_door(sys)`: encodes on the sender's thread, no mailbox hop) and,
+// one hop later, by the transport actor itself:
 //
 //   (remote_send_atom, std::string node, std::string actor, caf::message msg)
 //       one-way; `msg` holds one catalogue message (runtime/cluster_messages.hpp). To this node's
@@ -11,16 +14,17 @@
 //          holo::errc::remote_timeout    no answer within timeout_ms
 //          holo::errc::unknown_actor     the node has no such actor
 //          holo::errc::remote_failure    the remote actor answered with an error
+//          unavailable (status error)    more than pending_requests_max requests in flight
+//   The transport actor only:
 //   (peer_state_atom, std::string node, bool up)   from health: membership changes
 //   (status_atom) -> actor_status;  (transport_stats_atom) -> transport_stats
 //
-// Inbound: a `send` frame is delivered to the local actor registered under its `to_actor` name
-// (decoded and enqueued by the I/O thread itself, without a sender, unless the transport still has
-// frames in hand: then it goes through the transport, so frames from a peer reach an actor in
-// arrival order); a `request` frame is asked of it and its reply (or error) sent back.
-// Outbound frames go from this actor straight into the peer's DEALER (cluster_io::send). A frame whose envelope names a
-// sender other than the authenticated peer, another destination node, an unknown type or a bad
-// shape is dropped and counted (and answered with an error when it was a request).
+// Inbound, on the I/O thread: a `send` frame is decoded and enqueued in the mailbox of the local
+// actor registered under its `to_actor` name; a `request` frame likewise, with a reply sink as its
+// sender whose enqueue sends the answer back on the answering actor's thread; a response completes
+// the caller's request directly. A frame whose envelope names a sender other than the
+// authenticated peer, another destination node, an unknown type or a bad shape is dropped and
+// counted (and answered with an error when it was a request).
 #pragma once
 
 #include <cstdint>
@@ -54,5 +58,10 @@ struct transport_stats {
 };
 
 caf::actor spawn_transport(caf::actor_system& sys, node_context_ptr ctx);
+
+// Where to send remote_send / remote_request: the running transport's door, else the transport
+// actor, else an invalid handle (no transport running). Look it up per use: a restarted transport
+// has a new door.
+caf::actor transport_door(caf::actor_system& sys);
 
 }  // namespace holo

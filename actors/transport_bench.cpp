@@ -16,6 +16,7 @@
 #include "runtime/cluster_messages.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
+#include "runtime/supervisor.hpp"
 #include "runtime/wire.hpp"
 
 namespace holo {
@@ -131,8 +132,7 @@ caf::behavior bench_echo(caf::event_based_actor* self, std::size_t ack_every) {
       [=](wire::ping& p) { return wire::pong{p.seq, std::move(p.payload)}; },
       [=](wire::pong&) {
         if (++*count % ack_every != 0) return;
-        auto t = self->system().registry().get(caf::atom("transport"));
-        self->send(caf::actor_cast<caf::actor>(t), remote_send_atom::value, std::string("a"), std::string("benchsink"),
+        self->send(transport_door(self->system()), remote_send_atom::value, std::string("a"), std::string("benchsink"),
                    caf::make_message(wire::pong{*count, {}}));
       },
   };
@@ -168,6 +168,11 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   auto echo = b.sys->spawn(bench_echo, o.ack_every);
   b.sys->registry().put(caf::atom("bench"), caf::actor_cast<caf::strong_actor_ptr>(echo));
   caf::scoped_actor self{*a.sys};
+  // Both transports initialised (their doors registered) before the door is looked up.
+  for (auto* t : {&a.transport, &b.transport})
+    self->request(*t, std::chrono::seconds(5), sup::ready_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
+  // What the node's actors use: the transport's door, which encodes on the caller's thread.
+  auto door = transport_door(*a.sys);
   // The acks come back to node A's "benchsink", which is this scoped actor.
   a.sys->registry().put(caf::atom("benchsink"), caf::actor_cast<caf::strong_actor_ptr>(self.ptr()));
   self->send(a.transport, peer_state_atom::value, std::string("b"), true);
@@ -175,7 +180,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   std::string payload(o.payload_bytes - std::min<std::size_t>(o.payload_bytes, 16), 'x');
   auto ask = [&](std::uint64_t seq) {
     bool ok = false;
-    self->request(a.transport, std::chrono::seconds(5), remote_request_atom::value, std::string("b"),
+    self->request(door, caf::infinite, remote_request_atom::value, std::string("b"),
                   std::string("bench"), std::int64_t{5000}, caf::make_message(wire::ping{seq, payload}))
         .receive([&](wire::pong&) { ok = true; }, [&](caf::error&) {});
     return ok;
@@ -202,7 +207,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   bool stalled = false;
   for (std::size_t i = 0; i < o.one_way_messages && !stalled; ++i) {
     while (i - acked >= o.window && !stalled) stalled = !wait_ack();
-    self->send(a.transport, remote_send_atom::value, std::string("b"), std::string("bench"),
+    self->send(door, remote_send_atom::value, std::string("b"), std::string("bench"),
                caf::make_message(wire::pong{i, payload}));
   }
   while (!stalled && acked + o.ack_every <= o.one_way_messages) stalled = !wait_ack();

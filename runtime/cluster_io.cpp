@@ -1,5 +1,6 @@
 #include "runtime/cluster_io.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <map>
@@ -177,9 +178,13 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_monitor(zmq::socket_t& dealer, c
   return m;
 }
 
-cluster_io::~cluster_io() {
+cluster_io::~cluster_io() { stop(); }
+
+void cluster_io::stop() {
   running_ = false;
   if (thread_.joinable()) thread_.join();
+  opts_.deliver_inline = nullptr;
+  opts_.on_tick = nullptr;
 }
 
 bool cluster_io::send(const std::string& peer, std::string_view frame) {
@@ -263,13 +268,19 @@ void cluster_io::run() {
     }
   };
   rebuild_items();
+  const auto tick = std::chrono::milliseconds(std::max(1, opts_.tick_ms));
+  auto next_tick = io_clock::now() + tick;
   while (running_) {
     try {
+      if (opts_.on_tick && io_clock::now() >= next_tick) {
+        opts_.on_tick();
+        next_tick = io_clock::now() + tick;
+      }
       if (s.rebuild_wanted.exchange(false)) {  // send() found links refusing for too long
         rebuild_failing_links();
         rebuild_items();
       }
-      zmq::poll(items, std::chrono::milliseconds(50));
+      zmq::poll(items, opts_.on_tick ? tick : std::chrono::milliseconds(50));
       for (std::size_t i = fixed; i < items.size(); ++i)
         if (items[i].revents & ZMQ_POLLIN) read_monitor(monitored[i - fixed]);
       for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {

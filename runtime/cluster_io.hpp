@@ -79,6 +79,10 @@ struct cluster_io_options {
   // the payload (valid only during the call). Returns true when it has dealt with the frame;
   // false sends it on to the owner as cluster_in_atom. Must not block. Unset: everything goes on.
   std::function<bool(const std::string& peer, std::string_view frame)> deliver_inline;
+  // Runs on the I/O thread about every `tick_ms` (the poll wakes at least that often): for
+  // deadlines kept by the owner's shared state (request timeouts). Must not block.
+  std::function<void()> on_tick;
+  int tick_ms = 20;
 };
 
 struct cluster_io_counters {
@@ -102,7 +106,11 @@ class cluster_io {
   // non-loopback endpoint has no CURVE keys, (unavailable) when the bind address is in use.
   static result<std::unique_ptr<cluster_io>> start(caf::actor_system& sys, zmq::context_t& ctx,
                                                    cluster_io_options opts, caf::actor owner);
-  ~cluster_io();
+  ~cluster_io();  // stop()s
+  // Stops the I/O thread and closes every socket (a queued last frame still gets its linger);
+  // send() refuses from then on. Idempotent. Must not be called from the I/O thread itself
+  // (deliver_inline, on_tick). Drops deliver_inline and on_tick, so what they captured is released.
+  void stop();
   cluster_io(const cluster_io&) = delete;
   cluster_io& operator=(const cluster_io&) = delete;
 

@@ -49,7 +49,29 @@ struct remote_error {
   HOLO_WIRE_FIELDS(code, message)
 };
 
+// An envelope whose names and body point into the frame it was decoded from (valid while the
+// frame is): what the transport's I/O thread decodes every frame into, without a copy or an
+// allocation.
+struct envelope_view {
+  std::uint8_t v = version;
+  frame_kind kind = frame_kind::send;
+  std::uint16_t type = 0;
+  std::string_view from_node;
+  std::string_view from_actor;
+  std::string_view to_node;
+  std::string_view to_actor;
+  std::uint64_t correlation = 0;
+  std::string_view body;
+};
+
 std::string encode_envelope(const envelope& e);
+// One pass, one allocation: the envelope around a catalogue message (what encode_message takes).
+result<std::string> encode_frame(frame_kind kind, std::string_view from_node, std::string_view from_actor,
+                                 std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
+                                 const caf::message& msg);
+// Both decoders check the same things (version, exactly the 9 fields of version 1 and their types,
+// name lengths, no trailing bytes); decode_envelope copies what decode_envelope_view points to.
+result<envelope_view> decode_envelope_view(std::string_view frame);
 result<envelope> decode_envelope(std::string_view frame);
 
 // Encodes a catalogue message held in `msg` (a caf::message with exactly one catalogue element).

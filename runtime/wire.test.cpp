@@ -69,7 +69,8 @@ BOOST_AUTO_TEST_CASE(bad_envelopes_are_named) {
   longname.to_actor = std::string(65, 'x');
   check(enc(longname), "name length");
   check("\xc1", "malformed");
-  check("garbage", "trailing bytes");
+  check("garbage", "not an envelope array");
+  check(std::string("\x9a\x01", 2), "more fields than version 1");
   check(enc(good) + "x", "trailing bytes");
   check(std::string("\x91\x01", 2), "too few fields");
   // Unknown type: the envelope decodes, the body does not.
@@ -80,6 +81,26 @@ BOOST_AUTO_TEST_CASE(bad_envelopes_are_named) {
   BOOST_CHECK(!decode_message(e->type, e->body).ok());
   // A body of the wrong shape for its type.
   BOOST_CHECK(!decode_message(heartbeat::wire_id, encode(ping{1, "p"})).ok());
+}
+
+BOOST_AUTO_TEST_CASE(encode_frame_matches_the_envelope_and_the_view_points_into_the_frame) {
+  auto frame = encode_frame(frame_kind::request, "node-a", "router", "node-b", "s:0", 1ull << 40,
+                            caf::make_message(ping{7, std::string(300, 'p')}));
+  BOOST_REQUIRE(frame.ok());
+  envelope e{version, frame_kind::request, ping::wire_id, "node-a", "router", "node-b", "s:0", 1ull << 40,
+             encode(ping{7, std::string(300, 'p')})};
+  BOOST_CHECK(*frame == encode_envelope(e));
+  auto v = decode_envelope_view(*frame);
+  BOOST_REQUIRE(v.ok());
+  BOOST_CHECK(v->kind == frame_kind::request);
+  BOOST_CHECK_EQUAL(v->correlation, 1ull << 40);
+  BOOST_CHECK_EQUAL(v->to_actor, "s:0");
+  BOOST_CHECK(v->body.data() > frame->data() && v->body.data() + v->body.size() == frame->data() + frame->size());
+  auto m = decode_message(v->type, v->body);
+  BOOST_REQUIRE(m.ok());
+  BOOST_CHECK_EQUAL(m->get_as<ping>(0).payload.size(), 300u);
+  // A message that is not in the catalogue is refused before anything is written.
+  BOOST_CHECK(!encode_frame(frame_kind::send, "a", "b", "c", "d", 0, caf::make_message(1)).ok());
 }
 
 BOOST_AUTO_TEST_CASE(random_and_truncated_frames_never_crash) {
