@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -43,16 +44,25 @@ int free_tcp_port() {
 }
 
 // ---- raw ZeroMQ: the baseline ----------------------------------------------------------------------
-transport_bench_row bench_raw(const transport_bench_options& o) {
-  transport_bench_row row{"raw zeromq"};
+transport_bench_row bench_raw(const transport_bench_options& o, bool curve) {
+  transport_bench_row row{curve ? "raw zmq + curve" : "raw zeromq"};
   zmq::context_t ctx;
   auto ep = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
   std::atomic<bool> stop{false};
+  std::optional<curve_keypair> server_keys, client_keys;
+  if (curve) {
+    server_keys = *generate_keypair();
+    client_keys = *generate_keypair();
+  }
   // The echo side: answers each frame of the round-trip phase, acks every ack_every one-way frames.
   std::thread server([&] {
     zmq::socket_t r(ctx, zmq::socket_type::router);
     r.set(zmq::sockopt::linger, 0);
     r.set(zmq::sockopt::rcvtimeo, 100);
+    if (curve) {  // no ZAP handler: CURVE alone, the encryption without the admission check
+      r.set(zmq::sockopt::curve_server, 1);
+      r.set(zmq::sockopt::curve_secretkey, server_keys->secret_z85);
+    }
     r.bind(ep);
     std::uint64_t count = 0;
     std::vector<zmq::message_t> parts;
@@ -70,6 +80,11 @@ transport_bench_row bench_raw(const transport_bench_options& o) {
   });
   zmq::socket_t d(ctx, zmq::socket_type::dealer);
   d.set(zmq::sockopt::linger, 0);
+  if (curve) {
+    d.set(zmq::sockopt::curve_serverkey, server_keys->public_z85);
+    d.set(zmq::sockopt::curve_publickey, client_keys->public_z85);
+    d.set(zmq::sockopt::curve_secretkey, client_keys->secret_z85);
+  }
   d.connect(ep);
   std::string rt(o.payload_bytes, 'x');
   rt[0] = 'r';
@@ -231,7 +246,12 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
 }  // namespace
 
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts) {
-  return {bench_raw(opts), bench_holo(opts, false), bench_holo(opts, true)};
+  std::vector<transport_bench_row> rows{bench_raw(opts, false), bench_holo(opts, false), bench_raw(opts, true),
+                                        bench_holo(opts, true)};
+  rows[1].baseline = 0;
+  rows[3].baseline = 2;
+  rows[2].baseline = 2;
+  return rows;
 }
 
 std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& o) {
@@ -239,14 +259,46 @@ std::string format_transport_bench(const std::vector<transport_bench_row>& rows,
   char line[256];
   os << "transport: " << o.payload_bytes << "-byte messages over TCP loopback, " << o.round_trips
      << " round trips, " << o.one_way_messages << " one-way (window " << o.window << ")\n";
-  std::snprintf(line, sizeof line, "%-14s %12s %12s %16s %10s %10s\n", "", "rtt p50 us", "rtt p99 us",
+  std::snprintf(line, sizeof line, "%-16s %12s %12s %16s %10s %10s\n", "", "rtt p50 us", "rtt p99 us",
                 "one-way msg/s", "p50 x raw", "tput % raw");
   os << line;
-  const auto& raw = rows.front();
   for (auto& r : rows) {
-    std::snprintf(line, sizeof line, "%-14s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", r.name.c_str(), r.rtt_p50_us,
+    const auto& raw = rows[r.baseline];
+    std::snprintf(line, sizeof line, "%-16s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", r.name.c_str(), r.rtt_p50_us,
                   r.rtt_p99_us, r.one_way_msgs_per_s, raw.rtt_p50_us > 0 ? r.rtt_p50_us / raw.rtt_p50_us : 0,
                   raw.one_way_msgs_per_s > 0 ? 100.0 * r.one_way_msgs_per_s / raw.one_way_msgs_per_s : 0);
+    os << line;
+  }
+  return os.str();
+}
+
+std::string format_transport_summary(const std::vector<std::vector<transport_bench_row>>& rounds) {
+  std::ostringstream os;
+  if (rounds.empty()) return "";
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  char line[256];
+  os << "median over " << rounds.size()
+     << " rounds (each ratio against the same round's raw ZeroMQ with the same mechanism)\n";
+  std::snprintf(line, sizeof line, "%-16s %12s %12s %16s %10s %10s\n", "", "rtt p50 us", "rtt p99 us",
+                "one-way msg/s", "p50 x raw", "tput % raw");
+  os << line;
+  for (std::size_t r = 0; r < rounds.front().size(); ++r) {
+    std::vector<double> p50, p99, tput, ratio, share;
+    for (auto& round : rounds) {
+      if (r >= round.size()) continue;
+      auto& row = round[r];
+      auto& raw = round[row.baseline];
+      p50.push_back(row.rtt_p50_us);
+      p99.push_back(row.rtt_p99_us);
+      tput.push_back(row.one_way_msgs_per_s);
+      if (raw.rtt_p50_us > 0) ratio.push_back(row.rtt_p50_us / raw.rtt_p50_us);
+      if (raw.one_way_msgs_per_s > 0) share.push_back(100.0 * row.one_way_msgs_per_s / raw.one_way_msgs_per_s);
+    }
+    std::snprintf(line, sizeof line, "%-16s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", rounds.front()[r].name.c_str(),
+                  median(p50), median(p99), median(tput), median(ratio), median(share));
     os << line;
   }
   return os.str();

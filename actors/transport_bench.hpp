@@ -1,6 +1,7 @@
 // `holo bench transport`: round-trip latency and one-way throughput of small actor messages between
 // two nodes' transports over TCP loopback, with CURVE off and on, beside raw ZeroMQ DEALER/ROUTER
-// measured the same way in the same run. Both "nodes" live in this process (two actor systems, two
+// measured the same way in the same run (also off and on: each holo row is compared with the raw
+// row doing the same encryption, so the ratio is the transport's own cost). Both "nodes" live in this process (two actor systems, two
 // ZeroMQ contexts, real sockets), so the figures isolate the transport from process scheduling.
 #pragma once
 
@@ -19,7 +20,8 @@ struct transport_bench_options {
 };
 
 struct transport_bench_row {
-  std::string name;          // "raw zeromq", "holo", "holo + curve"
+  std::string name;          // "raw zeromq", "holo", "raw zeromq + curve", "holo + curve"
+  std::size_t baseline = 0;  // index of the raw ZeroMQ row it is compared with (CURVE with CURVE)
   double rtt_p50_us = 0;
   double rtt_p99_us = 0;
   double one_way_msgs_per_s = 0;
@@ -27,5 +29,9 @@ struct transport_bench_row {
 
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts);
 std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& opts);
+// Over several rounds (each a run_transport_bench): per row, the median of each round's ratio to
+// that round's raw ZeroMQ (p50 round trip, throughput), the figures to trust on a host whose speed
+// drifts between minutes, and the median absolute values.
+std::string format_transport_summary(const std::vector<std::vector<transport_bench_row>>& rounds);
 
 }  // namespace holo

@@ -9,6 +9,7 @@
 #include "actors/transport.hpp"
 #include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/status.hpp"
 #include "runtime/wire.hpp"
 
 namespace holo {
@@ -73,6 +74,14 @@ class reply_sink final : public caf::monitorable_actor {
   std::weak_ptr<transport_link> link_;
 };
 
+// Each thread encodes its outbound frames into one buffer it keeps (cluster_io::send copies the
+// frame into the socket's message), so a send allocates nothing for the encoding.
+std::string& frame_buffer() {
+  thread_local std::string buffer;
+  if (buffer.capacity() > (1u << 20)) std::string().swap(buffer);  // after a large frame, let it go
+  return buffer;
+}
+
 caf::message error_message(errc code, std::string text = {}) {
   return caf::make_message(make_error(code, std::move(text)));
 }
@@ -134,9 +143,10 @@ void transport_link::send(const caf::strong_actor_ptr& sender, const std::string
     if (auto t = local_actor(actor)) t->enqueue(caf::make_mailbox_element(sender, caf::make_message_id(), {}, msg), nullptr);
     return;
   }
-  auto frame = wire::encode_frame(wire::frame_kind::send, self_, "anon", node, actor, 0, msg);
-  if (!frame) return;  // not a catalogue message: the sender's bug, and nobody to tell
-  if (io_) io_->send(node, *frame);  // a refusal (link down, queue full) is counted by cluster_io
+  auto& frame = frame_buffer();
+  if (!wire::encode_frame_to(frame, wire::frame_kind::send, self_, "anon", node, actor, 0, msg).ok())
+    return;  // not a catalogue message: the sender's bug, and nobody to tell
+  if (io_) io_->send(node, frame);  // a refusal (link down, queue full) is counted by cluster_io
 }
 
 void transport_link::request(caf::mailbox_element& req) {
@@ -154,8 +164,10 @@ void transport_link::request(caf::mailbox_element& req) {
     return;
   }
   auto corr = next_correlation_.fetch_add(1, std::memory_order_relaxed);
-  auto frame = wire::encode_frame(wire::frame_kind::request, self_, names::transport, node, actor, corr, msg);
-  if (!frame) return respond(p, error_message(errc::not_serializable, frame.error().message()));
+  auto& frame = frame_buffer();
+  if (auto st = wire::encode_frame_to(frame, wire::frame_kind::request, self_, names::transport, node, actor, corr, msg);
+      !st.ok())
+    return respond(p, error_message(errc::not_serializable, st.message()));
   {
     std::unique_lock<std::mutex> lock{pending_mtx_};
     if (!up_peers_.count(node)) {
@@ -171,7 +183,7 @@ void transport_link::request(caf::mailbox_element& req) {
     // Registered before the frame leaves: the answer may arrive before send() returns.
     pending_.emplace(corr, std::move(p));
   }
-  if (io_ && io_->send(node, *frame)) return;
+  if (io_ && io_->send(node, frame)) return;
   pending_request refused;
   {
     std::lock_guard<std::mutex> guard{pending_mtx_};
@@ -211,14 +223,15 @@ void transport_link::answer_served(std::uint64_t local_id, caf::mailbox_element&
                 sys_.render(c.get_as<caf::error>(0)));
     return;
   }
-  auto frame = wire::encode_frame(wire::frame_kind::response, self_, s.our_actor, s.peer, s.their_actor,
-                                  s.correlation, reply.move_content_to_message());
-  if (!frame) {
+  auto& frame = frame_buffer();
+  if (!wire::encode_frame_to(frame, wire::frame_kind::response, self_, s.our_actor, s.peer, s.their_actor,
+                             s.correlation, reply.move_content_to_message())
+           .ok()) {
     error_frame(s.peer, s.their_actor, s.our_actor, s.correlation, static_cast<int>(status_code::internal),
                 "reply is not a wire message");
     return;
   }
-  if (io_) io_->send(s.peer, *frame);
+  if (io_) io_->send(s.peer, frame);
 }
 
 // ---- the I/O thread --------------------------------------------------------------------------------
@@ -232,14 +245,15 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame) {
   }
   switch (e->kind) {
     case wire::frame_kind::send: {
-      auto msg = wire::decode_message(e->type, e->body);
-      auto target = msg ? local_actor(e->to_actor) : nullptr;
-      if (!target) {
+      auto target = local_actor(e->to_actor);
+      // As anon_send: a thread-safe enqueue with no sender.
+      auto element = target ? wire::decode_to_mailbox(e->type, e->body, nullptr, caf::make_message_id())
+                            : result<caf::mailbox_element_ptr>(status::not_found("no such actor"));
+      if (!element) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return true;
       }
-      // As anon_send: a thread-safe enqueue with no sender.
-      target->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, std::move(*msg)), nullptr);
+      target->enqueue(std::move(*element), nullptr);
       return true;
     }
     case wire::frame_kind::request:
@@ -256,11 +270,13 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame) {
 
 void transport_link::serve(const std::string& peer, std::string_view their_actor, std::string_view our_actor,
                            std::uint64_t correlation, std::uint16_t type, std::string_view body) {
-  auto msg = wire::decode_message(type, body);
-  if (!msg) {
+  auto id = next_served_.fetch_add(1, std::memory_order_relaxed);
+  // A request from the reply sink: the target's answer goes straight back out on its own thread.
+  auto element = wire::decode_to_mailbox(type, body, sink_, caf::make_message_id(id));
+  if (!element) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     error_frame(peer, their_actor, our_actor, correlation, static_cast<int>(status_code::invalid_argument),
-                msg.error().message());
+                element.error().message());
     return;
   }
   auto target = local_actor(our_actor);
@@ -269,7 +285,6 @@ void transport_link::serve(const std::string& peer, std::string_view their_actor
                 "no actor '" + std::string(our_actor) + "' on " + self_);
     return;
   }
-  auto id = next_served_.fetch_add(1, std::memory_order_relaxed);
   {
     std::unique_lock<std::mutex> lock{served_mtx_};
     if (served_.size() >= limits_.served_requests_max) {
@@ -282,8 +297,7 @@ void transport_link::serve(const std::string& peer, std::string_view their_actor
     served_.emplace(id, served_request{peer, std::string(their_actor), std::string(our_actor), correlation,
                                        clock_type::now()});
   }
-  // A request from the reply sink: the target's answer goes straight back out on its own thread.
-  target->enqueue(caf::make_mailbox_element(sink_, caf::make_message_id(id), {}, std::move(*msg)), nullptr);
+  target->enqueue(std::move(*element), nullptr);
 }
 
 void transport_link::complete(const std::string& peer, std::uint64_t correlation, bool is_error,

@@ -151,7 +151,7 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_dealer(const peer_link& link) {
   // Twice the queue we promise: a ZeroMQ pipe's reader returns credit in batches of half the HWM,
   // so the writer can see up to HWM/2 frames as queued that the wire already took, and a burst of
   // peer_queue_frames_max frames would otherwise be refused (docs/benchmarks.md, transport).
-  d->set(zmq::sockopt::sndhwm, 2 * o.peer_queue_frames_max);
+  d->set(zmq::sockopt::sndhwm, 4 * o.peer_queue_frames_max);
   d->set(zmq::sockopt::maxmsgsize, o.frame_bytes_max);
   d->set(zmq::sockopt::reconnect_ivl, o.reconnect_ms);
   d->set(zmq::sockopt::reconnect_ivl_max, o.reconnect_max_ms);

@@ -13,6 +13,12 @@ msgpack::unpack_limit limits() {
   return msgpack::unpack_limit(array_elems_max, 64, frame_bytes_max, frame_bytes_max, 0, depth_max);
 }
 
+// A msgpack stream appending to a string whose capacity the caller reuses.
+struct string_stream {
+  std::string& out;
+  void write(const char* data, std::size_t n) { out.append(data, n); }
+};
+
 template <std::size_t I = 0>
 result<std::uint16_t> encode_any(const caf::message& msg, std::string& out) {
   if constexpr (I == std::tuple_size_v<catalogue>) {
@@ -20,11 +26,12 @@ result<std::uint16_t> encode_any(const caf::message& msg, std::string& out) {
   } else {
     using T = std::tuple_element_t<I, catalogue>;
     if (msg.size() == 1 && msg.match_element<T>(0)) {
-      // Not wire::encode: its default sbuffer allocates 8 KB per message, and tokens are ~20 bytes.
-      msgpack::sbuffer buf(256);
-      msgpack::packer<msgpack::sbuffer> pk(buf);
+      // Appended to `out` as is (not wire::encode: its sbuffer allocates 8 KB per message, and
+      // tokens are ~20 bytes).
+      out.clear();
+      string_stream stream{out};
+      msgpack::packer<string_stream> pk(stream);
       pack_value(pk, msg.get_as<T>(0));
-      out.assign(buf.data(), buf.size());
       return T::wire_id;
     }
     return encode_any<I + 1>(msg, out);
@@ -43,6 +50,22 @@ result<caf::message> decode_any(std::uint16_t type, const msgpack::object& o) {
       return caf::make_message(std::move(x));
     }
     return decode_any<I + 1>(type, o);
+  }
+}
+
+template <std::size_t I = 0>
+result<caf::mailbox_element_ptr> decode_element(std::uint16_t type, const msgpack::object& o, caf::strong_actor_ptr& sender,
+                                                caf::message_id mid) {
+  if constexpr (I == std::tuple_size_v<catalogue>) {
+    return status::invalid_argument("unknown message type " + std::to_string(type));
+  } else {
+    using T = std::tuple_element_t<I, catalogue>;
+    if (type == T::wire_id) {
+      T x;
+      if (!unpack_value(o, x)) return status::invalid_argument(std::string("malformed ") + T::wire_name + " body");
+      return caf::make_mailbox_element(std::move(sender), mid, {}, std::move(x));
+    }
+    return decode_element<I + 1>(type, o, sender, mid);
   }
 }
 
@@ -223,19 +246,28 @@ std::string encode_envelope(const envelope& e) {
   return out;
 }
 
-result<std::string> encode_frame(frame_kind kind, std::string_view from_node, std::string_view from_actor,
-                                 std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
-                                 const caf::message& msg) {
+status encode_frame_to(std::string& out, frame_kind kind, std::string_view from_node, std::string_view from_actor,
+                       std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
+                       const caf::message& msg) {
   // The body is packed into a buffer this thread reuses, then copied once behind the header.
   thread_local std::string body;
   body.clear();
   auto type = encode_message(msg, body);
   if (!type) return type.error();
-  std::string out;
+  out.clear();
   out.reserve(48 + from_node.size() + from_actor.size() + to_node.size() + to_actor.size() + body.size());
   put_header(out, version, kind, *type, from_node, from_actor, to_node, to_actor, correlation);
   put_bin(out, body);
   if (body.capacity() > (64u << 10)) std::string().swap(body);  // keep no large buffer per thread
+  return {};
+}
+
+result<std::string> encode_frame(frame_kind kind, std::string_view from_node, std::string_view from_actor,
+                                 std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
+                                 const caf::message& msg) {
+  std::string out;
+  auto st = encode_frame_to(out, kind, from_node, from_actor, to_node, to_actor, correlation, msg);
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -288,21 +320,37 @@ result<std::uint16_t> encode_message(const caf::message& msg, std::string& body_
   return encode_any(msg, body_out);
 }
 
-result<caf::message> decode_message(std::uint16_t type, std::string_view body) {
+namespace {
+
+// Parses `body` with a zone this thread reuses (clear() keeps its first chunk: a fresh
+// msgpack::unpack would allocate 8 KB for every token the transport delivers) and hands the object
+// to `f`. Strings and bins are copied out of the zone by the decoders, so nothing refers to it
+// afterwards.
+template <class R, class F>
+result<R> with_body(std::uint16_t type, std::string_view body, F f) {
   if (name_of(type).empty()) return status::invalid_argument("unknown message type " + std::to_string(type));
-  // A zone this thread reuses (clear() keeps its first chunk): a fresh msgpack::unpack would
-  // allocate 8 KB for every token the transport delivers. Strings and bins are copied out of the
-  // zone by decode_any, so nothing refers to it afterwards.
   thread_local msgpack::zone zone(2048);
   zone.clear();
   try {
     std::size_t off = 0;
     auto obj = msgpack::unpack(zone, body.data(), body.size(), off, nullptr, nullptr, limits());
     if (off != body.size()) return status::invalid_argument("trailing bytes after the frame");
-    return decode_any(type, obj);
+    return f(obj);
   } catch (const std::exception& e) {
     return status::invalid_argument(std::string("malformed MessagePack: ") + e.what());
   }
+}
+
+}  // namespace
+
+result<caf::message> decode_message(std::uint16_t type, std::string_view body) {
+  return with_body<caf::message>(type, body, [&](const msgpack::object& o) { return decode_any(type, o); });
+}
+
+result<caf::mailbox_element_ptr> decode_to_mailbox(std::uint16_t type, std::string_view body,
+                                                   caf::strong_actor_ptr sender, caf::message_id mid) {
+  return with_body<caf::mailbox_element_ptr>(
+      type, body, [&](const msgpack::object& o) { return decode_element(type, o, sender, mid); });
 }
 
 std::string_view type_name(std::uint16_t type) { return name_of(type); }

@@ -65,7 +65,12 @@ struct envelope_view {
 };
 
 std::string encode_envelope(const envelope& e);
-// One pass, one allocation: the envelope around a catalogue message (what encode_message takes).
+// The envelope around a catalogue message (what encode_message takes), written into `out`
+// (cleared first; its capacity is reused, so a caller with a buffer of its own allocates nothing).
+status encode_frame_to(std::string& out, frame_kind kind, std::string_view from_node, std::string_view from_actor,
+                       std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
+                       const caf::message& msg);
+// The same into a new string.
 result<std::string> encode_frame(frame_kind kind, std::string_view from_node, std::string_view from_actor,
                                  std::string_view to_node, std::string_view to_actor, std::uint64_t correlation,
                                  const caf::message& msg);
@@ -79,6 +84,10 @@ result<envelope> decode_envelope(std::string_view frame);
 result<std::uint16_t> encode_message(const caf::message& msg, std::string& body_out);
 // Decodes a body of catalogue type `type` into a caf::message holding that one element.
 result<caf::message> decode_message(std::uint16_t type, std::string_view body);
+// The same, straight into a mailbox element from `sender` with id `mid` (one allocation less than
+// decode_message + make_mailbox_element: what the transport does for every inbound message).
+result<caf::mailbox_element_ptr> decode_to_mailbox(std::uint16_t type, std::string_view body,
+                                                   caf::strong_actor_ptr sender, caf::message_id mid);
 // The wire name of a type id, or "" if unknown.
 std::string_view type_name(std::uint16_t type);
 

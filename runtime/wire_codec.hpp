@@ -44,17 +44,18 @@ typename Inspector::result_type inspect(Inspector& f, T& x) {
 }
 
 // ---- encoding ----------------------------------------------------------------------------------
-template <class T>
-void pack_value(msgpack::packer<msgpack::sbuffer>& pk, const T& v);
+// Any msgpack stream (sbuffer, or a writer appending to a caller's reused string).
+template <class Stream, class T>
+void pack_value(msgpack::packer<Stream>& pk, const T& v);
 
-template <class T>
-void pack_value(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<T>& v) {
+template <class Stream, class T>
+void pack_value(msgpack::packer<Stream>& pk, const std::vector<T>& v) {
   pk.pack_array(static_cast<std::uint32_t>(v.size()));
   for (auto& e : v) pack_value(pk, e);
 }
 
-template <class T>
-void pack_value(msgpack::packer<msgpack::sbuffer>& pk, const T& v) {
+template <class Stream, class T>
+void pack_value(msgpack::packer<Stream>& pk, const T& v) {
   if constexpr (wire_struct<T>) {
     v.visit_fields([&](const auto&... xs) {
       pk.pack_array(static_cast<std::uint32_t>(sizeof...(xs)));

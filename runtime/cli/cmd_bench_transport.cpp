@@ -2,6 +2,7 @@
 // and on) beside raw ZeroMQ DEALER/ROUTER, all measured in the same run.
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -11,6 +12,7 @@ namespace holo::cli {
 
 void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children) {
   auto o = std::make_shared<transport_bench_options>();
+  auto rounds = std::make_shared<int>(3);
   auto* sub = bench.add_subcommand("transport", "Latency and throughput of node-to-node actor messages vs raw ZeroMQ");
   sub->footer(
       "Two nodes run in this process (two actor systems, two ZeroMQ contexts, real TCP sockets on\n"
@@ -22,9 +24,19 @@ void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::
   sub->add_option("--window", o->window, "One-way messages in flight (keep below the peer queue of 1000)")
       ->capture_default_str()
       ->check(CLI::Range(1, 999));
-  children.emplace_back(sub, [o] {
-    auto rows = run_transport_bench(*o);
-    std::cout << format_transport_bench(rows, *o);
+  sub->add_option("--rounds", *rounds,
+                  "Times to run the three rows back to back; with more than one, a summary of the median "
+                  "per-round ratios follows (this kind of host drifts by tens of percent within minutes)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  children.emplace_back(sub, [o, rounds] {
+    std::vector<std::vector<transport_bench_row>> all;
+    for (int r = 0; r < *rounds; ++r) {
+      all.push_back(run_transport_bench(*o));
+      if (*rounds > 1) std::cout << "round " << r + 1 << " of " << *rounds << ": ";
+      std::cout << format_transport_bench(all.back(), *o) << std::flush;
+    }
+    if (*rounds > 1) std::cout << "\n" << format_transport_summary(all);
     return 0;
   });
 }
