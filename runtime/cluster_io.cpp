@@ -148,9 +148,10 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_dealer(const peer_link& link) {
   // Queue nothing for a peer that is not connected: send() refuses its frames at once, so
   // requests fail fast and heartbeats never pile up and arrive in a burst.
   d->set(zmq::sockopt::immediate, 1);
-  // Twice the queue we promise: a ZeroMQ pipe's reader returns credit in batches of half the HWM,
-  // so the writer can see up to HWM/2 frames as queued that the wire already took, and a burst of
-  // peer_queue_frames_max frames would otherwise be refused (docs/benchmarks.md, transport).
+  // Four times the queue we promise: a ZeroMQ pipe's reader returns credit in batches of half the
+  // HWM, so the writer can see up to HWM/2 frames as queued that the wire already took. At 2x, a
+  // sender encoding on its own thread (the transport's door) still saw frames refused inside a
+  // window of 640 (docs/benchmarks.md, transport); at 4x none in the runs measured.
   d->set(zmq::sockopt::sndhwm, 4 * o.peer_queue_frames_max);
   d->set(zmq::sockopt::maxmsgsize, o.frame_bytes_max);
   d->set(zmq::sockopt::reconnect_ivl, o.reconnect_ms);
