@@ -147,9 +147,12 @@ wire::node_announce make_announce(const node_context& ctx) {
   a.cores = ctx.hardware_cores;
   a.memory_bytes = ctx.hardware_memory_bytes;
   for (auto& g : ctx.hardware_gpus) a.gpus.push_back(g);
-  for (auto& p : ctx.cluster.placements)
+  for (auto& p : ctx.cluster.placements) {
     for (auto& n : p.nodes)
       if (n == ctx.node.name) a.models.push_back(p.model);
+    for (auto& s : p.stages)
+      if (s.node == ctx.node.name) a.models.push_back(p.model);
+  }
   return a;
 }
 

@@ -58,7 +58,10 @@ std::vector<std::pair<std::string, std::string>> local_shards(const node_context
     bool here = false;
     for (auto& p : cl.placements)
       if (cl.find_model(p.model) == &cl.models[i])
+      {
         for (auto& n : p.nodes) here = here || n == ctx.node.name;
+        for (auto& s : p.stages) here = here || s.node == ctx.node.name;  // a pipeline stage
+      }
     if (here) out.emplace_back(cl.models[i].name, shard_actor_name(i));
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/model_stage.hpp"
 #include "actors/transport.hpp"
 #include "gpu/chat_template.hpp"
 #include "gpu/engine.hpp"
@@ -123,6 +125,14 @@ class worker {
       o.backend = spec_.backend;
       o.ctx_size = spec_.ctx_size;
       o.batch_max = spec_.batch_max;
+      if (spec_.stage_count > 0) {
+        // The head of a pipeline: the first layers here, the rest on the next stages.
+        o.choose_layers = [&](const gpu::model_config& c) -> result<gpu::layer_range> {
+          auto r = stage_layer_range(spec_, c.n_layer);
+          if (!r) return r.error();
+          return gpu::layer_range{r->first, r->second};
+        };
+      }
       auto m = gpu::model::load(spec_.path, o);
       if (m) {
         model_ = std::move(*m);
@@ -244,6 +254,7 @@ class worker {
           fail(req, s.error().code(), "cannot create a session: " + s.error().message(), true);
           continue;
         }
+        if ((*s)->needs_tail()) (*s)->set_tail(stage_tail(static_cast<std::uint32_t>(si)));
         sessions_.push_back(std::move(*s));
         busy_.push_back(false);
       }
@@ -269,6 +280,46 @@ class worker {
       busy_[si] = true;
       active_.push_back(running{std::move(req), std::move(*g), si});
     }
+  }
+
+  // A pipeline head's session tail: the batch's hidden states go to the next stage as one request
+  // (it runs its layers and hands the request on; the last stage answers with the logits). The
+  // worker thread waits for the answer: that is the step's engine time, watched by step_timeout_ms
+  // like any other (the request itself gives up at half of it, so the step fails first).
+  gpu::session::remote_tail stage_tail(std::uint32_t slot) {
+    return [this, slot](const float* hidden, std::int64_t pos0, std::int64_t n, float* logits) -> status {
+      const auto& cfg = model_->config();
+      wire::stage_forward f;
+      f.model = spec_.model;
+      f.head_node = node_;
+      f.slot = slot;
+      f.pos0 = pos0;
+      f.n_tokens = static_cast<std::int32_t>(n);
+      f.want_logits = logits != nullptr;
+      f.hidden.assign(reinterpret_cast<const char*>(hidden),
+                      static_cast<std::size_t>(n) * static_cast<std::size_t>(cfg.n_embd) * sizeof(float));
+      auto door = transport_door(sys_);
+      if (!door) return status::unavailable("transport is restarting");
+      if (!asker_) asker_ = std::make_unique<caf::scoped_actor>(sys_);
+      const std::int64_t timeout_ms = std::max<std::int64_t>(1000, spec_.step_timeout_ms / 2);
+      status out = status::unavailable("no answer from the stage on " + spec_.next_node);
+      (*asker_)
+          ->request(door, std::chrono::milliseconds(timeout_ms + 1000), remote_request_atom::value, spec_.next_node,
+                    shard_actor_name(spec_.model_index), timeout_ms, caf::make_message(std::move(f)))
+          .receive(
+              [&](wire::stage_output& o) {
+                const std::size_t want = logits ? static_cast<std::size_t>(cfg.n_vocab) * sizeof(float) : 0;
+                if (o.logits.size() != want) {
+                  out = status::data_loss("the last stage sent " + std::to_string(o.logits.size()) +
+                                          " bytes of logits, expected " + std::to_string(want));
+                  return;
+                }
+                if (logits) std::memcpy(logits, o.logits.data(), want);
+                out = {};
+              },
+              [&](caf::error& e) { out = status::unavailable("pipeline stage after " + node_ + ": " + sys_.render(e)); });
+      return out;
+    };
   }
 
   void finish(std::size_t i) {
@@ -334,6 +385,7 @@ class worker {
   caf::actor_addr owner_;
   std::int64_t last_active_ = 0, last_queued_ = 0;
   std::shared_ptr<gpu::model> model_;
+  std::unique_ptr<caf::scoped_actor> asker_;  // a pipeline head's: waits for the stages' answers
   std::optional<gpu::chat_template> chat_;
   std::vector<std::unique_ptr<gpu::session>> sessions_;
   std::vector<bool> busy_;

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
@@ -62,6 +63,13 @@ struct shard_spec {
   std::int64_t parallel = 4;
   std::int64_t queue = 64;
   std::int64_t step_timeout_ms = 60000;  // an engine step longer than this fails the shard
+  // A pipeline (placement `stages`, actors/model_stage.hpp): this node's place in it. The head
+  // (stage 0) is a model_shard holding the first layers, its sessions' tails asking the next
+  // stage; later stages are model_stage actors. stage_count 0: the whole model here.
+  std::int32_t stage_index = 0;
+  std::int32_t stage_count = 0;
+  std::vector<std::int64_t> stage_layers;  // every stage's layer count; all 0: split evenly
+  std::string next_node;                   // the next stage's node; "" on the last
 };
 
 // The registry name of the shard of model `model_index` on any node ("s:3"): at most 10 characters,

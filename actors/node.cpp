@@ -17,6 +17,7 @@
 #include "actors/http_gateway.hpp"
 #include "actors/metrics.hpp"
 #include "actors/model_shard.hpp"
+#include "actors/model_stage.hpp"
 #include "actors/router.hpp"
 #include "actors/store.hpp"
 #include "actors/sync.hpp"
@@ -56,12 +57,22 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
     auto& m = cl.models[i];
     bool here = false;
     std::string backend = "auto";
-    for (auto& p : cl.placements)
-      if (cl.find_model(p.model) == &m)
-        for (auto& n : p.nodes)
-          if (n == ctx->node.name) here = true, backend = p.backend;
-    if (!here) continue;
     shard_spec spec;
+    for (auto& p : cl.placements) {
+      if (cl.find_model(p.model) != &m) continue;
+      for (auto& n : p.nodes)
+        if (n == ctx->node.name) here = true, backend = p.backend;
+      for (std::size_t k = 0; k < p.stages.size(); ++k) {
+        if (p.stages[k].node != ctx->node.name) continue;
+        here = true, backend = p.backend;
+        spec.stage_index = static_cast<std::int32_t>(k);
+        spec.stage_count = static_cast<std::int32_t>(p.stages.size());
+        spec.stage_layers.clear();
+        for (auto& s : p.stages) spec.stage_layers.push_back(s.layers);
+        spec.next_node = k + 1 < p.stages.size() ? p.stages[k + 1].node : "";
+      }
+    }
+    if (!here) continue;
     spec.backend = backend;
     spec.model_index = i;
     spec.model = m.name;
@@ -71,7 +82,10 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
     spec.parallel = m.parallel;
     spec.queue = m.queue;
     spec.step_timeout_ms = m.step_timeout_ms;
-    cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));
+    if (spec.stage_count > 0 && spec.stage_index > 0)  // a later pipeline stage: no serving target
+      cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_stage(sys, ctx, spec); }));
+    else
+      cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));
   }
   return cs;
 }

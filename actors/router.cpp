@@ -108,6 +108,7 @@ struct generation_state {
   std::uint32_t attempt = 0;
   std::uint32_t dispatches = 0;
   std::set<std::string> avoid;   // replicas that failed this request recently
+  std::string last_failure;      // why it last moved (for the client when it finally gives up)
   bool finished = false;
   bool parked = false;           // the client left: nothing runs until it resumes
   bool retry_pending = false;
@@ -237,7 +238,9 @@ result<std::size_t> resolve_model(router_actor* self, node_context_ptr ctx, cons
 }
 
 // Picks a replica of route `mi` for `g` by the configured policy; nullptr when none is ready.
-replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, std::size_t mi) {
+// `only_avoided` (when given) tells whether every ready replica had failed this request already.
+replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, std::size_t mi,
+               bool* only_avoided = nullptr) {
   auto& st = self->state;
   auto now = clock_type::now();
   std::vector<replica*> ready, preferred;
@@ -245,6 +248,7 @@ replica* place(router_actor* self, node_context_ptr ctx, generation_state& g, st
     if (replica_ready(self, r, now)) ready.push_back(&r);
   for (auto* r : ready)
     if (!g.avoid.count(r->node)) preferred.push_back(r);
+  if (only_avoided) *only_avoided = preferred.empty() && !ready.empty();
   auto& cands = preferred.empty() ? ready : preferred;
   if (cands.empty()) return nullptr;
   std::string skipped;
@@ -446,14 +450,21 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
     return;
   }
   if (g.tokens.empty()) g.model = *mi;  // a started generation never changes model mid-stream
-  replica* r = place(self, ctx, g, g.model);
-  if (!r) {
+  bool only_avoided = false;
+  replica* r = place(self, ctx, g, g.model, &only_avoided);
+  // Every ready replica failed this request already (a shard that answers every start with a
+  // retryable failure, a pipeline whose later stage is down): try again, but at the retry pace and
+  // only until the stall timeout, never in a tight loop.
+  const bool too_soon = r && only_avoided && clock_type::now() - g.dispatched < retry_delay;
+  if (!r || too_soon) {
     auto waited = ms_between(g.last_progress, clock_type::now());
     if (waited > static_cast<double>(ctx->cluster.routing.stall_timeout_ms)) {
-      log.warn("no replica: giving up", {{"request", g.key}, {"model", st.routes[g.model].cfg->name}});
-      trace(g, "failed", "", "unavailable: no replica is up");
-      client_error(self, g.peer, g.req.id, status_code::unavailable,
-                   "no replica of model '" + st.routes[g.model].cfg->name + "' is up");
+      const std::string why = r ? "every replica of model '" + st.routes[g.model].cfg->name + "' failed it" +
+                                      (g.last_failure.empty() ? "" : " (last: " + g.last_failure + ")")
+                                : "no replica of model '" + st.routes[g.model].cfg->name + "' is up";
+      log.warn("no replica: giving up", {{"request", g.key}, {"model", st.routes[g.model].cfg->name}, {"why", why}});
+      trace(g, "failed", "", "unavailable: " + why);
+      client_error(self, g.peer, g.req.id, status_code::unavailable, why);
       count_end(self, g, std::string(to_string(status_code::unavailable)));
       g.finished = true;
       g.finished_at = clock_type::now();
@@ -462,7 +473,8 @@ void dispatch(router_actor* self, node_context_ptr ctx, generation_state& g) {
       return;
     }
     if (!g.retry_pending) {
-      if (g.trace.empty() || g.trace.back().event != "waiting") trace(g, "waiting", "", "no replica ready");
+      if (g.trace.empty() || g.trace.back().event != "waiting")
+        trace(g, "waiting", "", r ? "every ready replica failed it: retrying" : "no replica ready");
       g.retry_pending = true;
       self->delayed_send(self, retry_delay, redispatch_atom::value, g.key);
     }
@@ -500,6 +512,7 @@ void move(router_actor* self, node_context_ptr ctx, generation_state& g, const s
       .info("moving a generation", {{"request", g.key}, {"from", g.node}, {"why", why},
                                     {"delivered", static_cast<std::int64_t>(g.tokens.size())}});
   trace(g, "moved", g.node, why);
+  g.last_failure = why;
   if (!g.node.empty()) {
     to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
     g.avoid.insert(g.node);
@@ -1152,8 +1165,11 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
     route.index = i;
     route.cfg = &ctx->cluster.models[i];
     for (auto& p : ctx->cluster.placements)
-      if (ctx->cluster.find_model(p.model) == route.cfg)
+      if (ctx->cluster.find_model(p.model) == route.cfg) {
         for (auto& n : p.nodes) route.replicas.push_back(replica{n});
+        // A pipeline is served through its head (the first stage); the others are not targets.
+        if (!p.stages.empty()) route.replicas.push_back(replica{p.stages.front().node});
+      }
     st.routes.push_back(std::move(route));
   }
   st.members[ctx->node.name] = "up";

@@ -127,6 +127,11 @@ result<std::shared_ptr<model>> model::load(std::string_view path_or_ref, const l
   if (!tok) return tok.error().with_context(*path);
   m->tokenizer_.emplace(std::move(*tok));
   report(o, "weights", 0.4);
+  if (o.choose_layers) {
+    auto range = o.choose_layers(m->config_);
+    if (!range) return range.error().with_context(*path);
+    o.layers = *range;
+  }
   auto w = load_model_weights(m->file_, m->config_, o.layers);
   if (!w) return w.error().with_context(*path);
   m->weights_ = std::move(*w);
@@ -204,7 +209,8 @@ std::uint64_t model::kv_cache_bytes_for(std::int64_t ctx_size) const {
 session::session(std::shared_ptr<model> m, std::vector<transformer> stages)
     : model_(std::move(m)), stages_(std::move(stages)) {
   tokens_.reserve(static_cast<std::size_t>(ctx_size()));
-  if (stages_.size() > 1) {
+  partial_ = model_->weights().last_layer < model_->config().n_layer;
+  if (stages_.size() > 1 || partial_) {
     hidden_.resize(static_cast<std::size_t>(model_->batch_max()) * static_cast<std::size_t>(model_->config().n_embd));
     logits_.resize(static_cast<std::size_t>(model_->config().n_vocab));
   }
@@ -226,7 +232,12 @@ result<std::unique_ptr<session>> session::create(std::shared_ptr<model> m) {
 }
 
 status session::eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0) {
-  if (stages_.size() == 1) return stages_.front().eval(tokens, n, pos0);
+  if (stages_.size() == 1 && !partial_) return stages_.front().eval(tokens, n, pos0);
+  if (partial_ && !tail_)
+    return status::failed_precondition("this model holds layers " + std::to_string(model_->weights().first_layer) +
+                                       ".." + std::to_string(model_->weights().last_layer - 1) + " of " +
+                                       std::to_string(model_->config().n_layer) +
+                                       ": its session needs a remote tail for the rest");
   // A pipeline: each batch is embedded by the first stage, carried through every stage's layers
   // in host memory (each stage copies it to and from its backend), and the last stage makes the
   // logits of the batch's last token.
@@ -241,12 +252,71 @@ status session::eval(const std::int32_t* tokens, std::int64_t n, std::int64_t po
     HOLO_TRY(stages_.front().embed(tokens + done, b, hidden_.data()));
     for (transformer& t : stages_) HOLO_TRY(t.forward_layers(hidden_.data(), pos0 + done, b, hidden_.data()));
     done += b;
+    if (partial_) {
+      HOLO_TRY(tail_(hidden_.data(), pos0 + done - b, b, done == n ? logits_.data() : nullptr));
+      continue;
+    }
     if (done == n) return stages_.back().output_logits(hidden_.data() + (b - 1) * n_embd, logits_.data());
   }
   return {};
 }
 
-std::span<float> session::logits() { return stages_.size() == 1 ? stages_.front().logits() : std::span<float>(logits_); }
+std::span<float> session::logits() {
+  return stages_.size() == 1 && !partial_ ? stages_.front().logits() : std::span<float>(logits_);
+}
+
+// ---- stage_session ----
+
+stage_session::stage_session(std::shared_ptr<model> m, std::vector<transformer> stages)
+    : model_(std::move(m)), stages_(std::move(stages)) {
+  if (ends_model()) logits_.resize(static_cast<std::size_t>(model_->config().n_vocab));
+}
+
+bool stage_session::ends_model() const { return model_->weights().last_layer == model_->config().n_layer; }
+
+result<std::unique_ptr<stage_session>> stage_session::create(std::shared_ptr<model> m) {
+  if (!m) return status::invalid_argument("stage session needs a model");
+  std::vector<transformer> stages;
+  for (const model::stage& st : m->stages()) {
+    auto t = transformer::create(m->config(), st.weights, *st.compute, m->forward_options());
+    if (!t) return t.error();
+    stages.push_back(std::move(*t));
+  }
+  try {
+    return std::unique_ptr<stage_session>(new stage_session(std::move(m), std::move(stages)));
+  } catch (const std::bad_alloc&) {
+    return status::resource_exhausted("stage session");
+  }
+}
+
+status stage_session::forward(float* hidden, std::int64_t pos0, std::int64_t n) {
+  if (n < 1) return status::invalid_argument("stage forward: no rows");
+  const std::int64_t ctx = stages_.front().cache().ctx_size();
+  if (pos0 < 0 || pos0 + n > ctx) {
+    return status::out_of_range("positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
+                                " beyond the context of " + std::to_string(ctx) + " tokens");
+  }
+  if (pos0 > filled_) {
+    return status::out_of_range("position " + std::to_string(pos0) + " after a gap: this stage holds positions 0.." +
+                                std::to_string(filled_ - 1) + " only (it restarted, or lost frames)");
+  }
+  const std::int64_t n_embd = model_->config().n_embd;
+  filled_ = pos0;  // what follows pos0 is overwritten (a head restarting its sequence)
+  for (std::int64_t done = 0; done < n;) {
+    const std::int64_t b = std::min<std::int64_t>(model_->batch_max(), n - done);
+    float* rows = hidden + done * n_embd;
+    for (transformer& t : stages_) HOLO_TRY(t.forward_layers(rows, pos0 + done, b, rows));
+    done += b;
+    filled_ = pos0 + done;
+  }
+  return {};
+}
+
+result<std::span<const float>> stage_session::logits(const float* row) {
+  if (!ends_model()) return status::failed_precondition("this stage does not hold the model's last layer");
+  HOLO_TRY(stages_.back().output_logits(row, logits_.data()));
+  return std::span<const float>(logits_);
+}
 
 result<std::span<float>> session::prefill(std::span<const std::int32_t> tokens) {
   if (tokens.empty()) return status::invalid_argument("prefill: no tokens");

@@ -59,6 +59,9 @@ struct load_options {
   std::int32_t ctx_size = 0;     // KV positions per session; 0: min(context_length, 4096)
   std::int32_t batch_max = 512;  // prefill tokens per forward call
   layer_range layers;            // pipeline shards: a layer range (default every layer)
+  // Pipeline shards across processes: picks the layer range once the model's configuration is
+  // read (a cluster config may split "evenly" without knowing n_layer). Overrides `layers`.
+  std::function<result<layer_range>(const model_config&)> choose_layers;
   bool prefault = true;          // read every weight page once at load (progress reported), so the
                                  // first tokens do not pay the page faults; weights stay mmap'd
   std::function<void(const load_progress&)> progress;  // called on the loading thread
@@ -128,6 +131,15 @@ class session {
   // One token at position(): the decode step. Allocates nothing.
   result<std::span<float>> decode(std::int32_t token);
 
+  // A model loaded with only its first layers (a pipeline's head: load_options::layers starting at
+  // 0 and ending before n_layer) hands each batch's hidden states to a tail that runs the other
+  // layers elsewhere: hidden (n, n_embd) at positions pos0..pos0+n-1; when `logits` is not null
+  // (the batch ends the call), the tail fills it with the logits (n_vocab) of the batch's last row.
+  // Without a tail such a session fails every call with failed_precondition.
+  using remote_tail = std::function<status(const float* hidden, std::int64_t pos0, std::int64_t n, float* logits)>;
+  void set_tail(remote_tail tail) { tail_ = std::move(tail); }
+  bool needs_tail() const { return partial_; }
+
   std::int64_t position() const { return static_cast<std::int64_t>(tokens_.size()); }
   const std::vector<std::int32_t>& tokens() const { return tokens_; }  // every token stored, in order
   std::int64_t ctx_size() const { return stages_.front().cache().ctx_size(); }
@@ -149,6 +161,38 @@ class session {
   std::vector<float> hidden_;         // (batch_max, n_embd) between stages (pipelines only)
   std::vector<float> logits_;         // (n_vocab,) the last stage's output (pipelines only)
   std::vector<std::int32_t> tokens_;  // capacity ctx_size, reserved at create
+  bool partial_ = false;              // the model ends before its last layer: needs tail_
+  remote_tail tail_;
+};
+
+// One sequence's share of a model split across processes (a pipeline stage after the head): the
+// layers its model was loaded with (load_options::layers), with their own KV cache. Hidden states
+// in, hidden states out; the stage holding the model's last layer also makes logits. The head's
+// session drives it position by position (gpu::session::set_tail, over the network): forward()
+// must see positions in order, a call at pos0 overwriting everything from pos0 on (a head that
+// restarts a sequence starts again at 0).
+class stage_session {
+ public:
+  static result<std::unique_ptr<stage_session>> create(std::shared_ptr<model> m);
+
+  // hidden (n, n_embd) at positions pos0..pos0+n-1 through this stage's layers, in place; any n
+  // (batches of batch_max inside). out_of_range beyond the context or past filled() (positions
+  // this stage never saw: it lost them, e.g. it restarted), invalid_argument for n < 1.
+  status forward(float* hidden, std::int64_t pos0, std::int64_t n);
+  // The logits (n_vocab, valid until the next call) of one row after the model's last layer.
+  // failed_precondition unless this stage ends the model.
+  result<std::span<const float>> logits(const float* row);
+
+  std::int64_t filled() const { return filled_; }  // positions 0..filled()-1 are in the KV cache
+  bool ends_model() const;
+  const model& owner() const { return *model_; }
+
+ private:
+  stage_session(std::shared_ptr<model> m, std::vector<transformer> stages);
+  std::shared_ptr<model> model_;
+  std::vector<transformer> stages_;
+  std::vector<float> logits_;
+  std::int64_t filled_ = 0;
 };
 
 // ---- generation: sampler + detokenizer + stop strings + limits, over a session ----

@@ -280,9 +280,47 @@ struct client_relay_reply {
   HOLO_WIRE_FIELDS(frame)
 };
 
+// ---- pipeline stages: one model split by layers across nodes (docs/architecture.md) -------------
+
+// What one stage did with a batch: for per-hop metrics and `holo bench`.
+struct stage_hop {
+  static constexpr const char* wire_name = "holo_stage_hop";
+  std::string node;
+  double compute_ms = 0;        // its layers (and, last, the logits)
+  std::uint64_t bytes_in = 0;   // the frame's activations it received
+  HOLO_WIRE_FIELDS(node, compute_ms, bytes_in)
+};
+
+// head shard -> next stage, a request; each stage runs its layers on the batch and delegates the
+// request to the next (same request: its answer goes straight back to the head), the last answers
+// with stage_output.
+struct stage_forward {
+  static constexpr std::uint16_t wire_id = 20;
+  static constexpr const char* wire_name = "holo_stage_forward";
+  std::string model;          // the model's name: every stage checks it holds that model
+  std::string head_node;      // with slot, whose sequence: a stage keeps one KV cache per pair
+  std::uint32_t slot = 0;     // the head's session index
+  std::int64_t pos0 = 0;      // positions pos0 .. pos0 + n_tokens - 1
+  std::int32_t n_tokens = 0;
+  bool want_logits = false;   // the batch ends the call: the last stage returns its last row's logits
+  std::string hidden;         // (n_tokens, n_embd) F32 as the head's memory holds them (little-endian)
+  std::vector<stage_hop> hops;  // appended by each stage on the way
+  HOLO_WIRE_FIELDS(model, head_node, slot, pos0, n_tokens, want_logits, hidden, hops)
+};
+
+// last stage -> head (through the chain of delegated requests): the batch went through every layer.
+struct stage_output {
+  static constexpr std::uint16_t wire_id = 21;
+  static constexpr const char* wire_name = "holo_stage_output";
+  std::string logits;           // (n_vocab,) F32 when the forward wanted logits, else empty
+  std::vector<stage_hop> hops;  // every stage after the head, in order
+  HOLO_WIRE_FIELDS(logits, hops)
+};
+
 using catalogue = std::tuple<heartbeat, node_announce, node_leave, health_query, node_health,
                              membership_query, membership_view, ping, pong, gen_start, gen_cancel,
                              gen_token, gen_end, gen_failed, shard_load, gen_probe,
-                             gen_probe_reply, client_relay, client_relay_reply>;
+                             gen_probe_reply, client_relay, client_relay_reply, stage_forward,
+                             stage_output>;
 
 }  // namespace holo::wire

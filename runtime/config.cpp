@@ -316,7 +316,29 @@ void read_model(const toml::table& t, std::size_t i, model_config& m, error_list
 void read_placement(const toml::table& t, std::size_t i, placement_config& p, error_list& errs) {
   table_reader r(t, "placement[" + std::to_string(i) + "]", errs);
   r.str("model", p.model, true);
-  r.str_list("nodes", p.nodes, true);
+  const bool staged = t.contains("stages");
+  r.str_list("nodes", p.nodes, !staged);
+  auto stages = r.tables("stages");
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    table_reader sr(*stages[k], r.key_path("stages[" + std::to_string(k) + "]"), errs);
+    stage_config sc;
+    sr.str("node", sc.node, true);
+    sr.integer("layers", sc.layers, 1, 1024);
+    sr.finish();
+    p.stages.push_back(std::move(sc));
+  }
+  if (staged && !p.nodes.empty()) r.fail("stages", "give `nodes` (whole replicas) or `stages` (one pipeline), not both");
+  if (staged && p.stages.size() < 2) r.fail("stages", "a pipeline needs at least 2 stages");
+  if (!p.stages.empty()) {
+    std::size_t counted = 0;
+    for (auto& sc : p.stages) counted += sc.layers > 0;
+    if (counted != 0 && counted != p.stages.size())
+      r.fail("stages", "give `layers` on every stage, or on none (then the layers are split evenly)");
+    for (std::size_t a = 0; a < p.stages.size(); ++a)
+      for (std::size_t b = a + 1; b < p.stages.size(); ++b)
+        if (p.stages[a].node == p.stages[b].node)
+          r.fail("stages", "node '" + p.stages[a].node + "' holds two stages: give it one, with both ranges' layers");
+  }
   r.str("backend", p.backend);
   if (p.backend != "auto" && p.backend != "cpu" && p.backend.rfind("cuda:", 0) != 0)
     r.fail("backend", "'" + p.backend + "' is not one of: auto, cpu, cuda:N");
@@ -493,6 +515,8 @@ void check_references(const toml::table& root, cluster_config& c, error_list& er
       errs.add(where("placement", i), key + ".model", "unknown model '" + p.model + "'");
     for (auto& n : p.nodes)
       if (!c.find_node(n)) errs.add(where("placement", i), key + ".nodes", "unknown node '" + n + "'");
+    for (auto& st : p.stages)
+      if (!c.find_node(st.node)) errs.add(where("placement", i), key + ".stages", "unknown node '" + st.node + "'");
   }
   for (std::size_t i = 0; i < c.routing.canaries.size(); ++i) {
     auto& cc = c.routing.canaries[i];

@@ -60,9 +60,18 @@ struct model_config {
   std::int64_t step_timeout_ms = 60000;       // an engine step longer than this restarts the shard
 };
 
+// One stage of a model split by layers across nodes ([[placement]] stages = [{node, layers}, ...]).
+struct stage_config {
+  std::string node;
+  std::int64_t layers = 0;                    // consecutive layers this stage holds; 0 on every
+                                              // stage: split evenly (the GGUF's block count)
+};
+
 struct placement_config {
   std::string model;
   std::vector<std::string> nodes;             // nodes holding a whole replica
+  std::vector<stage_config> stages;           // or: one pipeline, in order (first = head). Either
+                                              // `nodes` or `stages`, not both
   std::string backend = "auto";               // auto, cpu, cuda:N
 };
 

@@ -169,3 +169,35 @@ BOOST_AUTO_TEST_CASE(sync_section) {
   BOOST_CHECK(error_of(node_ok + "[sync]\nbatch_rows = 0\n").find("sync.batch_rows") != std::string::npos);
   BOOST_CHECK(error_of(node_ok + "[sync]\ncentral = \"x\"\n").find("sync.central") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(pipeline_stages) {
+  const std::string two_nodes = node_ok +
+                                "[[node]]\nname = \"b\"\ncluster_endpoint = \"tcp://127.0.0.1:7001\"\n"
+                                "[[model]]\nname = \"m\"\npath = \"m.gguf\"\n";
+  auto ok = load_string(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\", layers = 10 }, "
+                                    "{ node = \"b\", layers = 22 }]\n",
+                        "t.toml");
+  BOOST_REQUIRE_MESSAGE(ok.ok(), why(ok));
+  BOOST_REQUIRE_EQUAL(ok->placements[0].stages.size(), 2u);
+  BOOST_CHECK_EQUAL(ok->placements[0].stages[1].node, "b");
+  BOOST_CHECK_EQUAL(ok->placements[0].stages[1].layers, 22);
+  BOOST_CHECK(ok->placements[0].nodes.empty());
+  auto even = load_string(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\n",
+                          "t.toml");
+  BOOST_REQUIRE_MESSAGE(even.ok(), why(even));
+  BOOST_CHECK_EQUAL(even->placements[0].stages[0].layers, 0);
+  auto e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nnodes = [\"a\"]\nstages = [{ node = \"a\" }, { node = \"b\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("not both") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("at least 2 stages") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\", layers = 3 }, { node = \"b\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("on every stage, or on none") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"a\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("holds two stages") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"zz\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("unknown node 'zz'") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", layer = 3 }]\n");
+  BOOST_CHECK_MESSAGE(e.find("unknown key") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", layers = 0 }]\n");
+  BOOST_CHECK_MESSAGE(e.find("layers") != std::string::npos, e);
+}
