@@ -1,5 +1,6 @@
 #include "actors/health.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -151,7 +152,8 @@ wire::node_announce make_announce(const node_context& ctx) {
     for (auto& n : p.nodes)
       if (n == ctx.node.name) a.models.push_back(p.model);
     for (auto& s : p.stages)
-      if (s.node == ctx.node.name) a.models.push_back(p.model);
+      if (s.node == ctx.node.name || std::find(s.standby.begin(), s.standby.end(), ctx.node.name) != s.standby.end())
+        a.models.push_back(p.model);
   }
   return a;
 }

@@ -60,7 +60,10 @@ std::vector<std::pair<std::string, std::string>> local_shards(const node_context
       if (cl.find_model(p.model) == &cl.models[i])
       {
         for (auto& n : p.nodes) here = here || n == ctx.node.name;
-        for (auto& s : p.stages) here = here || s.node == ctx.node.name;  // a pipeline stage
+        for (auto& s : p.stages) {  // a pipeline stage, or its standby
+          here = here || s.node == ctx.node.name;
+          for (auto& b : s.standby) here = here || b == ctx.node.name;
+        }
       }
     if (here) out.emplace_back(cl.models[i].name, shard_actor_name(i));
   }

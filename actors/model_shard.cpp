@@ -1,5 +1,6 @@
 #include "actors/model_shard.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_status.hpp"
+#include "actors/health.hpp"
 #include "actors/model_stage.hpp"
 #include "actors/transport.hpp"
 #include "gpu/chat_template.hpp"
@@ -61,6 +63,8 @@ struct worker_box {
   std::atomic<std::int64_t> step_started_ns{0};  // 0 while not inside an engine call
   std::atomic<std::int64_t> ctx_size{0};
   std::atomic<bool> exited{false};       // the worker thread has returned
+  std::set<std::string> down;            // under mu: peers health calls down or left (a pipeline
+                                         // head routes its batches around them)
   std::set<std::pair<std::string, std::uint32_t>> known;  // under mu: (request, attempt) queued or running
 
   void forget(const wire::gen_start& r) {
@@ -298,13 +302,25 @@ class worker {
       f.want_logits = logits != nullptr;
       f.hidden.assign(reinterpret_cast<const char*>(hidden),
                       static_cast<std::size_t>(n) * static_cast<std::size_t>(cfg.n_embd) * sizeof(float));
+      {
+        // Each later stage's first node that is not down (its primary while all are): a standby
+        // takes over a dead stage, the sequence then restarting there from position 0.
+        std::lock_guard<std::mutex> lk(box_->mu);
+        for (std::size_t k = 1; k < spec_.stage_nodes.size(); ++k) {
+          const auto& cands = spec_.stage_nodes[k];
+          auto pick = std::find_if(cands.begin(), cands.end(), [&](const std::string& n) { return !box_->down.count(n); });
+          f.route.push_back(pick != cands.end() ? *pick : cands.front());
+        }
+      }
+      if (f.route.empty()) return status::failed_precondition("pipeline head without later stages");
+      const std::string next = f.route.front();
       auto door = transport_door(sys_);
       if (!door) return status::unavailable("transport is restarting");
       if (!asker_) asker_ = std::make_unique<caf::scoped_actor>(sys_);
       const std::int64_t timeout_ms = std::max<std::int64_t>(1000, spec_.step_timeout_ms / 2);
-      status out = status::unavailable("no answer from the stage on " + spec_.next_node);
+      status out = status::unavailable("no answer from the stage on " + next);
       (*asker_)
-          ->request(door, std::chrono::milliseconds(timeout_ms + 1000), remote_request_atom::value, spec_.next_node,
+          ->request(door, std::chrono::milliseconds(timeout_ms + 1000), remote_request_atom::value, next,
                     shard_actor_name(spec_.model_index), timeout_ms, caf::make_message(std::move(f)))
           .receive(
               [&](wire::stage_output& o) {
@@ -486,6 +502,9 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
     w->run();
   }).detach();
   self->send(self, tick_atom::value);
+  if (st.spec.stage_count > 0)  // a pipeline head routes around stages whose nodes are down
+    if (auto h = self->system().registry().get(caf::atom_from_string(names::health)))
+      self->send(caf::actor_cast<caf::actor>(h), subscribe_atom::value);
   const auto step_timeout = std::chrono::milliseconds(st.spec.step_timeout_ms);
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
@@ -506,6 +525,14 @@ caf::behavior model_shard(shard_actor* self, node_context_ptr ctx, shard_spec sp
         return caf::ok_atom::value;
       },
       [=](shard_info_atom) { return load_of(self); },
+      [=](member_changed_atom, std::string& node, std::string& state) {
+        auto& box = *self->state.box;
+        std::lock_guard<std::mutex> lk(box.mu);
+        if (state == "down" || state == "left")
+          box.down.insert(node);
+        else if (state == "up")
+          box.down.erase(node);
+      },
       [=](changed_atom) {
         auto& st = self->state;
         constexpr auto min_gap = std::chrono::milliseconds(50);

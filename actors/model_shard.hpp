@@ -69,7 +69,9 @@ struct shard_spec {
   std::int32_t stage_index = 0;
   std::int32_t stage_count = 0;
   std::vector<std::int64_t> stage_layers;  // every stage's layer count; all 0: split evenly
-  std::string next_node;                   // the next stage's node; "" on the last
+  // Every stage's nodes, the primary first, then its standbys. The head picks, per batch, the
+  // first of each stage's that is not down and sends the route along (wire::stage_forward::route).
+  std::vector<std::vector<std::string>> stage_nodes;
 };
 
 // The registry name of the shard of model `model_index` on any node ("s:3"): at most 10 characters,

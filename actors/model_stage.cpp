@@ -120,7 +120,7 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
           st.phase = "ready";
           log.info("ready", {{"first_layer", static_cast<std::int64_t>(st.model->weights().first_layer)},
                              {"last_layer", static_cast<std::int64_t>(st.model->weights().last_layer - 1)},
-                             {"next", st.spec.next_node.empty() ? std::string("(last)") : st.spec.next_node}});
+                             {"last_stage", st.spec.stage_index + 1 == st.spec.stage_count}});
         } else {
           st.phase = "failed";
         }
@@ -135,6 +135,13 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
         }
         if (f.model != st.spec.model)
           return stage_error(status_code::invalid_argument, "this stage holds " + st.spec.model + ", not " + f.model);
+        if (f.route.size() + 1 != static_cast<std::size_t>(st.spec.stage_count))
+          return stage_error(status_code::invalid_argument,
+                             "a route of " + std::to_string(f.route.size()) + " nodes for " +
+                                 std::to_string(st.spec.stage_count - 1) + " stages after the head");
+        // The node after this one on the head's route ("" at the last stage).
+        const auto next_at = static_cast<std::size_t>(st.spec.stage_index);
+        const std::string next = next_at < f.route.size() ? f.route[next_at] : std::string();
         const auto& cfg = st.model->config();
         const std::int64_t n_embd = cfg.n_embd;
         if (f.n_tokens < 1 ||
@@ -157,14 +164,14 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
         std::memcpy(st.rows.data(), f.hidden.data(), f.hidden.size());
         if (auto s = it->second->forward(st.rows.data(), f.pos0, f.n_tokens); !s.ok()) return status_to_error(s);
         wire::stage_hop hop{st.node, 0, static_cast<std::uint64_t>(f.hidden.size())};
-        if (!st.spec.next_node.empty()) {
+        if (!next.empty()) {
           std::memcpy(f.hidden.data(), st.rows.data(), f.hidden.size());
           hop.compute_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
           f.hops.push_back(std::move(hop));
           auto door = transport_door(self->system());
           if (!door) return stage_error(status_code::unavailable, "transport is restarting on " + st.node);
           // The same request goes on: the last stage's answer reaches the head directly.
-          self->delegate(door, remote_request_atom::value, st.spec.next_node, shard_actor_name(st.spec.model_index),
+          self->delegate(door, remote_request_atom::value, next, shard_actor_name(st.spec.model_index),
                          st.spec.step_timeout_ms / 2, caf::make_message(std::move(f)));
           return caf::delegated<wire::stage_output>{};
         }

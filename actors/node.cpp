@@ -1,5 +1,6 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <pthread.h>
@@ -63,13 +64,18 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
       for (auto& n : p.nodes)
         if (n == ctx->node.name) here = true, backend = p.backend;
       for (std::size_t k = 0; k < p.stages.size(); ++k) {
-        if (p.stages[k].node != ctx->node.name) continue;
+        auto& sb = p.stages[k].standby;
+        if (p.stages[k].node != ctx->node.name && std::find(sb.begin(), sb.end(), ctx->node.name) == sb.end()) continue;
         here = true, backend = p.backend;
         spec.stage_index = static_cast<std::int32_t>(k);
         spec.stage_count = static_cast<std::int32_t>(p.stages.size());
         spec.stage_layers.clear();
-        for (auto& s : p.stages) spec.stage_layers.push_back(s.layers);
-        spec.next_node = k + 1 < p.stages.size() ? p.stages[k + 1].node : "";
+        spec.stage_nodes.clear();
+        for (auto& s : p.stages) {
+          spec.stage_layers.push_back(s.layers);
+          spec.stage_nodes.push_back({s.node});
+          spec.stage_nodes.back().insert(spec.stage_nodes.back().end(), s.standby.begin(), s.standby.end());
+        }
       }
     }
     if (!here) continue;

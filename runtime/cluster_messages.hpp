@@ -305,7 +305,8 @@ struct stage_forward {
   bool want_logits = false;   // the batch ends the call: the last stage returns its last row's logits
   std::string hidden;         // (n_tokens, n_embd) F32 as the head's memory holds them (little-endian)
   std::vector<stage_hop> hops;  // appended by each stage on the way
-  HOLO_WIRE_FIELDS(model, head_node, slot, pos0, n_tokens, want_logits, hidden, hops)
+  std::vector<std::string> route;  // the nodes of stages 1 .. n-1 for this batch, chosen by the head
+  HOLO_WIRE_FIELDS(model, head_node, slot, pos0, n_tokens, want_logits, hidden, hops, route)
 };
 
 // last stage -> head (through the chain of delegated requests): the batch went through every layer.

@@ -324,6 +324,9 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
     stage_config sc;
     sr.str("node", sc.node, true);
     sr.integer("layers", sc.layers, 1, 1024);
+    sr.str_list("standby", sc.standby);
+    if (k == 0 && !sc.standby.empty())
+      sr.fail("standby", "the first stage is the pipeline's head: give the model a whole replica elsewhere instead");
     sr.finish();
     p.stages.push_back(std::move(sc));
   }
@@ -334,10 +337,15 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
     for (auto& sc : p.stages) counted += sc.layers > 0;
     if (counted != 0 && counted != p.stages.size())
       r.fail("stages", "give `layers` on every stage, or on none (then the layers are split evenly)");
-    for (std::size_t a = 0; a < p.stages.size(); ++a)
-      for (std::size_t b = a + 1; b < p.stages.size(); ++b)
-        if (p.stages[a].node == p.stages[b].node)
-          r.fail("stages", "node '" + p.stages[a].node + "' holds two stages: give it one, with both ranges' layers");
+    std::vector<std::string> all;
+    for (auto& sc : p.stages) {
+      all.push_back(sc.node);
+      for (auto& s : sc.standby) all.push_back(s);
+    }
+    std::sort(all.begin(), all.end());
+    for (std::size_t a = 1; a < all.size(); ++a)
+      if (all[a] == all[a - 1])
+        r.fail("stages", "node '" + all[a] + "' holds two stages (or a stage and a standby): give each node one");
   }
   r.str("backend", p.backend);
   if (p.backend != "auto" && p.backend != "cpu" && p.backend.rfind("cuda:", 0) != 0)
@@ -515,8 +523,11 @@ void check_references(const toml::table& root, cluster_config& c, error_list& er
       errs.add(where("placement", i), key + ".model", "unknown model '" + p.model + "'");
     for (auto& n : p.nodes)
       if (!c.find_node(n)) errs.add(where("placement", i), key + ".nodes", "unknown node '" + n + "'");
-    for (auto& st : p.stages)
+    for (auto& st : p.stages) {
       if (!c.find_node(st.node)) errs.add(where("placement", i), key + ".stages", "unknown node '" + st.node + "'");
+      for (auto& s : st.standby)
+        if (!c.find_node(s)) errs.add(where("placement", i), key + ".stages", "unknown standby node '" + s + "'");
+    }
   }
   for (std::size_t i = 0; i < c.routing.canaries.size(); ++i) {
     auto& cc = c.routing.canaries[i];

@@ -65,6 +65,8 @@ struct stage_config {
   std::string node;
   std::int64_t layers = 0;                    // consecutive layers this stage holds; 0 on every
                                               // stage: split evenly (the GGUF's block count)
+  std::vector<std::string> standby;           // nodes that load the same layers and take over when
+                                              // `node` is down (not for the first stage: the head)
 };
 
 struct placement_config {
