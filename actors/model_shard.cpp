@@ -21,6 +21,7 @@
 #include "gpu/engine.hpp"
 #include "gpu/generation.hpp"
 #include "runtime/cluster_messages.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/supervisor.hpp"
 
 namespace holo {
@@ -319,6 +320,7 @@ class worker {
       if (!asker_) asker_ = std::make_unique<caf::scoped_actor>(sys_);
       const std::int64_t timeout_ms = std::max<std::int64_t>(1000, spec_.step_timeout_ms / 2);
       status out = status::unavailable("no answer from the stage on " + next);
+      const auto sent = clock_type::now();
       (*asker_)
           ->request(door, std::chrono::milliseconds(timeout_ms + 1000), remote_request_atom::value, next,
                     shard_actor_name(spec_.model_index), timeout_ms, caf::make_message(std::move(f)))
@@ -332,6 +334,16 @@ class worker {
                 }
                 if (logits) std::memcpy(logits, o.logits.data(), want);
                 out = {};
+                // Per-link figures: each stage's share as it reported it, the logits' way back.
+                std::vector<metrics::pipeline_hop> links;
+                std::string from = node_;
+                for (auto& h : o.hops) {
+                  links.push_back({from, h.node, h.compute_ms / 1000.0, h.bytes_in});
+                  from = h.node;
+                }
+                links.push_back({from, node_, 0, static_cast<std::uint64_t>(o.logits.size())});
+                metrics::observe_pipeline_batch(spec_.model,
+                                                std::chrono::duration<double>(clock_type::now() - sent).count(), links);
               },
               [&](caf::error& e) { out = status::unavailable("pipeline stage after " + node_ + ": " + sys_.render(e)); });
       return out;

@@ -891,7 +891,7 @@ void on_resume(router_actor* self, node_context_ptr ctx, const std::string& peer
           });
 }
 
-void on_models(router_actor* self, node_context_ptr ctx, const std::string& peer, const std::string& id) {
+void on_models(router_actor* self, const std::string& peer, const std::string& id) {
   std::vector<proto::model_info> out;
   auto now = clock_type::now();
   for (auto& route : self->state.routes) {
@@ -1186,7 +1186,7 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
         if (hdr->kind == "generate") return on_generate(self, ctx, peer, owner, frame);
         if (hdr->kind == "cancel") return on_cancel(self, ctx, peer, owner, hdr->id);
         if (hdr->kind == "resume") return on_resume(self, ctx, peer, owner, frame);
-        if (hdr->kind == "models") return on_models(self, ctx, peer, hdr->id);
+        if (hdr->kind == "models") return on_models(self, peer, hdr->id);
         client_error(self, peer, hdr->id, status_code::invalid_argument, "unknown kind '" + hdr->kind + "'");
       },
       [=](client_gone_atom, std::string& peer) {

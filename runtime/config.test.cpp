@@ -200,4 +200,17 @@ BOOST_AUTO_TEST_CASE(pipeline_stages) {
   BOOST_CHECK_MESSAGE(e.find("unknown key") != std::string::npos, e);
   e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", layers = 0 }]\n");
   BOOST_CHECK_MESSAGE(e.find("layers") != std::string::npos, e);
+  // Standbys: later stages only, on nodes that hold nothing else of the pipeline.
+  const std::string three = two_nodes + "[[node]]\nname = \"c\"\ncluster_endpoint = \"tcp://127.0.0.1:7002\"\n";
+  auto sb = load_string(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", standby = [\"c\"] }]\n",
+                        "t.toml");
+  BOOST_REQUIRE_MESSAGE(sb.ok(), why(sb));
+  BOOST_REQUIRE_EQUAL(sb->placements[0].stages[1].standby.size(), 1u);
+  BOOST_CHECK_EQUAL(sb->placements[0].stages[1].standby[0], "c");
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\", standby = [\"c\"] }, { node = \"b\" }]\n");
+  BOOST_CHECK_MESSAGE(e.find("head") != std::string::npos, e);
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", standby = [\"a\"] }]\n");
+  BOOST_CHECK_MESSAGE(e.find("holds two stages") != std::string::npos, e);
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", standby = [\"zz\"] }]\n");
+  BOOST_CHECK_MESSAGE(e.find("unknown standby node 'zz'") != std::string::npos, e);
 }

@@ -1,5 +1,6 @@
 #include "runtime/metrics.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -72,6 +73,11 @@ const std::vector<metric_def>& catalogue() {
       {"holo_shard_queued_generations", kind::gauge, {"model"}, "Generations waiting for a slot"},
       {"holo_shard_ready", kind::gauge, {"model"}, "1 when the shard has its model loaded and is not stuck"},
       {"holo_shard_stuck", kind::gauge, {"model"}, "1 while an engine step has run past half its step timeout"},
+      {"holo_pipeline_batches_total", kind::counter, {"model"}, "Batches a pipeline head sent through its later stages"},
+      {"holo_pipeline_round_trip_seconds_total", kind::counter, {"model"}, "Head's wait for its later stages, all batches"},
+      {"holo_pipeline_network_seconds_total", kind::counter, {"model"}, "Round trips less the stages' compute: links, queues, wake-ups"},
+      {"holo_pipeline_stage_compute_seconds_total", kind::counter, {"model", "stage"}, "Compute time of each later stage (its node), as it reported"},
+      {"holo_pipeline_link_bytes_total", kind::counter, {"model", "from", "to"}, "Activation and logit bytes over each pipeline link"},
       {"holo_gpu_utilization_ratio", kind::gauge, {"device", "name"}, "GPU busy share over the driver's sample period (NVML)"},
       {"holo_gpu_memory_used_bytes", kind::gauge, {"device", "name"}, "GPU memory in use (NVML)"},
       {"holo_gpu_memory_total_bytes", kind::gauge, {"device", "name"}, "GPU memory in all (NVML)"},
@@ -191,6 +197,18 @@ void count_routing_decision(const std::string& model, const std::string& target)
 }
 void count_generated_tokens(const std::string& model, std::uint64_t n) {
   inc("holo_generated_tokens_total", {model}, static_cast<double>(n));
+}
+void observe_pipeline_batch(const std::string& model, double round_trip_seconds, const std::vector<pipeline_hop>& hops) {
+  if (!enabled()) return;
+  inc("holo_pipeline_batches_total", {model});
+  inc("holo_pipeline_round_trip_seconds_total", {model}, round_trip_seconds);
+  double compute = 0;
+  for (const auto& h : hops) {
+    compute += h.compute_seconds;
+    if (h.compute_seconds > 0) inc("holo_pipeline_stage_compute_seconds_total", {model, h.to}, h.compute_seconds);
+    inc("holo_pipeline_link_bytes_total", {model, h.from, h.to}, static_cast<double>(h.bytes));
+  }
+  inc("holo_pipeline_network_seconds_total", {model}, std::max(0.0, round_trip_seconds - compute));
 }
 void count_prompt_tokens(const std::string& model, std::uint64_t n) {
   // Zero-token prompts still make the series exist.

@@ -333,7 +333,10 @@ result<R> with_body(std::uint16_t type, std::string_view body, F f) {
   zone.clear();
   try {
     std::size_t off = 0;
-    auto obj = msgpack::unpack(zone, body.data(), body.size(), off, nullptr, nullptr, limits());
+    // Strings and bins point into `body` (which outlives the decode) instead of being copied into
+    // the zone: a stage's activations or logits are copied once, into the message's own string.
+    auto refer = [](msgpack::type::object_type, std::size_t, void*) { return true; };
+    auto obj = msgpack::unpack(zone, body.data(), body.size(), off, refer, nullptr, limits());
     if (off != body.size()) return status::invalid_argument("trailing bytes after the frame");
     return f(obj);
   } catch (const std::exception& e) {

@@ -329,6 +329,7 @@ void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::fun
 
 void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 void add_bench_serve(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
+void add_bench_pipeline(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 void add_bench_store(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 
 void add_bench(CLI::App& app, command_registry& reg) {
@@ -338,6 +339,7 @@ void add_bench(CLI::App& app, command_registry& reg) {
   add_bench_engine(*bench, *children);
   add_bench_transport(*bench, *children);  // cmd_bench_transport.cpp
   add_bench_serve(*bench, *children);      // cmd_bench_serve.cpp
+  add_bench_pipeline(*bench, *children);   // cmd_bench_pipeline.cpp
   add_bench_store(*bench, *children);      // cmd_store.cpp
   // Sibling benchmarks go here, each an add_bench_NAME(*bench, *children) in its own
   // cmd_bench_NAME.cpp.

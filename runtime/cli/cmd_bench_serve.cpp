@@ -45,6 +45,7 @@
 #include "gpu/engine.hpp"
 #include "persistence/store.hpp"
 #include "runtime/client.hpp"
+#include "runtime/cli/bench_nodes.hpp"
 
 namespace holo::cli {
 
@@ -58,7 +59,6 @@ constexpr double overhead_percent_target = 3.0;
 constexpr double added_ttft_ms_target = 5.0;
 
 constexpr auto node_ready_timeout = std::chrono::seconds(300);  // a big model reads every page at load
-constexpr auto node_stop_timeout = std::chrono::seconds(10);    // SIGTERM, then SIGKILL
 constexpr auto request_idle_timeout = std::chrono::seconds(60);  // also how long a dead node goes unnoticed
 constexpr int streams_max = 256;  // a model's `parallel` is at most 256 (runtime/config.cpp)
 constexpr std::int32_t tokens_max = 1 << 16;
@@ -97,132 +97,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t h = v.size() / 2;
   return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
-}
-
-// ---- the node: a temporary folder, free ports, a child process ----
-
-// The node's config, data and log; the folder is removed by the destructor (after the node stopped:
-// declare it before the node_process).
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() = default;
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-  ~scratch_dir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-  status create() {
-    std::string tmpl = (fs::temp_directory_path() / "holo-bench-serve-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return status::unavailable("cannot create a temporary folder from " + tmpl);
-    path = tmpl;
-    return {};
-  }
-};
-
-// A TCP port on 127.0.0.1 that nothing listens on right now (another process may take it before
-// the node binds it; the node then fails to start and we say so).
-result<int> free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return status::unavailable("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) return status::unavailable("cannot find a free port on 127.0.0.1");
-  return int(ntohs(addr.sin_port));
-}
-
-// `holo node` as a child of this process, its stdout and stderr to a log file. The destructor
-// stops it as stop() does, so no error path leaves a node behind.
-class node_process {
- public:
-  node_process() = default;
-  node_process(const node_process&) = delete;
-  node_process& operator=(const node_process&) = delete;
-  ~node_process() { stop(); }
-
-  status start(std::vector<std::string> argv, std::string log_path) {
-    log_path_ = std::move(log_path);
-    std::vector<char*> args;
-    for (auto& s : argv) args.push_back(s.data());
-    args.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) return status::unavailable("fork failed");
-    if (pid_ == 0) {  // only async-signal-safe calls until exec
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        ::close(fd);
-      }
-      sigset_t none;  // the node must see SIGTERM whatever mask we run under
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    return {};
-  }
-
-  // False once it exited (and was reaped).
-  bool running() { return pid_ > 0 && !exit_code_ && !reap(std::chrono::milliseconds(0)); }
-  std::optional<int> exit_code() const { return exit_code_; }
-
-  // SIGTERM, SIGKILL after node_stop_timeout; the exit code (128 + N after signal N).
-  std::optional<int> stop() {
-    if (pid_ <= 0 || exit_code_) return exit_code_;
-    ::kill(pid_, SIGTERM);
-    if (!reap(node_stop_timeout)) {
-      ::kill(pid_, SIGKILL);
-      reap(std::chrono::seconds(5));
-    }
-    return exit_code_;
-  }
-
-  std::string log_tail(std::size_t lines) const {
-    std::ifstream in(log_path_);
-    std::deque<std::string> tail;
-    for (std::string l; std::getline(in, l);) {
-      tail.push_back(std::move(l));
-      if (tail.size() > lines) tail.pop_front();
-    }
-    std::string out;
-    for (auto& l : tail) out += "  | " + l + "\n";
-    return out;
-  }
-
- private:
-  bool reap(std::chrono::milliseconds timeout) {
-    const auto deadline = clock_type::now() + timeout;
-    for (;;) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return true;
-      }
-      if (clock_type::now() >= deadline) return false;
-      ::usleep(10'000);
-    }
-  }
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
-  std::string log_path_;
-};
-
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 struct node_setup {
@@ -688,7 +562,7 @@ int run_serve(const serve_bench_args& a) {
     return 2;
   }
   scratch_dir dir;  // outlives the node
-  if (auto s = dir.create(); !s) {
+  if (auto s = dir.create("holo-bench-serve"); !s) {
     std::cerr << "holo bench serve: " << s.to_string() << "\n";
     return 1;
   }
