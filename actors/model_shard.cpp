@@ -126,18 +126,7 @@ class worker {
   bool load() {
     for (int attempt = 1;; ++attempt) {
       gpu::load_options o;
-      o.threads = spec_.threads;
-      o.backend = spec_.backend;
-      o.ctx_size = spec_.ctx_size;
-      o.batch_max = spec_.batch_max;
-      if (spec_.stage_count > 0) {
-        // The head of a pipeline: the first layers here, the rest on the next stages.
-        o.choose_layers = [&](const gpu::model_config& c) -> result<gpu::layer_range> {
-          auto r = stage_layer_range(spec_, c.n_layer);
-          if (!r) return r.error();
-          return gpu::layer_range{r->first, r->second};
-        };
-      }
+      set_load_options(spec_, o);  // a pipeline's head: the first layers here, the rest further on
       auto m = gpu::model::load(spec_.path, o);
       if (m) {
         model_ = std::move(*m);

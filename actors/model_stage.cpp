@@ -61,15 +61,7 @@ void load_in_background(std::shared_ptr<load_box> box, shard_spec spec, log::log
   std::thread([box, spec, log, owner] {
     for (int attempt = 1;; ++attempt) {
       gpu::load_options o;
-      o.threads = spec.threads;
-      o.backend = spec.backend;
-      o.ctx_size = spec.ctx_size;
-      o.batch_max = spec.batch_max;
-      o.choose_layers = [&](const gpu::model_config& c) -> result<gpu::layer_range> {
-        auto r = stage_layer_range(spec, c.n_layer);
-        if (!r) return r.error();
-        return gpu::layer_range{r->first, r->second};
-      };
+      set_load_options(spec, o);
       auto m = gpu::model::load(spec.path, o);
       std::unique_lock<std::mutex> lk(box->mu);
       if (box->stop) return;
@@ -142,6 +134,8 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
         // The node after this one on the head's route ("" at the last stage).
         const auto next_at = static_cast<std::size_t>(st.spec.stage_index);
         const std::string next = next_at < f.route.size() ? f.route[next_at] : std::string();
+        if (next == st.node)  // a route through this node twice would run the batch here forever
+          return stage_error(status_code::invalid_argument, "the route names " + st.node + " twice");
         const auto& cfg = st.model->config();
         const std::int64_t n_embd = cfg.n_embd;
         if (f.n_tokens < 1 ||
@@ -190,6 +184,19 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
 }
 
 }  // namespace
+
+void set_load_options(const shard_spec& spec, gpu::load_options& o) {
+  o.threads = spec.threads;
+  o.backend = spec.backend;
+  o.ctx_size = spec.ctx_size;
+  o.batch_max = spec.batch_max;
+  if (spec.stage_count == 0) return;  // the whole model
+  o.choose_layers = [spec](const gpu::model_config& c) -> result<gpu::layer_range> {
+    auto r = stage_layer_range(spec, c.n_layer);
+    if (!r) return r.error();
+    return gpu::layer_range{r->first, r->second};
+  };
+}
 
 result<std::pair<std::int32_t, std::int32_t>> stage_layer_range(const shard_spec& spec, std::int32_t n_layer) {
   const std::int32_t k = spec.stage_count;

@@ -30,6 +30,15 @@
 
 namespace holo {
 
+namespace gpu {
+struct load_options;
+}
+
+// The engine's load options for a shard or stage of `spec`: threads, backend, context, batch, and
+// for a pipeline stage (the head included) the layer range, chosen once the GGUF's block count is
+// known (stage_layer_range).
+void set_load_options(const shard_spec& spec, gpu::load_options& o);
+
 // The layers [first, last) that stage `spec.stage_index` of `spec.stage_count` holds in a model of
 // `n_layer` blocks: the configured counts (which must add up to n_layer), or an even split.
 result<std::pair<std::int32_t, std::int32_t>> stage_layer_range(const shard_spec& spec, std::int32_t n_layer);

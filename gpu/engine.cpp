@@ -216,16 +216,28 @@ session::session(std::shared_ptr<model> m, std::vector<transformer> stages)
   }
 }
 
-result<std::unique_ptr<session>> session::create(std::shared_ptr<model> m) {
-  if (!m) return status::invalid_argument("session needs a model");
+namespace {
+
+// One transformer (with its own KV cache) per in-process stage of `m`: what a session of either
+// kind evaluates.
+result<std::vector<transformer>> transformers_of(const model& m) {
   std::vector<transformer> stages;
-  for (const model::stage& st : m->stages()) {
-    auto t = transformer::create(m->config(), st.weights, *st.compute, m->forward_options());
+  for (const model::stage& st : m.stages()) {
+    auto t = transformer::create(m.config(), st.weights, *st.compute, m.forward_options());
     if (!t) return t.error();
     stages.push_back(std::move(*t));
   }
+  return stages;
+}
+
+}  // namespace
+
+result<std::unique_ptr<session>> session::create(std::shared_ptr<model> m) {
+  if (!m) return status::invalid_argument("session needs a model");
+  auto stages = transformers_of(*m);
+  if (!stages) return stages.error();
   try {
-    return std::unique_ptr<session>(new session(std::move(m), std::move(stages)));
+    return std::unique_ptr<session>(new session(std::move(m), std::move(*stages)));
   } catch (const std::bad_alloc&) {
     return status::resource_exhausted("session");
   }
@@ -276,14 +288,10 @@ bool stage_session::ends_model() const { return model_->weights().last_layer == 
 
 result<std::unique_ptr<stage_session>> stage_session::create(std::shared_ptr<model> m) {
   if (!m) return status::invalid_argument("stage session needs a model");
-  std::vector<transformer> stages;
-  for (const model::stage& st : m->stages()) {
-    auto t = transformer::create(m->config(), st.weights, *st.compute, m->forward_options());
-    if (!t) return t.error();
-    stages.push_back(std::move(*t));
-  }
+  auto stages = transformers_of(*m);
+  if (!stages) return stages.error();
   try {
-    return std::unique_ptr<stage_session>(new stage_session(std::move(m), std::move(stages)));
+    return std::unique_ptr<stage_session>(new stage_session(std::move(m), std::move(*stages)));
   } catch (const std::bad_alloc&) {
     return status::resource_exhausted("stage session");
   }
