@@ -306,7 +306,8 @@ class worker {
       const std::string next = f.route.front();
       auto door = transport_door(sys_);
       if (!door) return status::unavailable("transport is restarting");
-      if (!asker_) asker_ = std::make_unique<caf::scoped_actor>(sys_);
+      // Hidden: a node stopping while the head waits for a stage must not wait for this actor too.
+      if (!asker_) asker_ = std::make_unique<caf::scoped_actor>(sys_, true);
       const std::int64_t timeout_ms = std::max<std::int64_t>(1000, spec_.step_timeout_ms / 2);
       status out = status::unavailable("no answer from the stage on " + next);
       const auto sent = clock_type::now();
