@@ -6,6 +6,7 @@
 
 #include "actors/actor_status.hpp"
 #include "actors/backup.hpp"
+#include "actors/health.hpp"
 #include "actors/model_shard.hpp"
 #include "actors/router.hpp"
 #include "actors/transport.hpp"
@@ -222,11 +223,21 @@ void serve_backup(caf::event_based_actor* self, const node_context_ptr& ctx, con
           role_error(self, ctx, id, names::backup, "backup list", reply));
 }
 
+// ---- plan: the health actor keeps it -----------------------------------------------------------------
+
+void serve_plan(caf::event_based_actor* self, const std::string& id, reply_fn reply) {
+  auto health = lookup(self, names::health);
+  if (!health) return reply(proto::encode_error(id, status_code::unavailable, "health is restarting"));
+  self->request(health, status_timeout, plan_query_atom::value, id)
+      .then([=](std::string& frame) { reply(std::move(frame)); },
+            [=](caf::error& e) { reply(proto::encode_error(id, status_code::unavailable, render(self, e))); });
+}
+
 }  // namespace
 
 bool serves(std::string_view kind) {
-  return kind == "actors" || kind == "requests" || kind == "trace" || kind == "placement" || kind == "kill" ||
-         kind == "drain" || kind == "checkpoint" || kind == "backup";
+  return kind == "actors" || kind == "requests" || kind == "trace" || kind == "placement" || kind == "plan" ||
+         kind == "kill" || kind == "drain" || kind == "checkpoint" || kind == "backup";
 }
 
 status authorize(const node_context& ctx, const proto::request_header& hdr, const std::string& frame) {
@@ -256,6 +267,7 @@ void serve(caf::event_based_actor* self, node_context_ptr ctx, const proto::requ
   if (kind == "kill") return serve_kill(self, ctx, id, frame, reply);
   if (kind == "drain") return serve_drain(self, ctx, *req, std::move(reply));
   if (kind == "checkpoint") return serve_checkpoint(self, ctx, id, std::move(reply));
+  if (kind == "plan") return serve_plan(self, id, std::move(reply));
   if (kind == "backup") {
     auto it = req->args.find("action");
     const std::string action = it == req->args.end() ? "list" : it->second;

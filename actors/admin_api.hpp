@@ -6,6 +6,8 @@
 //   requests   the router's generations in flight        (router_admin_atom)
 //   trace      one recent request's hops and timings     (router_admin_atom)
 //   placement  every replica as this router sees it      (router_admin_atom)
+//   plan       this node's placement plan: per model whole/pipeline/refused, replicas or stages,
+//              why, and when and why it was recomputed (asked of health: plan_query_atom)
 //   kill       fault injection: crash/hang a shard, exit any other actor (admin)
 //   drain      shards of this node take no new generations; "state": "off" undoes it (admin)
 //   checkpoint / backup   asked of the node's store / backup actor (admin; below)

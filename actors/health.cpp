@@ -6,7 +6,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/placement_keeper.hpp"
 #include "actors/transport.hpp"
+#include "runtime/admin_protocol.hpp"
 #include "runtime/membership.hpp"
 #include "runtime/supervisor.hpp"
 
@@ -30,6 +32,7 @@ struct health_state {
   std::uint64_t ticks = 0;
   std::string verdict = "up";
   std::vector<caf::actor> subscribers;
+  std::unique_ptr<placement_keeper> plan;
   static inline const char* name = "health";
 };
 
@@ -91,6 +94,23 @@ void send_to_peer(health_actor* self, const std::string& node, caf::message msg)
   if (auto t = transport_of(self)) self->send(t, remote_send_atom::value, node, std::string(names::health), std::move(msg));
 }
 
+wire::membership_view make_view(health_actor* self);
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Recomputes the placement plan when the view changed in what the planner reads (cheap otherwise).
+void refresh_plan(health_actor* self, const node_context_ptr& ctx) {
+  auto& keeper = *self->state.plan;
+  if (!keeper.update(ctx->cluster, make_view(self).members, unix_ms_now())) return;
+  ctx->log.child(names::health)
+      .info("placement plan recomputed", {{"revision", static_cast<std::int64_t>(keeper.latest().revision)},
+                                          {"trigger", keeper.latest().trigger},
+                                          {"plan", keeper.summary()}});
+}
+
 void publish(health_actor* self, const node_context_ptr& ctx, const std::vector<membership::change>& changes) {
   auto log = ctx->log.child(names::health);
   auto t = transport_of(self);
@@ -106,6 +126,7 @@ void publish(health_actor* self, const node_context_ptr& ctx, const std::vector<
     if (c.to == member_state::up && (c.from != member_state::suspect))
       send_to_peer(self, c.node, caf::make_message(self->state.self_announce));
   }
+  if (!changes.empty()) refresh_plan(self, ctx);
 }
 
 wire::membership_view make_view(health_actor* self) {
@@ -177,6 +198,8 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
   st.members = std::make_unique<membership>(ctx->node.name, peers, mp);
   st.self_announce = make_announce(*ctx);
   st.members->set_self(ctx->incarnation, to_info(st.self_announce));
+  st.plan = std::make_unique<placement_keeper>(ctx->node.name);
+  refresh_plan(self, ctx);
   auto interval = std::chrono::milliseconds(ctx->cluster.health.heartbeat_interval_ms);
   self->send(self, tick_atom::value);
   auto check_every = std::max(interval / 5, std::chrono::milliseconds(10));
@@ -226,7 +249,9 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         publish(self, ctx, self->state.members->on_heartbeat(hb.node, hb.incarnation, hb.state, membership::clock::now()));
       },
       [=](wire::node_announce& a) {
-        publish(self, ctx, self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now()));
+        auto changes = self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now());
+        publish(self, ctx, changes);
+        if (changes.empty()) refresh_plan(self, ctx);  // the node's memory or cores may have changed
       },
       [=](link_lost_atom, std::string& node) {
         publish(self, ctx, self->state.members->on_link_lost(node, membership::clock::now()));
@@ -235,6 +260,9 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         publish(self, ctx, self->state.members->on_leave(l.node, l.incarnation, membership::clock::now()));
       },
       [=](wire::membership_query&) { return make_view(self); },
+      [=](plan_query_atom, std::string& id) {
+        return proto::encode_table_reply(id, "plan", self->state.plan->table(unix_ms_now()));
+      },
       [=](wire::health_query&) -> caf::result<wire::node_health> {
         auto rp = self->make_response_promise<wire::node_health>();
         run_round(self, ctx, [rp](wire::node_health h) mutable { rp.deliver(std::move(h)); });

@@ -4,6 +4,9 @@
 //   (wire::membership_query)  -> wire::membership_view  this node's view of the cluster
 //   (wire::heartbeat), (wire::node_announce), (wire::node_leave)   from peers, via the transport
 //   (subscribe_atom)          the sender gets (member_changed_atom, node, state) on every change
+//   (plan_query_atom, id)     -> std::string   the `plan` reply frame for request `id` (a table,
+//                                              runtime/admin_protocol.hpp): this node's latest
+//                                              placement plan, its revision, age and trigger
 //   (status_atom)             -> actor_status
 //
 // Every heartbeat_interval_ms it sends a heartbeat to every peer and re-evaluates each peer's
@@ -11,6 +14,11 @@
 // requests to a down node fail at once) and to subscribers. Its heartbeat carries its own verdict
 // on its actors, so a node whose transport beats but whose actors are stuck is suspected by its
 // peers. On a clean stop it tells every peer it leaves.
+//
+// It also keeps this node's placement plan (actors/placement_keeper.hpp): computed at start and
+// again after every membership change that alters what the planner reads (a node up, down or
+// left, a node's announced memory or cores), from the config's models and their GGUF headers.
+// Advisory only: nothing is loaded or moved because of it; the recomputation is logged.
 #pragma once
 
 #include <string>
@@ -29,6 +37,7 @@ using member_changed_atom = caf::atom_constant<caf::atom("member_chg")>;
 // (link_lost_atom, std::string node) from the transport: our connection to the node closed; it is
 // marked down at once (a crashed process), and comes back up with its next heartbeat if alive.
 using link_lost_atom = caf::atom_constant<caf::atom("link_lost")>;
+using plan_query_atom = caf::atom_constant<caf::atom("plan_query")>;
 
 // `watched`: registry names of the siblings to check.
 caf::actor spawn_health(caf::actor_system& sys, node_context_ptr ctx, std::vector<std::string> watched);

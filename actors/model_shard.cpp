@@ -214,19 +214,8 @@ class worker {
 
   static gpu::generation_options options_of(const wire::gen_start& req) {
     gpu::generation_options o;
-    auto& w = req.sampling;
-    o.sampling.temperature = static_cast<float>(w.temperature);
-    o.sampling.top_k = w.top_k;
-    o.sampling.top_p = static_cast<float>(w.top_p);
-    o.sampling.min_p = static_cast<float>(w.min_p);
-    o.sampling.repeat_penalty = static_cast<float>(w.repeat_penalty);
-    o.sampling.repeat_last_n = w.repeat_last_n;
-    o.sampling.frequency_penalty = static_cast<float>(w.frequency_penalty);
-    o.sampling.presence_penalty = static_cast<float>(w.presence_penalty);
-    o.sampling.seed = w.seed;
-    o.sampling.max_tokens = w.max_tokens;
-    o.sampling.stop = w.stop;
-    o.stop_at_eog = !w.ignore_eos;
+    o.sampling = sampling_of(req.sampling);
+    o.stop_at_eog = !req.sampling.ignore_eos;
     o.request_key = req.request_key;
     return o;
   }
@@ -281,25 +270,44 @@ class worker {
   // worker thread waits for the answer: that is the step's engine time, watched by step_timeout_ms
   // like any other (the request itself gives up at half of it, so the step fails first).
   gpu::session::remote_tail stage_tail(std::uint32_t slot) {
-    return [this, slot](const float* hidden, std::int64_t pos0, std::int64_t n, float* logits) -> status {
+    return [this, slot](const gpu::session::tail_batch& b) -> status {
       const auto& cfg = model_->config();
       wire::stage_forward f;
       f.model = spec_.model;
       f.head_node = node_;
       f.slot = slot;
-      f.pos0 = pos0;
-      f.n_tokens = static_cast<std::int32_t>(n);
-      f.want_logits = logits != nullptr;
-      f.hidden.assign(reinterpret_cast<const char*>(hidden),
-                      static_cast<std::size_t>(n) * static_cast<std::size_t>(cfg.n_embd) * sizeof(float));
+      f.pos0 = b.pos0;
+      f.n_tokens = static_cast<std::int32_t>(b.n);
+      f.want_logits = b.logits != nullptr;
+      f.hidden.assign(reinterpret_cast<const char*>(b.hidden),
+                      static_cast<std::size_t>(b.n) * static_cast<std::size_t>(cfg.n_embd) * sizeof(float));
+      if (b.sample) {
+        // The last stage draws the token: 4 bytes come back instead of n_vocab floats.
+        f.sample = true;
+        f.sampling = sampling_to_wire(*b.sample->params);
+        f.sampling.stop.clear();
+        f.request_key = b.sample->request_key;
+        f.token_index = b.sample->token_index;
+        f.history.assign(b.sample->history.begin(), b.sample->history.end());
+      }
       {
         // Each later stage's first node that is not down (its primary while all are): a standby
         // takes over a dead stage, the sequence then restarting there from position 0.
         std::lock_guard<std::mutex> lk(box_->mu);
+        // A stage none of whose nodes is up goes to the first spare that is up and not on the
+        // route already: it loads the layers on demand (the first batches fail meanwhile).
         for (std::size_t k = 1; k < spec_.stage_nodes.size(); ++k) {
           const auto& cands = spec_.stage_nodes[k];
-          auto pick = std::find_if(cands.begin(), cands.end(), [&](const std::string& n) { return !box_->down.count(n); });
-          f.route.push_back(pick != cands.end() ? *pick : cands.front());
+          auto up = [&](const std::string& n) { return !box_->down.count(n); };
+          auto pick = std::find_if(cands.begin(), cands.end(), up);
+          if (pick != cands.end()) {
+            f.route.push_back(*pick);
+            continue;
+          }
+          auto spare = std::find_if(spec_.stage_spares.begin(), spec_.stage_spares.end(), [&](const std::string& n) {
+            return up(n) && n != node_ && std::find(f.route.begin(), f.route.end(), n) == f.route.end();
+          });
+          f.route.push_back(spare != spec_.stage_spares.end() ? *spare : cands.front());
         }
       }
       if (f.route.empty()) return status::failed_precondition("pipeline head without later stages");
@@ -311,27 +319,38 @@ class worker {
       const std::int64_t timeout_ms = std::max<std::int64_t>(1000, spec_.step_timeout_ms / 2);
       status out = status::unavailable("no answer from the stage on " + next);
       const auto sent = clock_type::now();
+      const std::int64_t sent_unix = unix_now_ns();
       (*asker_)
           ->request(door, std::chrono::milliseconds(timeout_ms + 1000), remote_request_atom::value, next,
                     shard_actor_name(spec_.model_index), timeout_ms, caf::make_message(std::move(f)))
           .receive(
               [&](wire::stage_output& o) {
-                const std::size_t want = logits ? static_cast<std::size_t>(cfg.n_vocab) * sizeof(float) : 0;
+                const std::size_t want =
+                    b.logits && !b.sample ? static_cast<std::size_t>(cfg.n_vocab) * sizeof(float) : 0;
                 if (o.logits.size() != want) {
                   out = status::data_loss("the last stage sent " + std::to_string(o.logits.size()) +
                                           " bytes of logits, expected " + std::to_string(want));
                   return;
                 }
-                if (logits) std::memcpy(logits, o.logits.data(), want);
+                if (want) std::memcpy(b.logits, o.logits.data(), want);
+                if (b.sample) *b.token = o.token;  // range-checked by the session
                 out = {};
                 // Per-link figures: each stage's share as it reported it, the logits' way back.
+                // A link's transit: the receiver's arrival less the sender's departure, on their
+                // two wall clocks (negative only when they disagree by more than the transit).
+                auto transit = [](std::int64_t left, std::int64_t arrived) {
+                  return left > 0 && arrived > 0 ? std::max<double>(0, double(arrived - left) / 1e9) : -1.0;
+                };
                 std::vector<metrics::pipeline_hop> links;
                 std::string from = node_;
+                std::int64_t left = sent_unix;
                 for (auto& h : o.hops) {
-                  links.push_back({from, h.node, h.compute_ms / 1000.0, h.bytes_in});
+                  links.push_back({from, h.node, h.compute_ms / 1000.0, h.bytes_in, transit(left, h.arrived_unix_ns)});
                   from = h.node;
+                  left = h.left_unix_ns;
                 }
-                links.push_back({from, node_, 0, static_cast<std::uint64_t>(o.logits.size())});
+                links.push_back({from, node_, 0, static_cast<std::uint64_t>(b.sample ? sizeof(std::int32_t) : o.logits.size()),
+                                 transit(left, unix_now_ns())});
                 metrics::observe_pipeline_batch(spec_.model,
                                                 std::chrono::duration<double>(clock_type::now() - sent).count(), links);
               },

@@ -72,6 +72,9 @@ struct shard_spec {
   // Every stage's nodes, the primary first, then its standbys. The head picks, per batch, the
   // first of each stage's that is not down and sends the route along (wire::stage_forward::route).
   std::vector<std::vector<std::string>> stage_nodes;
+  // Nodes that load a later stage's layers on demand when none of that stage's nodes is up
+  // ([[placement]] spares). On a spare itself stage_index is -1 until a head's route names it.
+  std::vector<std::string> stage_spares;
 };
 
 // The registry name of the shard of model `model_index` on any node ("s:3"): at most 10 characters,

@@ -1,10 +1,12 @@
 #include "actors/model_stage.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -41,7 +43,12 @@ struct stage_state {
   std::shared_ptr<load_box> box = std::make_shared<load_box>();
   std::shared_ptr<gpu::model> model;
   std::string phase = "loading";
-  std::map<std::pair<std::string, std::uint32_t>, std::unique_ptr<gpu::stage_session>> sequences;
+  struct sequence {
+    std::unique_ptr<gpu::stage_session> session;
+    std::optional<gpu::sampler> sampler;  // the last stage's, for remote samples
+    gpu::sampling_params sampling;        // what `sampler` was made with
+  };
+  std::map<std::pair<std::string, std::uint32_t>, sequence> sequences;
   std::vector<float> rows;  // the batch being worked on, reused
   static inline const char* name = "model_stage";
 
@@ -81,6 +88,13 @@ void load_in_background(std::shared_ptr<load_box> box, shard_spec spec, log::log
   }).detach();
 }
 
+// Whether two parameter sets draw alike (a sampler made for one serves the other).
+bool same_draw(const gpu::sampling_params& a, const gpu::sampling_params& b) {
+  return a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p && a.min_p == b.min_p &&
+         a.repeat_penalty == b.repeat_penalty && a.repeat_last_n == b.repeat_last_n &&
+         a.frequency_penalty == b.frequency_penalty && a.presence_penalty == b.presence_penalty && a.seed == b.seed;
+}
+
 caf::error stage_error(status_code code, std::string text) { return status_to_error(status(code, std::move(text))); }
 
 caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec spec) {
@@ -88,10 +102,16 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
   auto& st = self->state;
   st.spec = std::move(spec);
   st.node = ctx->node.name;
-  log.info("loading", {{"model", st.spec.model},
-                       {"stage", static_cast<std::int64_t>(st.spec.stage_index)},
-                       {"of", static_cast<std::int64_t>(st.spec.stage_count)}});
-  load_in_background(st.box, st.spec, log, self->address());
+  if (st.spec.stage_index < 0) {
+    // A spare: loads nothing until a head routes a stage here (its own nodes are all down).
+    st.phase = "spare";
+    log.info("spare: loads a stage's layers when a head routes one here", {{"model", st.spec.model}});
+  } else {
+    log.info("loading", {{"model", st.spec.model},
+                         {"stage", static_cast<std::int64_t>(st.spec.stage_index)},
+                         {"of", static_cast<std::int64_t>(st.spec.stage_count)}});
+    load_in_background(st.box, st.spec, log, self->address());
+  }
   return {
       [=](sup::ready_atom) { return caf::ok_atom::value; },
       [=](status_atom) { return actor_status{shard_actor_name(self->state.spec.model_index), self->state.phase}; },
@@ -119,6 +139,26 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
       },
       [=](wire::stage_forward& f) -> caf::result<wire::stage_output> {
         auto& st = self->state;
+        // Which stage the head's route gives this node (route[k] runs stage k + 1).
+        auto at = std::find(f.route.begin(), f.route.end(), st.node);
+        const std::int32_t routed = at == f.route.end() ? -1 : static_cast<std::int32_t>(at - f.route.begin()) + 1;
+        if (st.spec.stage_index < 0) {
+          if (routed < 1 || f.model != st.spec.model || f.route.size() + 1 != static_cast<std::size_t>(st.spec.stage_count))
+            return stage_error(status_code::invalid_argument, "spare " + st.node + " of " + st.spec.model +
+                                                                  ": the frame's route does not name it for a stage");
+          // The stage's own nodes are down: become that stage. The head's step fails meanwhile
+          // (unavailable), its router retries, and the replay finds the layers loaded.
+          st.spec.stage_index = routed;
+          st.phase = "loading";
+          log.warn("a head routes a stage here: loading its layers", {{"stage", static_cast<std::int64_t>(routed)}});
+          load_in_background(st.box, st.spec, log, self->address());
+          return stage_error(status_code::unavailable, "spare " + st.node + " is loading stage " + std::to_string(routed) +
+                                                           " of " + st.spec.model);
+        }
+        if (routed != st.spec.stage_index)
+          return stage_error(status_code::failed_precondition,
+                             st.node + " holds stage " + std::to_string(st.spec.stage_index) + " of " + st.spec.model +
+                                 ", the route gives it stage " + std::to_string(routed));
         if (!st.model) {
           std::lock_guard<std::mutex> lk(st.box->mu);
           return stage_error(status_code::unavailable,
@@ -144,6 +184,7 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
                              "stage frame of " + std::to_string(f.hidden.size()) + " bytes for " +
                                  std::to_string(f.n_tokens) + " rows of " + std::to_string(n_embd));
         const auto t0 = clock_type::now();
+        const std::int64_t arrived = unix_now_ns();
         auto key = std::make_pair(f.head_node, f.slot);
         auto it = st.sequences.find(key);
         if (it == st.sequences.end()) {
@@ -152,15 +193,17 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
                                "stage holds " + std::to_string(sequences_max) + " sequences already");
           auto s = gpu::stage_session::create(st.model);
           if (!s) return status_to_error(s.error());
-          it = st.sequences.emplace(key, std::move(*s)).first;
+          it = st.sequences.emplace(key, stage_state::sequence{std::move(*s), std::nullopt, {}}).first;
         }
+        auto& seq = it->second;
         st.rows.resize(f.hidden.size() / sizeof(float));
         std::memcpy(st.rows.data(), f.hidden.data(), f.hidden.size());
-        if (auto s = it->second->forward(st.rows.data(), f.pos0, f.n_tokens); !s.ok()) return status_to_error(s);
-        wire::stage_hop hop{st.node, 0, static_cast<std::uint64_t>(f.hidden.size())};
+        if (auto s = seq.session->forward(st.rows.data(), f.pos0, f.n_tokens); !s.ok()) return status_to_error(s);
+        wire::stage_hop hop{st.node, 0, static_cast<std::uint64_t>(f.hidden.size()), arrived, 0};
         if (!next.empty()) {
           std::memcpy(f.hidden.data(), st.rows.data(), f.hidden.size());
           hop.compute_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+          hop.left_unix_ns = unix_now_ns();
           f.hops.push_back(std::move(hop));
           auto door = transport_door(self->system());
           if (!door) return stage_error(status_code::unavailable, "transport is restarting on " + st.node);
@@ -170,12 +213,30 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
           return caf::delegated<wire::stage_output>{};
         }
         wire::stage_output out;
-        if (f.want_logits) {
-          auto l = it->second->logits(st.rows.data() + (f.n_tokens - 1) * n_embd);
+        const float* last_row = st.rows.data() + (f.n_tokens - 1) * n_embd;
+        if (f.want_logits && f.sample) {
+          if (f.history.size() > static_cast<std::size_t>(st.model->ctx_size()))
+            return stage_error(status_code::invalid_argument,
+                               "a sample history of " + std::to_string(f.history.size()) + " tokens, context " +
+                                   std::to_string(st.model->ctx_size()));
+          auto params = sampling_of(f.sampling);
+          params.stop.clear();  // the head matches stop strings
+          if (!seq.sampler || !same_draw(seq.sampling, params)) {
+            auto smp = gpu::sampler::create(params, cfg.n_vocab);
+            if (!smp) return status_to_error(smp.error());
+            seq.sampler.emplace(std::move(*smp));
+            seq.sampling = params;
+          }
+          auto id = seq.session->sample(last_row, *seq.sampler, f.history, f.request_key, f.token_index);
+          if (!id) return status_to_error(id.error());
+          out.token = *id;
+        } else if (f.want_logits) {
+          auto l = seq.session->logits(last_row);
           if (!l) return status_to_error(l.error());
           out.logits.assign(reinterpret_cast<const char*>(l->data()), l->size() * sizeof(float));
         }
         hop.compute_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+        hop.left_unix_ns = unix_now_ns();
         out.hops = std::move(f.hops);
         out.hops.push_back(std::move(hop));
         return out;
@@ -184,6 +245,42 @@ caf::behavior model_stage(stage_actor* self, node_context_ptr ctx, shard_spec sp
 }
 
 }  // namespace
+
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+gpu::sampling_params sampling_of(const wire::sampling_wire& w) {
+  gpu::sampling_params p;
+  p.temperature = static_cast<float>(w.temperature);
+  p.top_k = w.top_k;
+  p.top_p = static_cast<float>(w.top_p);
+  p.min_p = static_cast<float>(w.min_p);
+  p.repeat_penalty = static_cast<float>(w.repeat_penalty);
+  p.repeat_last_n = w.repeat_last_n;
+  p.frequency_penalty = static_cast<float>(w.frequency_penalty);
+  p.presence_penalty = static_cast<float>(w.presence_penalty);
+  p.seed = w.seed;
+  p.max_tokens = w.max_tokens;
+  p.stop = w.stop;
+  return p;
+}
+
+wire::sampling_wire sampling_to_wire(const gpu::sampling_params& p) {
+  wire::sampling_wire w;
+  w.temperature = p.temperature;
+  w.top_k = p.top_k;
+  w.top_p = p.top_p;
+  w.min_p = p.min_p;
+  w.repeat_penalty = p.repeat_penalty;
+  w.repeat_last_n = p.repeat_last_n;
+  w.frequency_penalty = p.frequency_penalty;
+  w.presence_penalty = p.presence_penalty;
+  w.seed = p.seed;
+  w.max_tokens = p.max_tokens;
+  w.stop = p.stop;
+  return w;
+}
 
 void set_load_options(const shard_spec& spec, gpu::load_options& o) {
   o.threads = spec.threads;

@@ -63,11 +63,9 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
       if (cl.find_model(p.model) != &m) continue;
       for (auto& n : p.nodes)
         if (n == ctx->node.name) here = true, backend = p.backend;
-      for (std::size_t k = 0; k < p.stages.size(); ++k) {
-        auto& sb = p.stages[k].standby;
-        if (p.stages[k].node != ctx->node.name && std::find(sb.begin(), sb.end(), ctx->node.name) == sb.end()) continue;
+      auto pipeline = [&](std::int32_t index) {
         here = true, backend = p.backend;
-        spec.stage_index = static_cast<std::int32_t>(k);
+        spec.stage_index = index;
         spec.stage_count = static_cast<std::int32_t>(p.stages.size());
         spec.stage_layers.clear();
         spec.stage_nodes.clear();
@@ -76,7 +74,14 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
           spec.stage_nodes.push_back({s.node});
           spec.stage_nodes.back().insert(spec.stage_nodes.back().end(), s.standby.begin(), s.standby.end());
         }
+        spec.stage_spares = p.spares;
+      };
+      for (std::size_t k = 0; k < p.stages.size(); ++k) {
+        auto& sb = p.stages[k].standby;
+        if (p.stages[k].node != ctx->node.name && std::find(sb.begin(), sb.end(), ctx->node.name) == sb.end()) continue;
+        pipeline(static_cast<std::int32_t>(k));
       }
+      if (std::find(p.spares.begin(), p.spares.end(), ctx->node.name) != p.spares.end()) pipeline(-1);
     }
     if (!here) continue;
     spec.backend = backend;
@@ -88,7 +93,7 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
     spec.parallel = m.parallel;
     spec.queue = m.queue;
     spec.step_timeout_ms = m.step_timeout_ms;
-    if (spec.stage_count > 0 && spec.stage_index > 0)  // a later pipeline stage: no serving target
+    if (spec.stage_count > 0 && spec.stage_index != 0)  // a later stage or a spare: no serving target
       cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_stage(sys, ctx, spec); }));
     else
       cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));

@@ -214,6 +214,7 @@ session::session(std::shared_ptr<model> m, std::vector<transformer> stages)
     hidden_.resize(static_cast<std::size_t>(model_->batch_max()) * static_cast<std::size_t>(model_->config().n_embd));
     logits_.resize(static_cast<std::size_t>(model_->config().n_vocab));
   }
+  if (partial_) window_.reserve(static_cast<std::size_t>(ctx_size()));
 }
 
 namespace {
@@ -265,12 +266,42 @@ status session::eval(const std::int32_t* tokens, std::int64_t n, std::int64_t po
     for (transformer& t : stages_) HOLO_TRY(t.forward_layers(hidden_.data(), pos0 + done, b, hidden_.data()));
     done += b;
     if (partial_) {
-      HOLO_TRY(tail_(hidden_.data(), pos0 + done - b, b, done == n ? logits_.data() : nullptr));
+      tail_batch tb{hidden_.data(), pos0 + done - b, b};
+      std::int32_t token = -1;
+      if (done == n) {
+        tb.logits = logits_.data();
+        if (sample_armed_) {
+          next_sample_.history = penalty_window(tokens, n);
+          tb.sample = &next_sample_;
+          tb.token = &token;
+        }
+      }
+      HOLO_TRY(tail_(tb));
+      if (tb.sample) {
+        if (token < 0 || token >= model_->config().n_vocab)
+          return status::data_loss("the pipeline's last stage sampled token " + std::to_string(token) +
+                                   " of a vocabulary of " + std::to_string(model_->config().n_vocab));
+        sampled_ = token;
+      }
       continue;
     }
     if (done == n) return stages_.back().output_logits(hidden_.data() + (b - 1) * n_embd, logits_.data());
   }
   return {};
+}
+
+std::span<const std::int32_t> session::penalty_window(const std::int32_t* tokens, std::int64_t n) {
+  const sampling_params& p = *next_sample_.params;
+  window_.clear();
+  if (p.repeat_last_n == 0 || (p.repeat_penalty == 1.0f && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f))
+    return {};
+  // The history the sampler would see here: every stored token, then this call's.
+  const std::size_t total = tokens_.size() + static_cast<std::size_t>(n);
+  const std::size_t want = p.repeat_last_n < 0 ? total : std::min<std::size_t>(total, static_cast<std::size_t>(p.repeat_last_n));
+  const std::size_t from_call = std::min<std::size_t>(want, static_cast<std::size_t>(n));
+  window_.insert(window_.end(), tokens_.end() - static_cast<std::ptrdiff_t>(want - from_call), tokens_.end());
+  window_.insert(window_.end(), tokens + n - static_cast<std::ptrdiff_t>(from_call), tokens + n);
+  return window_;
 }
 
 std::span<float> session::logits() {
@@ -326,17 +357,30 @@ result<std::span<const float>> stage_session::logits(const float* row) {
   return std::span<const float>(logits_);
 }
 
+result<std::int32_t> stage_session::sample(const float* row, sampler& smp, const std::vector<std::int32_t>& history,
+                                            std::uint64_t request_key, std::uint64_t token_index) {
+  if (!ends_model()) return status::failed_precondition("this stage does not hold the model's last layer");
+  HOLO_TRY(stages_.back().output_logits(row, logits_.data()));
+  return smp.sample(logits_, history, request_key, token_index);
+}
+
 result<std::span<float>> session::prefill(std::span<const std::int32_t> tokens) {
   if (tokens.empty()) return status::invalid_argument("prefill: no tokens");
-  HOLO_TRY(eval(tokens.data(), static_cast<std::int64_t>(tokens.size()), position()));
+  sampled_.reset();
+  const status s = eval(tokens.data(), static_cast<std::int64_t>(tokens.size()), position());
+  sample_armed_ = false;  // for one call, whatever its outcome
+  HOLO_TRY(s);
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());  // within the reserved capacity
-  return logits();
+  return sampled_ ? std::span<float>() : logits();
 }
 
 result<std::span<float>> session::decode(std::int32_t token) {
-  HOLO_TRY(eval(&token, 1, position()));
+  sampled_.reset();
+  const status s = eval(&token, 1, position());
+  sample_armed_ = false;
+  HOLO_TRY(s);
   tokens_.push_back(token);
-  return logits();
+  return sampled_ ? std::span<float>() : logits();
 }
 
 status session::truncate(std::int64_t n) {

@@ -131,14 +131,43 @@ class session {
   // One token at position(): the decode step. Allocates nothing.
   result<std::span<float>> decode(std::int32_t token);
 
+  // What the tail needs to sample a call's last row as gpu::sampler would here: sampling_uniform
+  // and the penalties depend on nothing else, so the id equals a local draw bit for bit.
+  struct remote_sample {
+    const sampling_params* params = nullptr;
+    std::uint64_t request_key = 0;
+    std::uint64_t token_index = 0;
+    // The penalty window: the last repeat_last_n ids of the history (prompt and generated, this
+    // call's tokens included), oldest first; empty when no penalty is on.
+    std::span<const std::int32_t> history;
+  };
   // A model loaded with only its first layers (a pipeline's head: load_options::layers starting at
   // 0 and ending before n_layer) hands each batch's hidden states to a tail that runs the other
-  // layers elsewhere: hidden (n, n_embd) at positions pos0..pos0+n-1; when `logits` is not null
-  // (the batch ends the call), the tail fills it with the logits (n_vocab) of the batch's last row.
-  // Without a tail such a session fails every call with failed_precondition.
-  using remote_tail = std::function<status(const float* hidden, std::int64_t pos0, std::int64_t n, float* logits)>;
+  // layers elsewhere. Without a tail such a session fails every call with failed_precondition.
+  struct tail_batch {
+    const float* hidden = nullptr;  // (n, n_embd) at positions pos0..pos0+n-1
+    std::int64_t pos0 = 0;
+    std::int64_t n = 0;
+    // Set when the batch ends the call. Without `sample`: fill `logits` (n_vocab) with the batch's
+    // last row's logits. With it: the tail samples that row where the logits are (the stage
+    // holding the model's last layer) and puts the id in *token, so one id comes back instead of
+    // n_vocab floats; `logits` is then left alone.
+    float* logits = nullptr;
+    const remote_sample* sample = nullptr;
+    std::int32_t* token = nullptr;
+  };
+  using remote_tail = std::function<status(const tail_batch&)>;
   void set_tail(remote_tail tail) { tail_ = std::move(tail); }
   bool needs_tail() const { return partial_; }
+
+  // A generation asks for the next call's last row to be sampled by the tail (only meaningful
+  // when needs_tail()): prefill/decode then return an empty span, and sampled() holds the id until
+  // the next call. `params` must outlive that call.
+  void sample_next(const sampling_params* params, std::uint64_t request_key, std::uint64_t token_index) {
+    next_sample_ = {params, request_key, token_index, {}};
+    sample_armed_ = true;
+  }
+  std::optional<std::int32_t> sampled() const { return sampled_; }
 
   std::int64_t position() const { return static_cast<std::int64_t>(tokens_.size()); }
   const std::vector<std::int32_t>& tokens() const { return tokens_; }  // every token stored, in order
@@ -156,6 +185,8 @@ class session {
   // Evaluates tokens at pos0 through every stage; the last token's logits in logits().
   status eval(const std::int32_t* tokens, std::int64_t n, std::int64_t pos0);
   std::span<float> logits();
+  // The armed sample's penalty window for a call of `n` tokens (window_, or empty).
+  std::span<const std::int32_t> penalty_window(const std::int32_t* tokens, std::int64_t n);
   std::shared_ptr<model> model_;
   std::vector<transformer> stages_;   // one per model stage, each with its own KV cache
   std::vector<float> hidden_;         // (batch_max, n_embd) between stages (pipelines only)
@@ -163,6 +194,10 @@ class session {
   std::vector<std::int32_t> tokens_;  // capacity ctx_size, reserved at create
   bool partial_ = false;              // the model ends before its last layer: needs tail_
   remote_tail tail_;
+  remote_sample next_sample_;         // armed by sample_next for the next call only
+  bool sample_armed_ = false;
+  std::optional<std::int32_t> sampled_;
+  std::vector<std::int32_t> window_;  // the penalty window sent with a remote sample, reserved
 };
 
 // One sequence's share of a model split across processes (a pipeline stage after the head): the
@@ -182,6 +217,10 @@ class stage_session {
   // The logits (n_vocab, valid until the next call) of one row after the model's last layer.
   // failed_precondition unless this stage ends the model.
   result<std::span<const float>> logits(const float* row);
+  // That row's next token drawn by `smp` (a pipeline head's remote sample): the same id the head's
+  // own sampler would draw from the same logits. failed_precondition unless this stage ends the model.
+  result<std::int32_t> sample(const float* row, sampler& smp, const std::vector<std::int32_t>& history,
+                              std::uint64_t request_key, std::uint64_t token_index);
 
   std::int64_t filled() const { return filled_; }  // positions 0..filled()-1 are in the KV cache
   bool ends_model() const;

@@ -41,6 +41,18 @@ void generation::cancel() {
   reason_ = finish_reason::cancelled;
 }
 
+// A pipeline head has the last stage sample: the call about to run yields token next_index_
+// (every call does: the prompt's last batch, a replayed token, a sampled one), so the draw there is
+// the one step 3 would make here.
+void generation::arm_remote_sample() {
+  if (s_.needs_tail()) s_.sample_next(&options_.sampling, options_.request_key, static_cast<std::uint64_t>(next_index_));
+}
+
+void generation::took(std::span<float> logits) {
+  logits_ = logits;
+  remote_id_ = s_.sampled();
+}
+
 result<generation::event> generation::finish(event ev, finish_reason r) {
   finished_ = true;
   reason_ = r;
@@ -64,12 +76,13 @@ result<generation::event> generation::step() {
   if (prompt_done_ < prompt_.size()) {
     const std::size_t n = std::min<std::size_t>(prompt_.size() - prompt_done_,
                                                  static_cast<std::size_t>(s_.owner().batch_max()));
+    arm_remote_sample();
     auto l = s_.prefill(std::span<const std::int32_t>(prompt_).subspan(prompt_done_, n));
     if (!l) {
       finished_ = true;
       return l.error();
     }
-    logits_ = *l;
+    took(*l);
     prompt_done_ += n;
     timings_.prompt_tokens = static_cast<std::int64_t>(prompt_done_);
     timings_.prompt_ms += ms_since(t0);
@@ -89,19 +102,22 @@ result<generation::event> generation::step() {
       if (step.stopped) return finish(ev, finish_reason::stop);
       if (max_tokens >= 0 && next_index_ >= max_tokens) return finish(ev, finish_reason::length);
       if (s_.position() >= s_.ctx_size()) return finish(ev, finish_reason::context);
+      arm_remote_sample();
       auto l = s_.decode(id);
       if (!l) {
         finished_ = true;
         return l.error();
       }
-      logits_ = *l;
+      took(*l);
     }
     timings_.prompt_ms += ms_since(t0);
     return ev;
   }
   // 3. One new token.
   if (max_tokens >= 0 && produced >= max_tokens) return finish(ev, finish_reason::length);
-  const std::int32_t id = sampler_.sample(logits_, s_.tokens(), options_.request_key, static_cast<std::uint64_t>(produced));
+  const std::int32_t id = remote_id_ ? *remote_id_
+                                     : sampler_.sample(logits_, s_.tokens(), options_.request_key,
+                                                       static_cast<std::uint64_t>(produced));
   ev.id = id;
   ev.index = produced;
   if (options_.stop_at_eog && s_.owner().vocab().is_eog(id)) {
@@ -121,12 +137,13 @@ result<generation::event> generation::step() {
   } else if (s_.position() >= s_.ctx_size()) {
     out = finish(ev, finish_reason::context);
   } else {
+    arm_remote_sample();
     auto l = s_.decode(id);
     if (!l) {
       finished_ = true;
       return l.error();
     }
-    logits_ = *l;
+    took(*l);
   }
   timings_.gen_ms += ms_since(t0);
   return out;

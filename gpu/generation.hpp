@@ -61,6 +61,8 @@ class generation {
   generation(session& s, std::vector<std::int32_t> prompt, const generation_options& o, sampler smp,
              std::vector<std::int32_t> delivered);
   result<event> finish(event ev, finish_reason r);
+  void arm_remote_sample();
+  void took(std::span<float> logits);  // a prefill's or decode's result
 
   session& s_;
   std::vector<std::int32_t> prompt_;
@@ -73,6 +75,7 @@ class generation {
   std::size_t replayed_ = 0;
   std::int64_t next_index_ = 0;
   std::span<float> logits_;
+  std::optional<std::int32_t> remote_id_;  // the next token, when the session's tail sampled it
   bool finished_ = false;
   finish_reason reason_ = finish_reason::length;
   generation_timings timings_;

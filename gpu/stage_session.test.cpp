@@ -11,6 +11,7 @@
 
 #include "gpu/engine.hpp"
 #include "gpu/engine_test_util.hpp"
+#include "gpu/generation.hpp"
 
 using namespace holo::gpu;
 using namespace holo::gpu::test;
@@ -49,19 +50,34 @@ struct split_model {
       stages.push_back(std::move(*s));
     }
     const std::int64_t n_embd = head_model->config().n_embd;
-    head->set_tail([this, n_embd](const float* hidden, std::int64_t pos0, std::int64_t n, float* logits) -> holo::status {
-      std::vector<float> frame(hidden, hidden + n * n_embd);
+    head->set_tail([this, n_embd](const session::tail_batch& b) -> holo::status {
+      std::vector<float> frame(b.hidden, b.hidden + b.n * n_embd);
       for (auto& st : stages) {
-        HOLO_TRY(st->forward(frame.data(), pos0, n));
+        HOLO_TRY(st->forward(frame.data(), b.pos0, b.n));
         ++hops;
       }
-      if (!logits) return {};
-      auto l = stages.back()->logits(frame.data() + (n - 1) * n_embd);
+      if (!b.logits) return {};
+      const float* row = frame.data() + (b.n - 1) * n_embd;
+      if (b.sample) {
+        // As the last stage does: a sampler made from the parameters the frame carries, and the
+        // penalty window as the history.
+        auto smp = sampler::create(*b.sample->params, head_model->config().n_vocab);
+        if (!smp) return smp.error();
+        windows.emplace_back(b.sample->history.begin(), b.sample->history.end());
+        auto id = stages.back()->sample(row, *smp, windows.back(), b.sample->request_key, b.sample->token_index);
+        if (!id) return id.error();
+        *b.token = *id;
+        ++samples;
+        return {};
+      }
+      auto l = stages.back()->logits(row);
       if (!l) return l.error();
-      std::memcpy(logits, l->data(), l->size() * sizeof(float));
+      std::memcpy(b.logits, l->data(), l->size() * sizeof(float));
       return {};
     });
   }
+  std::int64_t samples = 0;
+  std::vector<std::vector<std::int32_t>> windows;  // every remote sample's penalty window
 };
 
 void check_same(std::span<const float> a, std::span<const float> b, const std::string& what) {
@@ -102,6 +118,87 @@ BOOST_AUTO_TEST_CASE(two_stages_f32_llama) { split_equals_whole(model_arch::llam
 BOOST_AUTO_TEST_CASE(three_stages_f32_qwen2_tied_head) { split_equals_whole(model_arch::qwen2, weight_mix::f32, {2, 4}); }
 BOOST_AUTO_TEST_CASE(three_stages_q4_k_m_llama) { split_equals_whole(model_arch::llama, weight_mix::q4_k_m, {1, 5}); }
 BOOST_AUTO_TEST_CASE(two_stages_q8_0_qwen2) { split_equals_whole(model_arch::qwen2, weight_mix::q8_0, {4}); }
+
+namespace {
+
+// A generation over a split head has the last stage sample: every token equals the whole model's
+// generation with the same parameters (random draws, penalties over a window that spans prefill
+// and decode), from the start and when resumed after delivered tokens; only ids come back.
+void remote_sampling_equals_local(weight_mix mix, sampling_params p, std::size_t resume_after) {
+  temp_dir dir("stage_session_sample");
+  auto spec = tiny_spec(model_arch::llama, mix);
+  spec.n_layer = 4;
+  auto path = build_tiny(dir, spec);
+  const std::int32_t batch = 16;
+  std::vector<std::int32_t> prompt;
+  for (int i = 0; i < 21; ++i) prompt.push_back(3 + (i * 53) % 700);
+  generation_options o;
+  o.sampling = p;
+  o.sampling.max_tokens = 24;
+  o.request_key = 0x5eed;
+  o.stop_at_eog = false;
+  o.text = false;
+  auto whole_model = load_or_fail(path, "cpu", 2, 256, batch);
+  auto whole = session::create(whole_model);
+  BOOST_REQUIRE(whole.ok());
+  auto local = generate(**whole, prompt, o);
+  BOOST_REQUIRE(local.ok());
+  BOOST_REQUIRE_EQUAL(local->tokens.size(), 24u);
+
+  split_model split(path, {2}, spec.n_layer, batch);
+  std::vector<std::int32_t> delivered(local->tokens.begin(), local->tokens.begin() + static_cast<std::ptrdiff_t>(resume_after));
+  auto g = generation::create(*split.head, prompt, o, delivered);
+  BOOST_REQUIRE(g.ok());
+  std::vector<std::int32_t> got = delivered;
+  while (!(*g)->finished()) {
+    auto ev = (*g)->step();
+    BOOST_REQUIRE_MESSAGE(ev.ok(), (ev.ok() ? std::string() : ev.error().to_string()));
+    if (ev->has_token) got.push_back(ev->id);
+  }
+  BOOST_CHECK_EQUAL_COLLECTIONS(got.begin(), got.end(), local->tokens.begin(), local->tokens.end());
+  // One remote sample per call: the prompt's batches, each replayed token, each decode.
+  const std::int64_t prompt_calls = (21 + batch - 1) / batch;
+  BOOST_CHECK_EQUAL(split.samples, prompt_calls + static_cast<std::int64_t>(resume_after) + (24 - static_cast<std::int64_t>(resume_after) - 1));
+  const bool penalised = p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
+  // The window of the last sample: the last repeat_last_n ids of prompt + every token but the last.
+  std::vector<std::int32_t> history = prompt;
+  history.insert(history.end(), local->tokens.begin(), local->tokens.end() - 1);
+  std::vector<std::int32_t> want;
+  if (penalised) {
+    const std::size_t n = p.repeat_last_n < 0 ? history.size() : std::min<std::size_t>(history.size(), p.repeat_last_n);
+    want.assign(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
+  }
+  BOOST_REQUIRE(!split.windows.empty());
+  BOOST_CHECK_EQUAL_COLLECTIONS(split.windows.back().begin(), split.windows.back().end(), want.begin(), want.end());
+}
+
+sampling_params random_penalised() {
+  sampling_params p;
+  p.temperature = 1.3f;
+  p.top_k = 0;
+  p.top_p = 0.98f;
+  p.min_p = 0.0f;
+  p.repeat_penalty = 1.3f;
+  p.repeat_last_n = 16;  // shorter than prompt + generated: the window slides
+  p.frequency_penalty = 0.2f;
+  p.seed = 42;
+  return p;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(remote_sampling_random_with_penalties_f32) { remote_sampling_equals_local(weight_mix::f32, random_penalised(), 0); }
+BOOST_AUTO_TEST_CASE(remote_sampling_resumed_after_delivered_q8_0) {
+  remote_sampling_equals_local(weight_mix::q8_0, random_penalised(), 7);
+}
+BOOST_AUTO_TEST_CASE(remote_sampling_greedy_whole_history_window) {
+  sampling_params p;
+  p.temperature = 0;
+  p.repeat_penalty = 1.5f;
+  p.repeat_last_n = -1;  // all of it
+  remote_sampling_equals_local(weight_mix::f32, p, 0);
+}
+BOOST_AUTO_TEST_CASE(remote_sampling_defaults_send_no_window) { remote_sampling_equals_local(weight_mix::f32, sampling_params{}, 3); }
 
 BOOST_AUTO_TEST_CASE(a_head_without_its_tail_and_a_stage_after_a_gap_say_so) {
   temp_dir dir("stage_session_err");

@@ -286,9 +286,14 @@ struct client_relay_reply {
 struct stage_hop {
   static constexpr const char* wire_name = "holo_stage_hop";
   std::string node;
-  double compute_ms = 0;        // its layers (and, last, the logits)
+  double compute_ms = 0;        // its layers (and, last, the logits or the sample)
   std::uint64_t bytes_in = 0;   // the frame's activations it received
-  HOLO_WIRE_FIELDS(node, compute_ms, bytes_in)
+  // Its wall clock (ns since the Unix epoch) when its handler took the frame and when it passed
+  // it on or answered: with the head's own, each link's transit time (as exact as the nodes'
+  // clocks agree; on one machine, exact).
+  std::int64_t arrived_unix_ns = 0;
+  std::int64_t left_unix_ns = 0;
+  HOLO_WIRE_FIELDS(node, compute_ms, bytes_in, arrived_unix_ns, left_unix_ns)
 };
 
 // head shard -> next stage, a request; each stage runs its layers on the batch and delegates the
@@ -306,16 +311,26 @@ struct stage_forward {
   std::string hidden;         // (n_tokens, n_embd) F32 as the head's memory holds them (little-endian)
   std::vector<stage_hop> hops;  // appended by each stage on the way
   std::vector<std::string> route;  // the nodes of stages 1 .. n-1 for this batch, chosen by the head
-  HOLO_WIRE_FIELDS(model, head_node, slot, pos0, n_tokens, want_logits, hidden, hops, route)
+  // With want_logits: the last stage samples that row itself and answers with the token, not the
+  // logits (the request's sampling parameters, key and token index fix the draw; `history` is the
+  // penalty window, the last repeat_last_n ids, empty when no penalty is on).
+  bool sample = false;
+  sampling_wire sampling;     // stop strings and max_tokens not sent: the head applies them
+  std::uint64_t request_key = 0;
+  std::uint64_t token_index = 0;
+  std::vector<std::int32_t> history;
+  HOLO_WIRE_FIELDS(model, head_node, slot, pos0, n_tokens, want_logits, hidden, hops, route, sample, sampling,
+                   request_key, token_index, history)
 };
 
 // last stage -> head (through the chain of delegated requests): the batch went through every layer.
 struct stage_output {
   static constexpr std::uint16_t wire_id = 21;
   static constexpr const char* wire_name = "holo_stage_output";
-  std::string logits;           // (n_vocab,) F32 when the forward wanted logits, else empty
+  std::string logits;           // (n_vocab,) F32 when the forward wanted logits unsampled, else empty
   std::vector<stage_hop> hops;  // every stage after the head, in order
-  HOLO_WIRE_FIELDS(logits, hops)
+  std::int32_t token = -1;      // the sampled id when the forward asked for a sample
+  HOLO_WIRE_FIELDS(logits, hops, token)
 };
 
 using catalogue = std::tuple<heartbeat, node_announce, node_leave, health_query, node_health,

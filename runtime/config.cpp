@@ -330,6 +330,8 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
     sr.finish();
     p.stages.push_back(std::move(sc));
   }
+  r.str_list("spares", p.spares);
+  if (!staged && !p.spares.empty()) r.fail("spares", "spares stand in for pipeline stages: give `stages` too");
   if (staged && !p.nodes.empty()) r.fail("stages", "give `nodes` (whole replicas) or `stages` (one pipeline), not both");
   if (staged && p.stages.size() < 2) r.fail("stages", "a pipeline needs at least 2 stages");
   if (!p.stages.empty()) {
@@ -342,10 +344,11 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
       all.push_back(sc.node);
       for (auto& s : sc.standby) all.push_back(s);
     }
+    for (auto& s : p.spares) all.push_back(s);
     std::sort(all.begin(), all.end());
     for (std::size_t a = 1; a < all.size(); ++a)
       if (all[a] == all[a - 1])
-        r.fail("stages", "node '" + all[a] + "' holds two stages (or a stage and a standby): give each node one");
+        r.fail("stages", "node '" + all[a] + "' holds two stages (or a stage and a standby or spare): give each node one");
   }
   r.str("backend", p.backend);
   if (p.backend != "auto" && p.backend != "cpu" && p.backend.rfind("cuda:", 0) != 0)
@@ -528,6 +531,8 @@ void check_references(const toml::table& root, cluster_config& c, error_list& er
       for (auto& s : st.standby)
         if (!c.find_node(s)) errs.add(where("placement", i), key + ".stages", "unknown standby node '" + s + "'");
     }
+    for (auto& s : p.spares)
+      if (!c.find_node(s)) errs.add(where("placement", i), key + ".spares", "unknown spare node '" + s + "'");
   }
   for (std::size_t i = 0; i < c.routing.canaries.size(); ++i) {
     auto& cc = c.routing.canaries[i];

@@ -74,6 +74,9 @@ struct placement_config {
   std::vector<std::string> nodes;             // nodes holding a whole replica
   std::vector<stage_config> stages;           // or: one pipeline, in order (first = head). Either
                                               // `nodes` or `stages`, not both
+  std::vector<std::string> spares;            // pipeline only: nodes that load a later stage's
+                                              // layers on demand when none of that stage's own
+                                              // nodes is up (a cold standby for any stage)
   std::string backend = "auto";               // auto, cpu, cuda:N
 };
 

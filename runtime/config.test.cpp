@@ -213,4 +213,16 @@ BOOST_AUTO_TEST_CASE(pipeline_stages) {
   BOOST_CHECK_MESSAGE(e.find("holds two stages") != std::string::npos, e);
   e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", standby = [\"zz\"] }]\n");
   BOOST_CHECK_MESSAGE(e.find("unknown standby node 'zz'") != std::string::npos, e);
+  // Spares: pipelines only, nodes holding nothing else of it.
+  auto sp = load_string(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\nspares = [\"c\"]\n",
+                        "t.toml");
+  BOOST_REQUIRE_MESSAGE(sp.ok(), why(sp));
+  BOOST_REQUIRE_EQUAL(sp->placements[0].spares.size(), 1u);
+  BOOST_CHECK_EQUAL(sp->placements[0].spares[0], "c");
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nnodes = [\"a\"]\nspares = [\"c\"]\n");
+  BOOST_CHECK_MESSAGE(e.find("give `stages` too") != std::string::npos, e);
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\nspares = [\"b\"]\n");
+  BOOST_CHECK_MESSAGE(e.find("holds two stages") != std::string::npos, e);
+  e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\nspares = [\"zz\"]\n");
+  BOOST_CHECK_MESSAGE(e.find("unknown spare node 'zz'") != std::string::npos, e);
 }

@@ -77,7 +77,9 @@ const std::vector<metric_def>& catalogue() {
       {"holo_pipeline_round_trip_seconds_total", kind::counter, {"model"}, "Head's wait for its later stages, all batches"},
       {"holo_pipeline_network_seconds_total", kind::counter, {"model"}, "Round trips less the stages' compute: links, queues, wake-ups"},
       {"holo_pipeline_stage_compute_seconds_total", kind::counter, {"model", "stage"}, "Compute time of each later stage (its node), as it reported"},
-      {"holo_pipeline_link_bytes_total", kind::counter, {"model", "from", "to"}, "Activation and logit bytes over each pipeline link"},
+      {"holo_pipeline_link_bytes_total", kind::counter, {"model", "from", "to"}, "Activation and token/logit bytes over each pipeline link"},
+      {"holo_pipeline_link_seconds_total", kind::counter, {"model", "from", "to"},
+       "Transit time over each pipeline link (from the two nodes' wall clocks)"},
       {"holo_gpu_utilization_ratio", kind::gauge, {"device", "name"}, "GPU busy share over the driver's sample period (NVML)"},
       {"holo_gpu_memory_used_bytes", kind::gauge, {"device", "name"}, "GPU memory in use (NVML)"},
       {"holo_gpu_memory_total_bytes", kind::gauge, {"device", "name"}, "GPU memory in all (NVML)"},
@@ -207,6 +209,7 @@ void observe_pipeline_batch(const std::string& model, double round_trip_seconds,
     compute += h.compute_seconds;
     if (h.compute_seconds > 0) inc("holo_pipeline_stage_compute_seconds_total", {model, h.to}, h.compute_seconds);
     inc("holo_pipeline_link_bytes_total", {model, h.from, h.to}, static_cast<double>(h.bytes));
+    if (h.link_seconds >= 0) inc("holo_pipeline_link_seconds_total", {model, h.from, h.to}, h.link_seconds);
   }
   inc("holo_pipeline_network_seconds_total", {model}, std::max(0.0, round_trip_seconds - compute));
 }

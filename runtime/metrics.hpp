@@ -51,13 +51,15 @@ void observe_request_duration(const std::string& model, double seconds);
 void observe_queue_time(const std::string& model, double seconds);
 
 // ---- pipeline heads (actors/model_shard.cpp) ------------------------------------------------------
-// One link of a batch's trip through a pipeline: `bytes` from `from` to `to`, and the compute time
-// of the stage on `to` (0 for the link back to the head, which carries the logits).
+// One link of a batch's trip through a pipeline: `bytes` from `from` to `to`, the compute time of
+// the stage on `to` (0 for the link back to the head, which carries the token or the logits), and
+// the link's transit time from the two nodes' wall clocks (< 0: not known).
 struct pipeline_hop {
   std::string from;
   std::string to;
   double compute_seconds = 0;
   std::uint64_t bytes = 0;
+  double link_seconds = -1;
 };
 // A batch the head sent through its later stages: the head's wait for the answer, and each link.
 void observe_pipeline_batch(const std::string& model, double round_trip_seconds, const std::vector<pipeline_hop>& hops);

@@ -47,12 +47,17 @@ BOOST_AUTO_TEST_CASE(counts_only_after_init_and_exposes_every_family) {
   BOOST_TEST(contains(m::scrape(), R"(holo_gpu_utilization_ratio{node="n1",device="0",name="Test GPU"} 0.5)"));
   m::set_store_degraded(false);
   // A pipeline head's batch: each stage's compute and every link's bytes, the rest is network.
-  m::observe_pipeline_batch("big", 0.5, {{"n1", "n2", 0.25, 3072}, {"n2", "n3", 0.125, 3072}, {"n3", "n1", 0, 128000}});
+  m::observe_pipeline_batch("big", 0.5,
+                            {{"n1", "n2", 0.25, 3072, 0.0625}, {"n2", "n3", 0.125, 3072}, {"n3", "n1", 0, 128000, 0.03125}});
   text = m::scrape();
   BOOST_TEST(contains(text, R"(holo_pipeline_batches_total{node="n1",model="big"} 1)"), text);
   BOOST_TEST(contains(text, R"(holo_pipeline_stage_compute_seconds_total{node="n1",model="big",stage="n2"} 0.25)"));
   BOOST_TEST(contains(text, R"(holo_pipeline_link_bytes_total{node="n1",from="n3",model="big",to="n1"} 128000)"), text);
   BOOST_TEST(contains(text, R"(holo_pipeline_network_seconds_total{node="n1",model="big"} 0.125)"), text);
+  // Per-link transit where the clocks gave one; a link without one has no series.
+  BOOST_TEST(contains(text, R"(holo_pipeline_link_seconds_total{node="n1",from="n1",model="big",to="n2"} 0.0625)"), text);
+  BOOST_TEST(contains(text, R"(holo_pipeline_link_seconds_total{node="n1",from="n3",model="big",to="n1"} 0.03125)"), text);
+  BOOST_TEST(!contains(text, R"(holo_pipeline_link_seconds_total{node="n1",from="n2")"), text);
 }
 
 BOOST_AUTO_TEST_CASE(transport_mirror_adds_growth_and_survives_a_restart) {

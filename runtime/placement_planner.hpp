@@ -1,9 +1,10 @@
 // The placement planner: which nodes hold which model, and how. For each model it decides between
 // whole-model replicas and a pipeline split by layers across nodes, from the model's sizes and each
 // node's free memory (RAM and per-GPU), measured speed and link latency. Pure: plain structs in, a
-// plan out; no CAF, no sockets, no clock, no I/O. A later change fills the inputs from the
-// configuration, GGUF metadata and the membership view, and recomputes the plan when nodes join or
-// leave (docs/architecture.md "Pipeline placement (planner)").
+// plan out; no CAF, no sockets, no clock, no I/O. Each node's health actor fills the inputs from the
+// configuration, GGUF metadata and the membership view (actors/placement_inputs.hpp) and recomputes
+// the plan when nodes join or leave (actors/placement_keeper.hpp); the plan is shown, not yet acted
+// on (docs/architecture.md "Pipeline placement (planner)").
 //
 // Rules, in the order they are applied to each model:
 // - Memory a shard needs for `b` bytes of weights + KV cache: b + b * headroom_percent / 100 +

@@ -126,8 +126,8 @@ BOOST_FIXTURE_TEST_CASE(every_command_refusals_kill_drain_and_the_terminal, shel
   BOOST_TEST((has(r.out, "ADMIN_REFUSALS") && has(r.out, "client_api")), r.out);
   r = shell("help");
   BOOST_TEST(r.rc == 0);
-  for (auto* cmd : {"nodes", "actors", "models", "placement", "requests", "gen", "kill", "drain", "checkpoint", "backup",
-                    "metrics", "trace", "help", "quit"})
+  for (auto* cmd : {"nodes", "actors", "models", "placement", "plan", "requests", "gen", "kill", "drain", "checkpoint",
+                    "backup", "metrics", "trace", "help", "quit"})
     BOOST_TEST(has(r.out, std::string(cmd)), cmd);
   BOOST_TEST(shell("frobnicate").rc == 2);
   BOOST_TEST(shell("drain").rc == 2);
@@ -143,6 +143,12 @@ BOOST_FIXTURE_TEST_CASE(every_command_refusals_kill_drain_and_the_terminal, shel
   r = shell("placement", "--json");
   BOOST_TEST(r.rc == 0);
   BOOST_TEST(has(r.out, "\"node\":\"n2\",\"shard\":\"s:0\",\"state\":\"ready\""), r.out);
+  // The placement plan (open): the model is pinned to both nodes, so whole on each.
+  r = shell("plan");
+  BOOST_TEST(r.rc == 0);
+  BOOST_TEST((has(r.out, "plan of n1: revision") && has(r.out, model_name + "  whole") && has(r.out, "n1 ") &&
+              has(r.out, "n2 ")),
+             r.out);
 
   // ---- gen, trace, requests ----------------------------------------------------------------------
   r = shell("gen -n 6 " + model_name + " hello there", "--json");

@@ -8,13 +8,16 @@
 // share the machine's load: the same greedy request (ignore_eos, so both decode --tokens) to
 // "whole" and to "split". The figure is the node's own decode rate (done.timings.decode_ms over
 // the tokens after the first), whose ratio split / whole is the pipeline's cost; bytes per token
-// are what crosses the links for one decoded token: the hidden state (n_embd F32) on each forward
-// hop, the logits (n_vocab F32) back to the head. Target (issue "Pipeline shards"): split >= 85%.
+// are what crosses the links for one decoded token, read from the head's /metrics afterwards with
+// each link's transit time: the hidden state (n_embd F32) on each forward hop, the sampled token
+// back to the head. Target (issue "Pipeline shards"): split >= 85%.
 // Exit codes: 0 ok (a missed target included), 1 failure, 2 usage error.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <httplib.h>
 
 #include "gpu/gguf.hpp"
 #include "gpu/model_config.hpp"
@@ -59,6 +63,7 @@ double median(std::vector<double> v) {
 struct cluster_setup {
   std::string config_path;
   std::string client_endpoint;  // the first node's
+  std::string metrics_endpoint;  // the first node's (the head's) /metrics, host:port
   std::vector<std::string> names;
 };
 
@@ -80,7 +85,11 @@ result<cluster_setup> write_config(const pipeline_bench_args& a, const fs::path&
       auto client_port = free_port();
       if (!client_port) return client_port.error();
       c.client_endpoint = "tcp://127.0.0.1:" + std::to_string(*client_port);
-      os << "client_endpoint = " << toml_string(c.client_endpoint) << "\nroles = [\"router\", \"shard\"]\n";
+      auto metrics_port = free_port();
+      if (!metrics_port) return metrics_port.error();
+      c.metrics_endpoint = "127.0.0.1:" + std::to_string(*metrics_port);
+      os << "client_endpoint = " << toml_string(c.client_endpoint) << "\nroles = [\"router\", \"shard\"]\n"
+         << "metrics_endpoint = " << toml_string(c.metrics_endpoint) << "\n";
     } else {
       os << "roles = [\"shard\"]\n";
     }
@@ -136,6 +145,56 @@ std::string prompt_of(std::int32_t n) {
   return s;  // about one token per word with a real vocabulary; the length only sets the context used
 }
 
+// The split model's per-link counters, as the head's /metrics shows them after the runs.
+struct link_figures {
+  double bytes = 0;
+  double seconds = 0;
+  bool timed = false;
+};
+struct pipeline_figures {
+  double batches = 0;
+  std::map<std::pair<std::string, std::string>, link_figures> links;  // (from, to)
+};
+
+// The value of a label in a Prometheus sample line's label set ("" when absent).
+std::string label_of(const std::string& line, const std::string& name) {
+  const std::string key = name + "=\"";
+  auto at = line.find(key);
+  if (at == std::string::npos) return {};
+  at += key.size();
+  auto end = line.find('"', at);
+  return end == std::string::npos ? std::string() : line.substr(at, end - at);
+}
+
+result<pipeline_figures> scrape_pipeline(const std::string& endpoint, const std::string& model) {
+  const auto colon = endpoint.rfind(':');
+  httplib::Client http(endpoint.substr(0, colon), std::stoi(endpoint.substr(colon + 1)));
+  http.set_read_timeout(5, 0);
+  auto res = http.Get("/metrics");
+  if (!res) return status::unavailable("GET http://" + endpoint + "/metrics: " + httplib::to_string(res.error()));
+  if (res->status != 200) return status::unavailable("GET http://" + endpoint + "/metrics: HTTP " + std::to_string(res->status));
+  pipeline_figures f;
+  std::istringstream in(res->body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || label_of(line, "model") != model) continue;
+    const auto sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    const double v = std::strtod(line.c_str() + sp + 1, nullptr);
+    if (line.rfind("holo_pipeline_batches_total{", 0) == 0) f.batches = v;
+    const bool bytes = line.rfind("holo_pipeline_link_bytes_total{", 0) == 0;
+    const bool secs = line.rfind("holo_pipeline_link_seconds_total{", 0) == 0;
+    if (!bytes && !secs) continue;
+    auto& l = f.links[{label_of(line, "from"), label_of(line, "to")}];
+    if (bytes) l.bytes = v;
+    if (secs) {
+      l.seconds = v;
+      l.timed = true;
+    }
+  }
+  if (f.batches <= 0) return status::not_found("the head's /metrics shows no pipeline batch of " + model);
+  return f;
+}
+
 status run(const pipeline_bench_args& a, const fs::path& dir, std::vector<std::unique_ptr<node_process>>& nodes) {
   // The model's widths, for the bytes per token (the nodes load it themselves).
   auto path = gpu::resolve_model_path(a.model);
@@ -184,8 +243,8 @@ status run(const pipeline_bench_args& a, const fs::path& dir, std::vector<std::u
     ratio.push_back(100.0 * s->node_tps / w->node_tps);
     std::printf("rep %d: whole %.1f tok/s, split %.1f tok/s (%.1f%%)\n", r + 1, w->node_tps, s->node_tps, ratio.back());
   }
-  const std::uint64_t hidden = std::uint64_t(cfg->n_embd) * 4, logits = std::uint64_t(cfg->n_vocab) * 4;
-  const std::uint64_t per_token = hidden * std::uint64_t(a.stages - 1) + logits;
+  auto figures = scrape_pipeline(setup->metrics_endpoint, "split");
+  if (!figures) return figures.error();
   std::printf("\nmodel %s: %d layers, n_embd %d, vocab %d; %d stages on loopback, %d engine thread(s) each, %d tokens\n",
               path->c_str(), cfg->n_layer, cfg->n_embd, cfg->n_vocab, a.stages, a.threads, a.tokens);
   std::printf("%-28s %12s\n", "", "decode tok/s");
@@ -193,8 +252,24 @@ status run(const pipeline_bench_args& a, const fs::path& dir, std::vector<std::u
   std::printf("%-28s %12.1f\n", ("split (" + std::to_string(a.stages) + " stages)").c_str(), median(split_tps));
   std::printf("split / whole (median of reps) %.1f%%   target >= %.0f%%: %s\n", median(ratio), split_percent_target,
               median(ratio) >= split_percent_target ? "met" : "MISSED");
-  std::printf("bytes per decoded token: %llu (hidden %llu B x %d forward hops + logits %llu B back)\n",
-              (unsigned long long)per_token, (unsigned long long)hidden, a.stages - 1, (unsigned long long)logits);
+  // Per batch (one per decoded token; the prompt's one batch and the warm-ups barely move it).
+  std::printf("\nper link, per batch (the head's counters over %.0f batches; hidden state %d B forward):\n",
+              figures->batches, cfg->n_embd * 4);
+  std::printf("  %-16s %14s %14s\n", "link", "payload B", "transit us");
+  double total_bytes = 0;
+  std::string from = setup->names.front();
+  for (std::size_t k = 1; k <= setup->names.size(); ++k) {
+    const std::string to = setup->names[k % setup->names.size()];  // ... and the last back to the head
+    auto it = figures->links.find({from, to});
+    const link_figures l = it == figures->links.end() ? link_figures{} : it->second;
+    total_bytes += l.bytes;
+    char transit[32] = "-";
+    if (l.timed) std::snprintf(transit, sizeof transit, "%.1f", 1e6 * l.seconds / figures->batches);
+    std::printf("  %-16s %14.0f %14s\n", (from + " -> " + to).c_str(), l.bytes / figures->batches, transit);
+    from = to;
+  }
+  std::printf("bytes per decoded token: %.0f (the last stage samples: a token id comes back, not %d B of logits)\n",
+              total_bytes / figures->batches, cfg->n_vocab * 4);
   if (!same) std::printf("warning: the split model's tokens differ from the whole model's\n");
   return {};
 }

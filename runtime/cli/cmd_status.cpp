@@ -1,4 +1,5 @@
-// holo status [ENDPOINT | --config FILE --name NODE]: ask a node whether it is up.
+// holo status [ENDPOINT | --config FILE --name NODE]: ask a node whether it is up, how it sees the
+// cluster, and its placement plan.
 #include <cstdio>
 #include <iostream>
 
@@ -7,6 +8,7 @@
 #include "runtime/cli/commands.hpp"
 #include "runtime/cli/json_text.hpp"
 #include "runtime/cli/node_target.hpp"
+#include "runtime/cli/shell_output.hpp"
 #include "runtime/client.hpp"
 
 namespace holo::cli {
@@ -19,6 +21,23 @@ struct status_args {
   bool json = false;
 };
 
+// The node's placement plan (the shell's `plan` kind), or its error.
+result<proto::table> ask_plan(client& c, std::chrono::milliseconds timeout) {
+  std::string id;
+  auto frame = c.request(
+      [&](const std::string& fresh) {
+        id = fresh;
+        proto::admin_request r;
+        r.kind = "plan";
+        r.id = fresh;
+        return proto::encode_admin_request(r);
+      },
+      timeout);
+  if (!frame) return frame.error();
+  auto reply = proto::decode_admin_reply(*frame, id);
+  if (!reply) return reply.error();
+  return reply->t;
+}
 
 int run(const status_args& a) {
   auto target = resolve(a.target);
@@ -28,7 +47,8 @@ int run(const status_args& a) {
   }
   const auto& endpoint = target->endpoint;
   client c(endpoint, target->keys);
-  auto h = c.health(std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000)));
+  const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000));
+  auto h = c.health(timeout);
   if (!h) {
     if (a.json)
       std::cout << "{\"endpoint\":" << json_string(endpoint) << ",\"state\":\"unreachable\",\"error\":"
@@ -44,7 +64,9 @@ int run(const status_args& a) {
     for (std::size_t i = 0; i < h->actors.size(); ++i)
       std::cout << (i ? "," : "") << "{\"name\":" << json_string(h->actors[i].name)
                 << ",\"state\":" << json_string(h->actors[i].state) << "}";
-    std::cout << "]}\n";
+    std::cout << "]";
+    if (auto plan = ask_plan(c, timeout)) std::cout << ",\"plan\":" << shell::plan_json(*plan);
+    std::cout << "}\n";
   } else {
     std::cout << "node     " << h->node << " (cluster " << h->cluster << ", holo " << h->version << ")\n"
               << "state    " << h->state << "\n"
@@ -52,7 +74,7 @@ int run(const status_args& a) {
               << "endpoint " << endpoint << "\n"
               << "actors\n";
     for (auto& ac : h->actors) std::cout << "  " << ac.name << std::string(12 - std::min<std::size_t>(11, ac.name.size()), ' ') << ac.state << "\n";
-    if (auto n = c.nodes(std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000)))) {
+    if (auto n = c.nodes(timeout)) {
       std::printf("cluster\n  %-14s %-8s %10s %6s %6s %9s\n", "NODE", "STATE", "HEARD", "PHI", "CORES", "MEMORY");
       for (auto& m : n->members) {
         auto heard = m.last_heard_ms < 0 ? std::string("never") : std::to_string(m.last_heard_ms) + " ms";
@@ -66,6 +88,8 @@ int run(const status_args& a) {
                   static_cast<unsigned long long>(n->links.rejected_handshakes));
       std::fflush(stdout);
     }
+    if (auto plan = ask_plan(c, timeout)) shell::print_plan(std::cout, *plan);
+    else std::cout << "plan     unavailable: " << plan.error().message() << "\n";
   }
   return h->state == "up" ? 0 : 1;
 }
@@ -74,7 +98,7 @@ int run(const status_args& a) {
 
 void add_status(CLI::App& app, command_registry& reg) {
   auto args = std::make_shared<status_args>();
-  auto* sub = app.add_subcommand("status", "Ask a node whether it is up and its actors answer");
+  auto* sub = app.add_subcommand("status", "Ask a node whether it is up, its view of the cluster and its placement plan");
   sub->footer(
       "Exit codes: 0 up, 1 degraded or unreachable, 2 usage error.\n"
       "Examples: holo status tcp://127.0.0.1:7711\n"

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <ostream>
 
 #include "runtime/cli/json_text.hpp"
@@ -65,6 +67,56 @@ void print_json(std::ostream& out, const std::string& kind, const proto::table& 
     s += "}";
   }
   out << s << "]}\n";
+}
+
+namespace {
+
+// The cell of column `name` in `row` as text ("" when the table has no such column).
+std::string cell_of(const proto::table& t, const std::vector<proto::cell>& row, const std::string& name) {
+  for (std::size_t c = 0; c < t.columns.size() && c < row.size(); ++c)
+    if (t.columns[c] == name) return proto::to_text(row[c]);
+  return "";
+}
+
+}  // namespace
+
+void print_plan(std::ostream& out, const proto::table& t, const std::string& indent) {
+  if (t.rows.empty()) {
+    out << indent << "plan of " << t.node << ": no models configured\n";
+    return;
+  }
+  const auto& first = t.rows.front();
+  char age[32] = "?";
+  const auto age_ms = cell_of(t, first, "age_ms");
+  if (!age_ms.empty()) std::snprintf(age, sizeof age, "%.1f", static_cast<double>(std::atoll(age_ms.c_str())) / 1000);
+  out << indent << "plan of " << t.node << ": revision " << cell_of(t, first, "revision") << ", computed " << age
+      << " s ago after " << cell_of(t, first, "trigger") << " (advisory: nothing is loaded or moved by it)\n";
+  std::size_t model_w = 5, kind_w = 8;
+  for (auto& row : t.rows) model_w = std::max(model_w, cell_of(t, row, "model").size());
+  for (auto& row : t.rows) {
+    auto model = cell_of(t, row, "model"), kind = cell_of(t, row, "kind");
+    out << indent << "  " << model << std::string(model_w + 2 - model.size(), ' ') << kind
+        << std::string(kind_w + 2 - std::min(kind_w, kind.size()), ' ') << cell_of(t, row, "placement") << "\n"
+        << indent << "  " << std::string(model_w + 2, ' ') << "why: " << cell_of(t, row, "why") << "\n";
+  }
+}
+
+std::string plan_json(const proto::table& t) {
+  std::string s = "{\"node\":" + json_string(t.node);
+  if (!t.rows.empty()) {
+    const auto& first = t.rows.front();
+    s += ",\"revision\":" + cell_of(t, first, "revision") + ",\"age_ms\":" + cell_of(t, first, "age_ms") +
+         ",\"trigger\":" + json_string(cell_of(t, first, "trigger"));
+  }
+  s += ",\"models\":[";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    const auto& row = t.rows[r];
+    s += std::string(r ? "," : "") + "{\"model\":" + json_string(cell_of(t, row, "model")) +
+         ",\"kind\":" + json_string(cell_of(t, row, "kind")) +
+         ",\"placement\":" + json_string(cell_of(t, row, "placement")) +
+         ",\"why\":" + json_string(cell_of(t, row, "why")) + "}";
+  }
+  return s + "]}";
 }
 
 }  // namespace holo::cli::shell

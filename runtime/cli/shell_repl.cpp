@@ -70,7 +70,11 @@ int read_char(EditLine* el, wchar_t* out) {
     if (n <= 0 || !(fds[0].revents & (POLLIN | POLLHUP))) continue;
     // One UTF-8 character, byte by byte.
     unsigned char b[4];
-    if (::read(STDIN_FILENO, b, 1) != 1) return 0;  // end of input
+    // Ctrl-C between poll and read: the terminal flushes its input queue, so the read may block
+    // and then fail with EINTR -- an interrupt, not the end of input; poll again to see it.
+    const ssize_t got = ::read(STDIN_FILENO, b, 1);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (got != 1) return 0;  // end of input
     if (b[0] == 3) {
       state_of(el)->interrupted = true;
       return -1;

@@ -39,6 +39,10 @@ const std::vector<command_spec>& commands() {
        &session::cmd_models},
       {"placement", "", acc::open, "every replica as the router sees it: state, load, placements",
        "placement", completer::none, &session::cmd_placement},
+      {"plan", "[NODE]", acc::open,
+       "the placement plan a node computed: per model whole/pipeline/refused, where, why, and what "
+       "changed last (advisory: nothing is moved by it)",
+       "plan n2", completer::node, &session::cmd_plan},
       {"requests", "[NODE]", acc::read_only, "generations in flight on a router, with progress", "requests",
        completer::node, &session::cmd_requests},
       {"trace", "REQUEST [NODE]", acc::read_only, "the hops and timings of one recent request", "trace g-1234",
@@ -130,7 +134,8 @@ std::string session::node_name() {
   return node_;
 }
 
-int session::admin_call(const std::string& kind, const std::string& node, std::map<std::string, std::string> args) {
+result<proto::admin_reply> session::ask(const std::string& kind, const std::string& node,
+                                        std::map<std::string, std::string> args) {
   proto::admin_request r;
   r.kind = kind;
   r.node = node;
@@ -144,8 +149,12 @@ int session::admin_call(const std::string& kind, const std::string& node, std::m
         return proto::encode_admin_request(r);
       },
       kind == "checkpoint" || kind == "backup" ? std::max(timeout_, std::chrono::milliseconds(35000)) : timeout_);
-  if (!frame) return fail(frame.error());
-  auto reply = proto::decode_admin_reply(*frame, id);
+  if (!frame) return frame.error();
+  return proto::decode_admin_reply(*frame, id);
+}
+
+int session::admin_call(const std::string& kind, const std::string& node, std::map<std::string, std::string> args) {
+  auto reply = ask(kind, node, std::move(args));
   if (!reply) return fail(reply.error());
   if (reply->kind == "ok") {
     if (json_)
@@ -240,6 +249,16 @@ int session::cmd_models(const std::vector<std::string>& a) {
 int session::cmd_placement(const std::vector<std::string>& a) {
   if (!a.empty()) return usage("placement");
   return admin_call("placement", "", {});
+}
+
+int session::cmd_plan(const std::vector<std::string>& a) {
+  if (a.size() > 1) return usage("plan [NODE]");
+  if (json_) return admin_call("plan", a.empty() ? "" : a[0], {});
+  auto reply = ask("plan", a.empty() ? "" : a[0], {});
+  if (!reply) return fail(reply.error());
+  print_plan(out_, reply->t);
+  out_.flush();
+  return exit_ok;
 }
 
 int session::cmd_requests(const std::vector<std::string>& a) {

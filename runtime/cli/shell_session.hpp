@@ -73,6 +73,7 @@ class session {
   int cmd_actors(const std::vector<std::string>& a);
   int cmd_models(const std::vector<std::string>& a);
   int cmd_placement(const std::vector<std::string>& a);
+  int cmd_plan(const std::vector<std::string>& a);
   int cmd_requests(const std::vector<std::string>& a);
   int cmd_trace(const std::vector<std::string>& a);
   int cmd_gen(const std::vector<std::string>& a);
@@ -83,7 +84,10 @@ class session {
   int cmd_metrics(const std::vector<std::string>& a);
 
  private:
-  // Sends a shell kind (with the admin key when we have one) and prints the table or ok reply.
+  // Sends a shell kind (with the admin key when we have one); the node's reply, or its error.
+  result<proto::admin_reply> ask(const std::string& kind, const std::string& node,
+                                 std::map<std::string, std::string> args);
+  // ask(), then prints the table or ok reply.
   int admin_call(const std::string& kind, const std::string& node, std::map<std::string, std::string> args);
   int fail(const status& s);
   int usage(const std::string& message);

@@ -1,0 +1,162 @@
+// The placement plan on a real three-node cluster (docs/architecture.md "Pipeline placement
+// (planner)"): every node computes it from the config's models, their GGUF headers and its
+// membership view; `holo status`, `holo shell -c plan` (and their --json) and the `plan` kind show
+// it; killing a node recomputes it, and the trigger names the node.
+//
+// Hardware is given as hints so the plan does not depend on the machine: 4 GiB of RAM per node, a
+// 0-byte GPU (so a real one is not used), 2 cores on n1 and n2, 8 on n3 (cores are the speed proxy).
+// `small` (a 3-layer tiny model, ~5 MiB + 512 MiB shard overhead) fits anywhere: whole, on the
+// fastest node. `wide` is the same file with 65536 positions x 64 sessions of KV, 2 GiB per layer:
+// a stage of one layer needs ~2.7 GiB, two layers never fit a node, so it is a 3-stage pipeline
+// over all three nodes, and refused once one is gone. No model is placed, so nothing loads.
+#define BOOST_TEST_MODULE plan
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "runtime/admin_protocol.hpp"
+#include "runtime/client.hpp"
+#include "test/cluster.hpp"
+
+using namespace std::chrono_literals;
+using holo::test::cluster_fixture;
+namespace proto = holo::proto;
+
+namespace {
+
+bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+struct run_result {
+  int rc = -1;
+  std::string out, err;
+};
+
+struct plan_fixture {
+  cluster_fixture c{3};
+  std::string model;
+  int runs = 0;
+
+  plan_fixture() {
+    model = holo::test::make_model(HOLO_BIN, c.dir(), "plan.gguf", {"--preset", "tiny", "--layers", "3", "-q"});
+    c.serve("[[model]]\nname = \"small\"\npath = \"" + model + "\"\n\n" + "[[model]]\nname = \"wide\"\npath = \"" +
+            model + "\"\ncontext_length = 65536\nparallel = 64\n");
+    auto text = holo::test::read_file(c.config_path());
+    for (auto& n : c.names()) {
+      const std::string key = "name = \"" + n + "\"\n";
+      auto at = text.find(key);
+      BOOST_REQUIRE(at != std::string::npos);
+      text.insert(at + key.size(), "hardware = { cores = " + std::string(n == "n3" ? "8" : "2") +
+                                       ", memory_gib = 4, gpus = [{ name = \"none\", memory_gib = 0 }] }\n");
+    }
+    c.dir().write("cluster.toml", text);
+    for (auto& n : c.names()) c.start(n);
+  }
+
+  // The `plan` table of `node` (asked of it directly), or an empty table when it does not answer.
+  proto::table plan(const std::string& node) {
+    holo::client cl(c.client_endpoint(node));
+    std::string id;
+    auto frame = cl.request(
+        [&](const std::string& fresh) {
+          id = fresh;
+          proto::admin_request r;
+          r.kind = "plan";
+          r.id = fresh;
+          return proto::encode_admin_request(r);
+        },
+        1s);
+    if (!frame) return {};
+    auto reply = proto::decode_admin_reply(*frame, id);
+    return reply ? reply->t : proto::table{};
+  }
+
+  // Column `col` of `model`'s row ("" when absent).
+  static std::string cell(const proto::table& t, const std::string& model, const std::string& col) {
+    for (auto& row : t.rows) {
+      if (proto::to_text(row[0]) != model) continue;
+      for (std::size_t i = 0; i < t.columns.size(); ++i)
+        if (t.columns[i] == col) return proto::to_text(row[i]);
+    }
+    return "";
+  }
+
+  run_result run(const std::string& args) {
+    auto n = std::to_string(runs++);
+    auto out = c.dir().file("run" + n + ".out"), err = c.dir().file("run" + n + ".err");
+    holo::test::child_process p({"/bin/sh", "-c", std::string(HOLO_BIN) + " " + args + " >" + out + " 2>" + err},
+                                c.dir().file("run" + n + ".log"));
+    run_result r;
+    auto rc = p.wait_exit(30s);
+    r.rc = rc ? *rc : -1;
+    r.out = holo::test::read_file(out);
+    r.err = holo::test::read_file(err);
+    BOOST_TEST_MESSAGE("$ holo " << args << " -> " << r.rc << "\n" << r.out << r.err);
+    return r;
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(every_node_shows_the_plan_and_recomputes_it_when_a_node_dies, plan_fixture) {
+  // Each node plans from its own view: once all three are up, `wide` needs all of them.
+  for (auto& n : c.names()) {
+    BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return cell(plan(n), "wide", "kind") == "pipeline"; }),
+                          "no pipeline plan on " << n << "; last: " << cell(plan(n), "wide", "why") << "\n" << c.logs());
+  }
+  auto t = plan("n1");
+  BOOST_CHECK_EQUAL(t.node, "n1");
+  BOOST_REQUIRE_EQUAL(t.rows.size(), 2u);
+  BOOST_CHECK_EQUAL(cell(t, "small", "kind"), "whole");
+  BOOST_CHECK_MESSAGE(cell(t, "small", "placement").rfind("n3 cpu ", 0) == 0, cell(t, "small", "placement"));  // fastest
+  const auto wide = cell(t, "wide", "placement");
+  for (auto* s : {"layers 0-0", "layers 1-1", "layers 2-2", "n1 cpu", "n2 cpu", "n3 cpu"})
+    BOOST_CHECK_MESSAGE(has(wide, s), wide << " lacks " << s);
+  BOOST_CHECK_MESSAGE(has(cell(t, "wide", "why"), "fits on no single node"), cell(t, "wide", "why"));
+  const auto revision = std::stoll(cell(t, "wide", "revision"));
+  BOOST_CHECK_GE(revision, 3);  // at start, then once per peer coming up (at least)
+  // The last change the planner read: a node coming up, or its announce (memory, cores) after it.
+  const auto trigger = cell(t, "wide", "trigger");
+  BOOST_CHECK_MESSAGE(trigger != "node start" && (has(trigger, "n2 ") || has(trigger, "n3 ")), trigger);
+
+  // The operator's views of it.
+  auto st = run("status " + c.client_endpoint("n1"));
+  BOOST_CHECK_EQUAL(st.rc, 0);
+  BOOST_CHECK_MESSAGE(has(st.out, "plan of n1: revision "), st.out);
+  BOOST_CHECK_MESSAGE(has(st.out, "small  whole") && has(st.out, "wide   pipeline"), st.out);
+  BOOST_CHECK_MESSAGE(has(st.out, "why: fits on no single node"), st.out);
+  auto sj = run("status --json " + c.client_endpoint("n1"));
+  BOOST_CHECK_MESSAGE(has(sj.out, "\"plan\":{\"node\":\"n1\",\"revision\":") &&
+                          has(sj.out, "{\"model\":\"wide\",\"kind\":\"pipeline\",\"placement\":\"n"),
+                      sj.out);
+  auto sh = run("shell " + c.client_endpoint("n1") + " -c plan");
+  BOOST_CHECK_EQUAL(sh.rc, 0);
+  BOOST_CHECK_MESSAGE(has(sh.out, "plan of n1: revision") && has(sh.out, "layers 2-2"), sh.out);
+  auto relayed = run("shell " + c.client_endpoint("n1") + " --json -c 'plan n2'");  // served by n2, through n1
+  BOOST_CHECK_EQUAL(relayed.rc, 0);
+  BOOST_CHECK_MESSAGE(has(relayed.out, "{\"kind\":\"plan\",\"node\":\"n2\",\"rows\":[{\"model\":\"small\",\"kind\":\"whole\""),
+                      relayed.out);
+  BOOST_CHECK_EQUAL(run("shell " + c.client_endpoint("n1") + " -c 'plan n1 n2'").rc, 2);  // usage
+
+  // n3 dies: `wide` cannot be split over two 4 GiB nodes, `small` moves to n1; the trigger says why.
+  c.kill9("n3");
+  for (auto n : {"n1", "n2"}) {
+    BOOST_REQUIRE_MESSAGE(holo::test::eventually(15s, [&] { return cell(plan(n), "wide", "kind") == "refused"; }),
+                          "plan of " << n << " not recomputed: " << cell(plan(n), "wide", "why") << "\n" << c.logs());
+  }
+  t = plan("n1");
+  BOOST_CHECK_GT(std::stoll(cell(t, "wide", "revision")), revision);
+  BOOST_CHECK_MESSAGE(has(cell(t, "wide", "trigger"), "n3 down"), cell(t, "wide", "trigger"));
+  BOOST_CHECK_MESSAGE(has(cell(t, "wide", "why"), "needs"), cell(t, "wide", "why"));
+  BOOST_CHECK_EQUAL(cell(t, "wide", "placement"), "-");
+  BOOST_CHECK_MESSAGE(cell(t, "small", "placement").rfind("n1 cpu ", 0) == 0, cell(t, "small", "placement"));
+  st = run("status " + c.client_endpoint("n2"));
+  BOOST_CHECK_MESSAGE(has(st.out, "after n3 down") && has(st.out, "wide   refused"), st.out);
+
+  // n3 comes back: the pipeline again.
+  c.start("n3");
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(30s, [&] { return cell(plan("n1"), "wide", "kind") == "pipeline"; }),
+                        "no pipeline after n3 rejoined\n" << c.logs());
+  // "n3 up", or "n3 memory ..." when its heartbeat came before its announce.
+  BOOST_CHECK_MESSAGE(has(cell(plan("n1"), "wide", "trigger"), "n3 "), cell(plan("n1"), "wide", "trigger"));
+}
