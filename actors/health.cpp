@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <array>
+#include <map>
 #include <memory>
 
 #include <caf/all.hpp>
@@ -33,6 +35,13 @@ struct health_state {
   std::string verdict = "up";
   std::vector<caf::actor> subscribers;
   std::unique_ptr<placement_keeper> plan;
+  // Round trips from heartbeat echoes: when each of our last heartbeats left (by seq % ring), the
+  // last heartbeat heard from each peer (seq + 1, when), and each peer's smoothed round trip.
+  static constexpr std::size_t ring = 64;
+  std::array<std::uint64_t, ring> sent_seq{};
+  std::array<membership::time_point, ring> sent_at{};
+  std::map<std::string, std::pair<std::uint64_t, membership::time_point>> heard;
+  std::map<std::string, double> rtt_ms;
   static inline const char* name = "health";
 };
 
@@ -146,6 +155,7 @@ wire::membership_view make_view(health_actor* self) {
     mi.cores = m.info.cores;
     mi.memory_bytes = m.info.memory_bytes;
     for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes});
+    if (auto r = self->state.rtt_ms.find(m.name); r != self->state.rtt_ms.end() && !m.is_self) mi.rtt_ms = r->second;
     v.members.push_back(std::move(mi));
   }
   return v;
@@ -224,9 +234,19 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         auto& st = self->state;
         self->delayed_send(self, interval, tick_atom::value);
         ++st.ticks;
-        wire::heartbeat hb{ctx->node.name, ctx->incarnation, st.seq++, st.verdict};
+        const auto now = membership::clock::now();
+        wire::heartbeat hb{ctx->node.name, ctx->incarnation, st.seq, st.verdict};
+        st.sent_seq[st.seq % health_state::ring] = st.seq;
+        st.sent_at[st.seq % health_state::ring] = now;
+        ++st.seq;
         for (auto& m : st.members->view()) {
           if (m.is_self) continue;
+          hb.echo_seq = 0;
+          hb.echo_hold_us = 0;
+          if (auto h = st.heard.find(m.name); h != st.heard.end()) {
+            hb.echo_seq = h->second.first;
+            hb.echo_hold_us = std::chrono::duration_cast<std::chrono::microseconds>(now - h->second.second).count();
+          }
           send_to_peer(self, m.name, caf::make_message(hb));
           if (st.ticks % announce_every_ticks == 0 && m.state == member_state::up)
             send_to_peer(self, m.name, caf::make_message(st.self_announce));
@@ -246,7 +266,25 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         self->state.verdict = v;
       },
       [=](wire::heartbeat& hb) {
-        publish(self, ctx, self->state.members->on_heartbeat(hb.node, hb.incarnation, hb.state, membership::clock::now()));
+        auto& st = self->state;
+        const auto now = membership::clock::now();
+        // Only configured peers are timed (bounded maps; anything else is the membership's to ignore).
+        const bool known = hb.node != st.members->self() && st.members->find(hb.node);
+        if (known && hb.echo_seq > 0) {
+          // Our heartbeat echo_seq - 1, held hb.echo_hold_us by the peer: the rest is the two
+          // trips (transport, queues, both nodes' actors). Smoothed like TCP's SRTT (1/8).
+          const std::uint64_t s = hb.echo_seq - 1;
+          if (st.sent_seq[s % health_state::ring] == s && s < st.seq && hb.echo_hold_us >= 0) {
+            const double ms = std::chrono::duration<double, std::milli>(now - st.sent_at[s % health_state::ring]).count() -
+                              static_cast<double>(hb.echo_hold_us) / 1000.0;
+            if (ms >= 0) {
+              auto [it, fresh] = st.rtt_ms.emplace(hb.node, ms);
+              if (!fresh) it->second += (ms - it->second) / 8;
+            }
+          }
+        }
+        if (known) st.heard[hb.node] = {hb.seq + 1, now};
+        publish(self, ctx, st.members->on_heartbeat(hb.node, hb.incarnation, hb.state, now));
       },
       [=](wire::node_announce& a) {
         auto changes = self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now());

@@ -1,6 +1,7 @@
 #include "actors/placement_inputs.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -112,6 +113,13 @@ std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info
     n.up = planner_counts_up(m);
     out.push_back(std::move(n));
   }
+  return out;
+}
+
+std::vector<planner_link> make_planner_links(const std::string& self, const std::vector<wire::member_info>& members) {
+  std::vector<planner_link> out;
+  for (const auto& m : members)
+    if (m.node != self && m.rtt_ms >= 0 && planner_counts_up(m)) out.push_back({self, m.node, std::floor(m.rtt_ms)});
   return out;
 }
 

@@ -68,6 +68,12 @@ bool planner_counts_up(const wire::member_info& m);
 // index = N of cuda:N), speed = cores (1 when unknown), up per planner_counts_up.
 std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info>& members);
 
+// The links this node measured: one per up member with a heartbeat round trip (rtt_ms), from
+// `self`, in whole milliseconds rounded down -- LAN links (well under 1 ms, and noisy) all count
+// as 0 and never reorder a plan, slower links (Wi-Fi, WAN) do. The planner treats a pair not
+// listed (two other nodes) as the slowest listed.
+std::vector<planner_link> make_planner_links(const std::string& self, const std::vector<wire::member_info>& members);
+
 // What changed between two views in what the planner reads, for a human: "n2 down", "n3 up",
 // "n1 memory 4.0 GiB -> 8.0 GiB, cores 2 -> 4", "n3 announced memory 4.0 GiB, cores 8, gpus 0" (a
 // node up by heartbeat before its announce), joined by ", ". Empty when nothing the planner reads changed

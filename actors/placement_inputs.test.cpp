@@ -128,6 +128,21 @@ BOOST_AUTO_TEST_CASE(nodes_come_from_the_membership_view) {
   BOOST_CHECK(!nodes[4].up);
 }
 
+BOOST_AUTO_TEST_CASE(links_are_this_nodes_measured_round_trips_in_whole_ms) {
+  auto a = member("a", "up", 2, 1);
+  auto b = member("b", "up", 2, 1);
+  b.rtt_ms = 0.31;  // LAN: counts as 0
+  auto c = member("c", "suspect", 2, 1);
+  c.rtt_ms = 12.9;
+  auto d = member("d", "down", 2, 1);
+  d.rtt_ms = 3;  // not up: no link
+  auto e = member("e", "up", 2, 1);  // not measured yet: no link
+  auto links = make_planner_links("a", {a, b, c, d, e});
+  BOOST_REQUIRE_EQUAL(links.size(), 2u);
+  BOOST_CHECK(links[0].a == "a" && links[0].b == "b" && links[0].latency_ms == 0.0);
+  BOOST_CHECK(links[1].a == "a" && links[1].b == "c" && links[1].latency_ms == 12.0);
+}
+
 BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
   std::vector<wire::member_info> v1 = {member("a", "up", 2, 4ull << 30), member("b", "up", 2, 4ull << 30),
                                        member("c", "joining", 0, 0)};
@@ -135,6 +150,7 @@ BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
   v2[1].state = "suspect";
   v2[1].phi = 5;
   v2[1].last_heard_ms = 900;
+  v2[1].rtt_ms = 7.5;  // round trips move all the time: never a reason to replan
   BOOST_CHECK_EQUAL(describe_member_changes(v1, v2), "");
   auto v3 = v2;
   v3[1].state = "down";

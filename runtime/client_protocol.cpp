@@ -46,7 +46,7 @@ std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
   pk.pack("members");
   pk.pack_array(static_cast<std::uint32_t>(r.members.size()));
   for (auto& m : r.members) {
-    pk.pack_map(9);
+    pk.pack_map(10);
     pk.pack("node");
     pk.pack(m.node);
     pk.pack("state");
@@ -65,6 +65,8 @@ std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
     pk.pack(m.memory_bytes);
     pk.pack("gpus");
     pk.pack(m.gpus);
+    pk.pack("rtt_ms");
+    pk.pack(m.rtt_ms);
   }
   pk.pack("links");
   pk.pack_map(5);
@@ -189,6 +191,8 @@ result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view 
       get_int(e, "cores", ms.cores);
       get_uint(e, "memory_bytes", ms.memory_bytes);
       get_int(e, "gpus", ms.gpus);
+      if (auto p = find(e, "rtt_ms"); p && (p->type == msgpack::type::FLOAT64 || p->type == msgpack::type::FLOAT32))
+        ms.rtt_ms = p->via.f64;
       r.members.push_back(std::move(ms));
     }
   }

@@ -54,6 +54,7 @@ struct member_summary {
   std::int64_t cores = 0;
   std::uint64_t memory_bytes = 0;
   std::int64_t gpus = 0;
+  double rtt_ms = -1;  // heartbeat round trip from the answering node; -1: not measured
 };
 
 struct link_counters {

@@ -42,7 +42,8 @@ struct member_info {
   std::int64_t cores = 0;
   std::uint64_t memory_bytes = 0;
   std::vector<gpu_info> gpus;
-  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus)
+  double rtt_ms = -1;  // the viewing node's heartbeat round trip to it (smoothed); -1: not measured
+  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms)
 };
 
 // ---- membership (health actor to health actor) --------------------------------------------------
@@ -56,7 +57,11 @@ struct heartbeat {
   std::uint64_t incarnation = 0;  // the sender's start time (ns since epoch): a restart is newer
   std::uint64_t seq = 0;
   std::string state;
-  HOLO_WIRE_FIELDS(node, incarnation, seq, state)
+  // The echo of the recipient's last heartbeat: its seq + 1 (0: none heard yet) and how long the
+  // sender held it, in us; the recipient's round trip is now - its send time - hold.
+  std::uint64_t echo_seq = 0;
+  std::int64_t echo_hold_us = 0;
+  HOLO_WIRE_FIELDS(node, incarnation, seq, state, echo_seq, echo_hold_us)
 };
 
 // Sent to a peer when its heartbeat is first heard (and in answer to a new incarnation).

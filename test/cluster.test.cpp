@@ -99,6 +99,24 @@ BOOST_AUTO_TEST_CASE(five_nodes_join_detect_a_kill_and_rejoin) {
   BOOST_REQUIRE_MESSAGE(holo::test::eventually(3s, [&] { return everyone_sees_everyone_up(c); }),
                         "not every node saw all five up within 3 s\n" << c.logs());
   BOOST_TEST_MESSAGE("all five up everywhere after " << seconds_since(t0) << " s");
+  // Heartbeat echoes give each node a round trip to every peer (none to itself) within a few beats.
+  {
+    holo::client cl(c.client_endpoint("n2"));
+    std::string why = "no answer";
+    BOOST_CHECK_MESSAGE(holo::test::eventually(3s, [&] {
+                          auto n = cl.nodes(1s);
+                          if (!n) return false;
+                          for (auto& m : n->members) {
+                            const bool self = m.node == "n2";
+                            if (self ? m.rtt_ms != -1 : !(m.rtt_ms >= 0 && m.rtt_ms < 1000)) {
+                              why = m.node + " rtt_ms " + std::to_string(m.rtt_ms);
+                              return false;
+                            }
+                          }
+                          return n->members.size() == 5;
+                        }),
+                        "round trips: " << why);
+  }
 
   // kill -9: every other node marks it down within 2 s.
   auto survivors = others(c, "n3");

@@ -75,11 +75,14 @@ int run(const status_args& a) {
               << "actors\n";
     for (auto& ac : h->actors) std::cout << "  " << ac.name << std::string(12 - std::min<std::size_t>(11, ac.name.size()), ' ') << ac.state << "\n";
     if (auto n = c.nodes(timeout)) {
-      std::printf("cluster\n  %-14s %-8s %10s %6s %6s %9s\n", "NODE", "STATE", "HEARD", "PHI", "CORES", "MEMORY");
+      std::printf("cluster\n  %-14s %-8s %10s %6s %9s %6s %9s\n", "NODE", "STATE", "HEARD", "PHI", "RTT", "CORES",
+                  "MEMORY");
       for (auto& m : n->members) {
         auto heard = m.last_heard_ms < 0 ? std::string("never") : std::to_string(m.last_heard_ms) + " ms";
-        std::printf("  %-14s %-8s %10s %6.1f %6lld %7.1f G\n", m.node.c_str(), m.state.c_str(), heard.c_str(), m.phi,
-                    static_cast<long long>(m.cores), static_cast<double>(m.memory_bytes) / (1ull << 30));
+        char rtt[32] = "-";
+        if (m.rtt_ms >= 0) std::snprintf(rtt, sizeof rtt, "%.2f ms", m.rtt_ms);
+        std::printf("  %-14s %-8s %10s %6.1f %9s %6lld %7.1f G\n", m.node.c_str(), m.state.c_str(), heard.c_str(), m.phi,
+                    rtt, static_cast<long long>(m.cores), static_cast<double>(m.memory_bytes) / (1ull << 30));
       }
       std::printf("links    %llu frames in, %llu out, %llu dropped, %llu undeliverable, %llu handshakes refused\n",
                   static_cast<unsigned long long>(n->links.frames_in), static_cast<unsigned long long>(n->links.frames_out),
