@@ -5,10 +5,14 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include <caf/all.hpp>
 
+#include "actors/model_shard.hpp"
 #include "actors/placement_keeper.hpp"
+#include "actors/planned_shard.hpp"
 #include "actors/transport.hpp"
 #include "runtime/admin_protocol.hpp"
 #include "runtime/membership.hpp"
@@ -42,6 +46,10 @@ struct health_state {
   std::array<membership::time_point, ring> sent_at{};
   std::map<std::string, std::pair<std::uint64_t, membership::time_point>> heard;
   std::map<std::string, double> rtt_ms;
+  // Planned shards (actors/planned_shard.hpp): whether the plan is settled (every peer heard from,
+  // or settle_after passed since the node started), and the shards being restarted now.
+  bool settled = false;
+  std::set<std::string> restarting;
   static inline const char* name = "health";
 };
 
@@ -111,6 +119,64 @@ std::int64_t unix_ms_now() {
 }
 
 // Recomputes the placement plan when the view changed in what the planner reads (cheap otherwise).
+// A starting node waits this long at most for its peers before its planned shards follow the plan.
+constexpr auto settle_after = std::chrono::seconds(3);
+
+void sync_planned(health_actor* self, const node_context_ptr& ctx);
+
+// Restarts planned shard `i` (its start function reads the plan again): one restart per shard at a
+// time; when it is done, the next sync catches up with any later change.
+void restart_planned(health_actor* self, const node_context_ptr& ctx, std::size_t i) {
+  const std::string id = shard_actor_name(i);
+  auto log = ctx->log.child(names::health);
+  if (!self->state.restarting.insert(id).second) return;
+  auto sup = caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(names::shards)));
+  if (!sup) {
+    self->state.restarting.erase(id);
+    return;
+  }
+  log.info("the plan moved a shard here or away: restarting it", {{"shard", id}, {"model", ctx->cluster.models[i].name}});
+  auto failed = [=](caf::error& e) {
+    self->state.restarting.erase(id);
+    log.warn("cannot restart a planned shard", {{"shard", id}, {"error", self->system().render(e)}});
+  };
+  self->request(sup, std::chrono::seconds(30), sup::terminate_child_atom::value, id)
+      .then(
+          [=](caf::ok_atom) {
+            // The restart answers once the shard is ready (its model loaded): allow a long load.
+            self->request(sup, std::chrono::minutes(30), sup::restart_child_atom::value, id)
+                .then(
+                    [=](caf::ok_atom) {
+                      self->state.restarting.erase(id);
+                      sync_planned(self, ctx);
+                    },
+                    failed);
+          },
+          failed);
+}
+
+// Hands the latest plan to the planned shards' start functions (ctx->plan) and restarts every
+// planned shard whose assignment on this node changed.
+void sync_planned(health_actor* self, const node_context_ptr& ctx) {
+  if (!ctx->plan || !ctx->node.has_role("shard")) return;
+  auto& box = *ctx->plan;
+  std::vector<std::size_t> changed;
+  {
+    std::lock_guard<std::mutex> lk(box.mu);
+    box.latest = self->state.plan->latest();
+    box.settled = box.settled || self->state.settled;  // once settled, always (a restarted health too)
+    for (std::size_t i = 0; i < ctx->cluster.models.size(); ++i) {
+      const auto& m = ctx->cluster.models[i];
+      if (!follows_plan(ctx->cluster, m)) continue;
+      auto it = box.started.find(m.name);
+      if (it == box.started.end()) continue;  // not started yet: it reads the plan when it starts
+      auto want = box.settled ? assignment_of(box.latest, m.name, ctx->node.name) : local_assignment{};
+      if (want != it->second) changed.push_back(i);
+    }
+  }
+  for (auto i : changed) restart_planned(self, ctx, i);
+}
+
 void refresh_plan(health_actor* self, const node_context_ptr& ctx) {
   auto& keeper = *self->state.plan;
   if (!keeper.update(ctx->cluster, make_view(self).members, unix_ms_now())) return;
@@ -118,6 +184,7 @@ void refresh_plan(health_actor* self, const node_context_ptr& ctx) {
       .info("placement plan recomputed", {{"revision", static_cast<std::int64_t>(keeper.latest().revision)},
                                           {"trigger", keeper.latest().trigger},
                                           {"plan", keeper.summary()}});
+  sync_planned(self, ctx);
 }
 
 void publish(health_actor* self, const node_context_ptr& ctx, const std::vector<membership::change>& changes) {
@@ -209,6 +276,10 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
   st.self_announce = make_announce(*ctx);
   st.members->set_self(ctx->incarnation, to_info(st.self_announce));
   st.plan = std::make_unique<placement_keeper>(ctx->node.name);
+  if (ctx->plan) {
+    std::lock_guard<std::mutex> lk(ctx->plan->mu);
+    st.settled = ctx->plan->settled;  // a restarted health actor: the node settled long ago
+  }
   refresh_plan(self, ctx);
   auto interval = std::chrono::milliseconds(ctx->cluster.health.heartbeat_interval_ms);
   self->send(self, tick_atom::value);
@@ -235,6 +306,14 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         self->delayed_send(self, interval, tick_atom::value);
         ++st.ticks;
         const auto now = membership::clock::now();
+        if (!st.settled) {
+          bool all_heard = true;
+          for (auto& m : st.members->view()) all_heard = all_heard && (m.is_self || m.state != member_state::joining);
+          if (all_heard || std::chrono::steady_clock::now() - ctx->started > settle_after) st.settled = true;
+        }
+        // Every beat, so a restart that failed (the supervisor still starting its children, say)
+        // is tried again; cheap when nothing changed.
+        if (st.settled) sync_planned(self, ctx);
         wire::heartbeat hb{ctx->node.name, ctx->incarnation, st.seq, st.verdict};
         st.sent_seq[st.seq % health_state::ring] = st.seq;
         st.sent_at[st.seq % health_state::ring] = now;

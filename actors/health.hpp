@@ -18,7 +18,8 @@
 // It also keeps this node's placement plan (actors/placement_keeper.hpp): computed at start and
 // again after every membership change that alters what the planner reads (a node up, down or
 // left, a node's announced memory or cores), from the config's models and their GGUF headers.
-// Advisory only: nothing is loaded or moved because of it; the recomputation is logged.
+// Models placed by the plan follow it (actors/planned_shard.hpp): health hands each new plan to
+// their start functions and restarts a planned shard whose assignment here changed. Logged.
 #pragma once
 
 #include <string>

@@ -19,6 +19,8 @@
 #include "actors/metrics.hpp"
 #include "actors/model_shard.hpp"
 #include "actors/model_stage.hpp"
+#include "actors/placement_keeper.hpp"
+#include "actors/planned_shard.hpp"
 #include "actors/router.hpp"
 #include "actors/store.hpp"
 #include "actors/sync.hpp"
@@ -83,7 +85,8 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
       }
       if (std::find(p.spares.begin(), p.spares.end(), ctx->node.name) != p.spares.end()) pipeline(-1);
     }
-    if (!here) continue;
+    const bool planned = follows_plan(cl, m) && ctx->node.has_role("shard");
+    if (!here && !planned) continue;
     spec.backend = backend;
     spec.model_index = i;
     spec.model = m.name;
@@ -93,7 +96,9 @@ std::vector<sup::child_spec> shard_children(const node_context_ptr& ctx) {
     spec.parallel = m.parallel;
     spec.queue = m.queue;
     spec.step_timeout_ms = m.step_timeout_ms;
-    if (spec.stage_count > 0 && spec.stage_index != 0)  // a later stage or a spare: no serving target
+    if (planned)  // no [[placement]]: whatever the plan puts here, restarted when that changes
+      cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_planned_shard(sys, ctx, spec); }));
+    else if (spec.stage_count > 0 && spec.stage_index != 0)  // a later stage or a spare: no serving target
       cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_stage(sys, ctx, spec); }));
     else
       cs.push_back(child(shard_actor_name(i), [ctx, spec](caf::actor_system& sys) { return spawn_model_shard(sys, ctx, spec); }));
@@ -295,6 +300,7 @@ status load_identity(node_context& ctx) {
 int run_node(node_options opts) {
   signal_listener::block_in_this_thread();
   auto ctx_mut = std::make_shared<node_context>();
+  ctx_mut->plan = std::make_shared<plan_box>();
   ctx_mut->cluster = std::move(opts.cluster);
   ctx_mut->node = std::move(opts.node);
   ctx_mut->log = log::logger(opts.log_sink, "node");

@@ -19,6 +19,8 @@ class context_t;
 
 namespace holo {
 
+struct plan_box;  // actors/placement_keeper.hpp
+
 struct node_context {
   config::cluster_config cluster;
   config::node_config node;
@@ -41,6 +43,8 @@ struct node_context {
   std::uint64_t hardware_memory_bytes = 0;
   std::vector<wire::gpu_info> hardware_gpus;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // The latest placement plan (written by health, read by planned shards); set by run_node.
+  std::shared_ptr<plan_box> plan;
 };
 
 using node_context_ptr = std::shared_ptr<const node_context>;

@@ -61,6 +61,30 @@ void placement_keeper::recompute(const config::cluster_config& cfg, const std::v
   }
 }
 
+local_assignment assignment_of(const placement_snapshot& s, const std::string& model, const std::string& node) {
+  local_assignment a;
+  for (const auto& p : s.plans) {
+    if (p.model != model) continue;
+    for (const auto& r : p.replicas)
+      if (r.node == node) {
+        a.what = local_assignment::kind::whole;
+        a.backend = r.backend;
+      }
+    for (std::size_t k = 0; k < p.stages.size(); ++k)
+      if (p.stages[k].node == node) {
+        a.what = local_assignment::kind::stage;
+        a.backend = p.stages[k].backend;
+        a.stage_index = static_cast<std::int32_t>(k);
+        a.stage_count = static_cast<std::int32_t>(p.stages.size());
+        for (const auto& st : p.stages) {
+          a.stage_layers.push_back(st.n_layers);
+          a.stage_nodes.push_back(st.node);
+        }
+      }
+  }
+  return a;
+}
+
 std::string placement_text(const model_plan& p) {
   std::string out;
   auto add = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };

@@ -4,8 +4,9 @@
 // node's announced memory or cores: placement_inputs.hpp describe_member_changes), so heartbeats
 // and suspicions cost nothing. Served to operators as the `plan` table (actors/admin_api.hpp).
 //
-// The plan is advisory: nothing loads, stops or moves a shard because of it (docs/architecture.md
-// "Pipeline placement (planner)").
+// Models whose [[placement]] gives neither nodes nor stages follow the plan (plan_box below,
+// actors/planned_shard.hpp); for pinned models it is only shown (docs/architecture.md "Pipeline
+// placement (planner)").
 //
 // Models' sizes are read from their GGUF headers (placement_inputs.hpp) at the first computation
 // and kept; a model whose file cannot be read here is retried at each recomputation and shown as
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,46 @@ class placement_keeper {
   std::map<std::string, model_sizes> sizes_;  // by model name, once read
   std::vector<wire::member_info> last_members_;
   placement_snapshot latest_;
+};
+
+// What the plan gives one node for one model: nothing, a whole replica, or one stage of a pipeline
+// (with every stage's layer count and node, as a pinned `stages` placement would give them).
+struct local_assignment {
+  enum class kind { none, whole, stage };
+  kind what = kind::none;
+  std::string backend = "auto";
+  std::int32_t stage_index = 0;
+  std::int32_t stage_count = 0;
+  std::vector<std::int64_t> stage_layers;
+  std::vector<std::string> stage_nodes;
+  bool operator==(const local_assignment&) const = default;
+};
+local_assignment assignment_of(const placement_snapshot& s, const std::string& model, const std::string& node);
+
+// The latest plan, shared between the health actor (which writes it after each recomputation) and
+// the shard supervisor's start functions (which read it when they start a planned shard). Models
+// without a [[placement]] follow it; the others keep their pinned placement.
+struct plan_box {
+  std::mutex mu;
+  placement_snapshot latest;  // under mu
+  // Under mu. Planned shards load nothing until the plan is settled: every configured peer heard
+  // from (or a few seconds passed), so a starting node that still sees only itself does not load
+  // every model.
+  bool settled = false;
+  // What `node` should run for `model` now.
+  local_assignment get(const std::string& model, const std::string& node) {
+    std::lock_guard<std::mutex> lk(mu);
+    return settled ? assignment_of(latest, model, node) : local_assignment{};
+  }
+  // The same, recorded as what the model's planned shard runs (its start function calls this).
+  local_assignment start(const std::string& model, const std::string& node) {
+    std::lock_guard<std::mutex> lk(mu);
+    auto a = settled ? assignment_of(latest, model, node) : local_assignment{};
+    started[model] = a;
+    return a;
+  }
+  // Under mu: what each planned shard on this node was started with.
+  std::map<std::string, local_assignment> started;
 };
 
 // The placement column of the `plan` table for one model: "n1 cpu 519.0 MiB, n2 cpu 519.0 MiB"

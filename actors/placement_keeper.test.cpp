@@ -143,3 +143,36 @@ BOOST_FIXTURE_TEST_CASE(the_table_has_a_row_per_model_with_revision_age_and_trig
   BOOST_CHECK_EQUAL(proto::to_text(t.rows[0][6]), "node start");
   BOOST_CHECK_MESSAGE(k.summary().find("small: whole a cpu") == 0, k.summary());
 }
+
+// What a node runs for a model, read off a plan: the planned shards' start functions use this.
+BOOST_AUTO_TEST_CASE(assignments_read_off_the_plan) {
+  placement_snapshot s;
+  model_plan whole;
+  whole.model = "w";
+  whole.kind = placement_kind::whole;
+  whole.replicas = {{"a", "cpu", 1}, {"b", "cuda:0", 1}};
+  model_plan pipe;
+  pipe.model = "p";
+  pipe.kind = placement_kind::pipeline;
+  pipe.stages = {{"c", "cpu", 0, 3, 1}, {"a", "cuda:1", 3, 5, 1}};
+  s.plans = {whole, pipe};
+  auto a = assignment_of(s, "w", "b");
+  BOOST_CHECK(a.what == local_assignment::kind::whole);
+  BOOST_CHECK_EQUAL(a.backend, "cuda:0");
+  auto st = assignment_of(s, "p", "a");
+  BOOST_CHECK(st.what == local_assignment::kind::stage);
+  BOOST_CHECK_EQUAL(st.stage_index, 1);
+  BOOST_CHECK_EQUAL(st.stage_count, 2);
+  BOOST_CHECK(st.stage_layers == (std::vector<std::int64_t>{3, 5}));
+  BOOST_CHECK(st.stage_nodes == (std::vector<std::string>{"c", "a"}));
+  BOOST_CHECK_EQUAL(st.backend, "cuda:1");
+  BOOST_CHECK(assignment_of(s, "p", "b").what == local_assignment::kind::none);
+  BOOST_CHECK(assignment_of(s, "unknown", "a").what == local_assignment::kind::none);
+  // The box hands out nothing until the plan is settled, and records what each shard started with.
+  plan_box box;
+  box.latest = s;
+  BOOST_CHECK(box.start("w", "a").what == local_assignment::kind::none);
+  box.settled = true;
+  BOOST_CHECK(box.start("w", "a").what == local_assignment::kind::whole);
+  BOOST_CHECK(box.started.at("w") == box.get("w", "a"));
+}

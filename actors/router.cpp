@@ -13,6 +13,7 @@
 #include "actors/actor_status.hpp"
 #include "actors/health.hpp"
 #include "actors/model_shard.hpp"
+#include "actors/planned_shard.hpp"
 #include "actors/router_journal.hpp"
 #include "actors/store.hpp"
 #include "actors/transport.hpp"
@@ -1170,6 +1171,11 @@ caf::behavior router(router_actor* self, node_context_ptr ctx) {
         // A pipeline is served through its head (the first stage); the others are not targets.
         if (!p.stages.empty()) route.replicas.push_back(replica{p.stages.front().node});
       }
+    // A model without placement goes where the plan puts it (actors/planned_shard.hpp): any shard
+    // node may report it ready; the others stay silent or say "vacant" and are never chosen.
+    if (follows_plan(ctx->cluster, *route.cfg))
+      for (auto& n : ctx->cluster.nodes)
+        if (n.has_role("shard")) route.replicas.push_back(replica{n.name});
     st.routes.push_back(std::move(route));
   }
   st.members[ctx->node.name] = "up";

@@ -317,7 +317,8 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
   table_reader r(t, "placement[" + std::to_string(i) + "]", errs);
   r.str("model", p.model, true);
   const bool staged = t.contains("stages");
-  r.str_list("nodes", p.nodes, !staged);
+  // Neither `nodes` nor `stages`: the placement plan decides (actors/planned_shard.hpp).
+  r.str_list("nodes", p.nodes);
   auto stages = r.tables("stages");
   for (std::size_t k = 0; k < stages.size(); ++k) {
     table_reader sr(*stages[k], r.key_path("stages[" + std::to_string(k) + "]"), errs);

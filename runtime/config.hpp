@@ -71,6 +71,8 @@ struct stage_config {
 
 struct placement_config {
   std::string model;
+  // Neither `nodes` nor `stages`: the model goes where the placement plan puts it, and moves when
+  // the plan changes (actors/planned_shard.hpp).
   std::vector<std::string> nodes;             // nodes holding a whole replica
   std::vector<stage_config> stages;           // or: one pipeline, in order (first = head). Either
                                               // `nodes` or `stages`, not both

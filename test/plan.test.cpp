@@ -16,8 +16,10 @@
 #include <sstream>
 
 #include "runtime/admin_protocol.hpp"
+#include "runtime/admin_query.hpp"
 #include "runtime/client.hpp"
 #include "test/cluster.hpp"
+#include "test/streams.hpp"
 
 using namespace std::chrono_literals;
 using holo::test::cluster_fixture;
@@ -26,6 +28,13 @@ namespace proto = holo::proto;
 namespace {
 
 bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+// The `plan` table of `node`, asked of it directly (empty when it does not answer).
+proto::table plan_of(cluster_fixture& c, const std::string& node) {
+  holo::client cl(c.client_endpoint(node));
+  auto t = holo::ask_admin_table(cl, "plan", 1s);
+  return t ? *t : proto::table{};
+}
 
 struct run_result {
   int rc = -1;
@@ -53,23 +62,7 @@ struct plan_fixture {
     for (auto& n : c.names()) c.start(n);
   }
 
-  // The `plan` table of `node` (asked of it directly), or an empty table when it does not answer.
-  proto::table plan(const std::string& node) {
-    holo::client cl(c.client_endpoint(node));
-    std::string id;
-    auto frame = cl.request(
-        [&](const std::string& fresh) {
-          id = fresh;
-          proto::admin_request r;
-          r.kind = "plan";
-          r.id = fresh;
-          return proto::encode_admin_request(r);
-        },
-        1s);
-    if (!frame) return {};
-    auto reply = proto::decode_admin_reply(*frame, id);
-    return reply ? reply->t : proto::table{};
-  }
+  proto::table plan(const std::string& node) { return plan_of(c, node); }
 
   // Column `col` of `model`'s row ("" when absent).
   static std::string cell(const proto::table& t, const std::string& model, const std::string& col) {
@@ -159,4 +152,101 @@ BOOST_FIXTURE_TEST_CASE(every_node_shows_the_plan_and_recomputes_it_when_a_node_
                         "no pipeline after n3 rejoined\n" << c.logs());
   // "n3 up", or "n3 memory ..." when its heartbeat came before its announce.
   BOOST_CHECK_MESSAGE(has(cell(plan("n1"), "wide", "trigger"), "n3 "), cell(plan("n1"), "wide", "trigger"));
+}
+
+// A model placed by the plan (`[[placement]] model = "split"`, no nodes, no stages) is loaded where
+// the plan says -- here a pipeline, since it fits no single node -- serves the whole model's tokens,
+// and when a stage's node dies the plan is recomputed, the shards follow it and every stream in
+// flight completes token-exact.
+//
+// Sizes: an 8-layer F32 model (n_embd 256, n_ff 1024: 3.9 MB per layer, ~36 MB in all with
+// embeddings and head) whose KV at 512 x 4 is 8 MB. Each node says it has 0.53 GiB: the planner's
+// 512 MiB per-shard overhead leaves ~30 MiB, so the whole model (~48 MB with 10%) fits nowhere and
+// two stages of ~24 MB do. `whole` (pinned on n1, listed last) gives the reference tokens.
+BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_when_a_node_dies) {
+  cluster_fixture c(3);
+  auto model = holo::test::make_model(HOLO_BIN, c.dir(), "planned.gguf",
+                                      {"--preset", "tiny", "--layers", "8", "--ff", "1024", "--vocab-size", "2048",
+                                       "--type", "F32", "-q"});
+  std::string toml;
+  for (auto name : {"split", "whole"})
+    toml += "[[model]]\nname = \"" + std::string(name) + "\"\npath = \"" + model +
+            "\"\ncontext_length = 512\nparallel = 4\nstep_timeout_ms = 20000\n\n";
+  toml += "[[placement]]\nmodel = \"split\"\n\n[[placement]]\nmodel = \"whole\"\nnodes = [\"n1\"]\n\n";
+  toml += "[routing]\nmax_tokens = 400\nstall_timeout_ms = 20000\nmax_concurrent_per_client = 64\n";
+  c.serve(toml);
+  auto text = holo::test::read_file(c.config_path());
+  for (auto& n : c.names()) {
+    const std::string key = "name = \"" + n + "\"\n";
+    auto at = text.find(key);
+    BOOST_REQUIRE(at != std::string::npos);
+    text.insert(at + key.size(), "hardware = { cores = 2, memory_gib = 0.53, gpus = [{ name = \"none\", memory_gib = 0 }] }\n");
+  }
+  c.dir().write("cluster.toml", text);
+  for (auto& n : c.names()) c.start(n);
+
+  auto cell = [](const proto::table& t, const std::string& col) {
+    for (auto& row : t.rows)
+      if (proto::to_text(row[0]) == "split")
+        for (std::size_t i = 0; i < t.columns.size(); ++i)
+          if (t.columns[i] == col) return proto::to_text(row[i]);
+    return std::string();
+  };
+  auto greedy = [](const std::string& id, const std::string& m, const std::string& prompt) {
+    proto::generate_request r;
+    r.id = id;
+    r.model = m;
+    r.prompt = prompt;
+    r.options.temperature = 0.0;
+    r.options.max_tokens = 120;
+    return r;
+  };
+  auto run_one = [&](const proto::generate_request& r) {
+    holo::test::stream_set s;
+    s.start(c.client_endpoint("n1"), r);
+    s.run(60s);
+    return s[r.id];
+  };
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(60s, [&] {
+                          auto r = run_one(greedy("warm" + std::to_string(std::rand()), "split", "hi"));
+                          return r.done && r.error.empty();
+                        }),
+                        "the planned model never served; plan: " << cell(plan_of(c, "n1"), "placement") << " / "
+                                                                  << cell(plan_of(c, "n1"), "why") << "\n" << c.logs());
+  auto before = plan_of(c, "n1");
+  BOOST_REQUIRE_EQUAL(cell(before, "kind"), "pipeline");
+  const auto placed = cell(before, "placement");
+  BOOST_TEST_MESSAGE("plan: " << placed);
+  // The stage node to kill: one the pipeline uses that is not n1 (which holds the reference).
+  std::string victim = has(placed, "n3 cpu") ? "n3" : "n2";
+  BOOST_REQUIRE_MESSAGE(has(placed, victim + " cpu"), placed);
+
+  const char* prompts[] = {"Once upon a time", "The cluster of unlike machines", "Call me"};
+  std::vector<std::vector<std::int32_t>> expected;
+  for (int k = 0; k < 4; ++k) {
+    auto w = run_one(greedy("ref" + std::to_string(k), "whole", prompts[k % 3]));
+    BOOST_REQUIRE_MESSAGE(w.done && w.error.empty(), w.error);
+    auto sp = run_one(greedy("solo" + std::to_string(k), "split", prompts[k % 3]));
+    BOOST_CHECK_MESSAGE(sp.tokens == w.tokens, "the planned pipeline differs from the whole model");
+    expected.push_back(w.tokens);
+  }
+  holo::test::stream_set run;
+  for (int k = 0; k < 4; ++k) run.start(c.client_endpoint("n1"), greedy("s" + std::to_string(k), "split", prompts[k % 3]));
+  BOOST_REQUIRE(run.pump_until(30s, [&] {
+    int going = 0;
+    for (auto& [id, r] : run.streams()) going += r.tokens.size() >= 10;
+    return going >= 2;
+  }));
+  c.kill9(victim);
+  BOOST_REQUIRE_MESSAGE(run.run(120s), "streams did not finish after the kill\n" << c.logs());
+  for (int k = 0; k < 4; ++k) {
+    auto& r = run["s" + std::to_string(k)];
+    BOOST_CHECK_MESSAGE(r.done && r.error.empty(), r.id << ": " << r.error);
+    BOOST_CHECK_MESSAGE(r.violations.empty(), r.id << ": " << (r.violations.empty() ? "" : r.violations.front()));
+    BOOST_CHECK_MESSAGE(r.tokens == expected[static_cast<std::size_t>(k)], r.id << ": tokens differ from the undisturbed run");
+  }
+  auto after = plan_of(c, "n1");
+  BOOST_CHECK_MESSAGE(has(cell(after, "trigger"), victim + " down"), cell(after, "trigger"));
+  BOOST_CHECK_MESSAGE(!has(cell(after, "placement"), victim + " cpu"), cell(after, "placement"));
+  BOOST_CHECK(has(c.logs(), "the plan moved a shard here or away"));
 }

@@ -9,6 +9,7 @@
 #include "runtime/cli/json_text.hpp"
 #include "runtime/cli/node_target.hpp"
 #include "runtime/cli/shell_output.hpp"
+#include "runtime/admin_query.hpp"
 #include "runtime/client.hpp"
 
 namespace holo::cli {
@@ -21,23 +22,6 @@ struct status_args {
   bool json = false;
 };
 
-// The node's placement plan (the shell's `plan` kind), or its error.
-result<proto::table> ask_plan(client& c, std::chrono::milliseconds timeout) {
-  std::string id;
-  auto frame = c.request(
-      [&](const std::string& fresh) {
-        id = fresh;
-        proto::admin_request r;
-        r.kind = "plan";
-        r.id = fresh;
-        return proto::encode_admin_request(r);
-      },
-      timeout);
-  if (!frame) return frame.error();
-  auto reply = proto::decode_admin_reply(*frame, id);
-  if (!reply) return reply.error();
-  return reply->t;
-}
 
 int run(const status_args& a) {
   auto target = resolve(a.target);
@@ -65,7 +49,7 @@ int run(const status_args& a) {
       std::cout << (i ? "," : "") << "{\"name\":" << json_string(h->actors[i].name)
                 << ",\"state\":" << json_string(h->actors[i].state) << "}";
     std::cout << "]";
-    if (auto plan = ask_plan(c, timeout)) std::cout << ",\"plan\":" << shell::plan_json(*plan);
+    if (auto plan = ask_admin_table(c, "plan", timeout)) std::cout << ",\"plan\":" << shell::plan_json(*plan);
     std::cout << "}\n";
   } else {
     std::cout << "node     " << h->node << " (cluster " << h->cluster << ", holo " << h->version << ")\n"
@@ -91,7 +75,7 @@ int run(const status_args& a) {
                   static_cast<unsigned long long>(n->links.rejected_handshakes));
       std::fflush(stdout);
     }
-    if (auto plan = ask_plan(c, timeout)) shell::print_plan(std::cout, *plan);
+    if (auto plan = ask_admin_table(c, "plan", timeout)) shell::print_plan(std::cout, *plan);
     else std::cout << "plan     unavailable: " << plan.error().message() << "\n";
   }
   return h->state == "up" ? 0 : 1;

@@ -90,7 +90,7 @@ void print_plan(std::ostream& out, const proto::table& t, const std::string& ind
   const auto age_ms = cell_of(t, first, "age_ms");
   if (!age_ms.empty()) std::snprintf(age, sizeof age, "%.1f", static_cast<double>(std::atoll(age_ms.c_str())) / 1000);
   out << indent << "plan of " << t.node << ": revision " << cell_of(t, first, "revision") << ", computed " << age
-      << " s ago after " << cell_of(t, first, "trigger") << " (advisory: nothing is loaded or moved by it)\n";
+      << " s ago after " << cell_of(t, first, "trigger") << "\n";
   std::size_t model_w = 5, kind_w = 8;
   for (auto& row : t.rows) model_w = std::max(model_w, cell_of(t, row, "model").size());
   for (auto& row : t.rows) {

@@ -41,7 +41,7 @@ const std::vector<command_spec>& commands() {
        "placement", completer::none, &session::cmd_placement},
       {"plan", "[NODE]", acc::open,
        "the placement plan a node computed: per model whole/pipeline/refused, where, why, and what "
-       "changed last (advisory: nothing is moved by it)",
+       "changed last (models placed by the plan follow it)",
        "plan n2", completer::node, &session::cmd_plan},
       {"requests", "[NODE]", acc::read_only, "generations in flight on a router, with progress", "requests",
        completer::node, &session::cmd_requests},
