@@ -133,6 +133,7 @@ void restart_planned(health_actor* self, const node_context_ptr& ctx, std::size_
   auto sup = caf::actor_cast<caf::actor>(self->system().registry().get(caf::atom_from_string(names::shards)));
   if (!sup) {
     self->state.restarting.erase(id);
+    log.warn("cannot restart a planned shard: no shards supervisor registered", {{"shard", id}});
     return;
   }
   log.info("the plan moved a shard here or away: restarting it", {{"shard", id}, {"model", ctx->cluster.models[i].name}});
@@ -222,6 +223,7 @@ wire::membership_view make_view(health_actor* self) {
     mi.cores = m.info.cores;
     mi.memory_bytes = m.info.memory_bytes;
     for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes});
+    mi.speed = m.info.speed;
     if (auto r = self->state.rtt_ms.find(m.name); r != self->state.rtt_ms.end() && !m.is_self) mi.rtt_ms = r->second;
     v.members.push_back(std::move(mi));
   }
@@ -235,6 +237,7 @@ node_info to_info(const wire::node_announce& a) {
   i.memory_bytes = a.memory_bytes;
   for (auto& g : a.gpus) i.gpus.push_back({g.name, g.memory_bytes});
   i.models = a.models;
+  i.speed = a.speed;
   return i;
 }
 
@@ -245,6 +248,7 @@ wire::node_announce make_announce(const node_context& ctx) {
   a.roles = ctx.node.roles;
   a.cores = ctx.hardware_cores;
   a.memory_bytes = ctx.hardware_memory_bytes;
+  a.speed = ctx.hardware_speed;
   for (auto& g : ctx.hardware_gpus) a.gpus.push_back(g);
   for (auto& p : ctx.cluster.placements) {
     for (auto& n : p.nodes)

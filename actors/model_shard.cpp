@@ -180,9 +180,12 @@ class worker {
     else waiting_.push_front(std::move(req));
   }
 
+  // A cancel stops the attempt it names and older ones, never a newer attempt of the same request:
+  // a router that moved a generation back to this shard (its only replica, say) cancels the old
+  // attempt, and that cancel may arrive after the new start.
   void on(wire::gen_cancel& c) {
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
-      if (it->request_id == c.request_id) {
+      if (it->request_id == c.request_id && it->attempt <= c.attempt) {
         box_->forget(*it);
         to_router(it->router_node, wire::gen_end{it->request_id, it->attempt, "cancelled", "", 0,
                                                  static_cast<std::int64_t>(it->delivered.size()), node_});
@@ -190,7 +193,7 @@ class worker {
         return;
       }
     for (auto& r : active_)
-      if (r.req.request_id == c.request_id) r.gen->cancel();  // ends at its next step
+      if (r.req.request_id == c.request_id && r.req.attempt <= c.attempt) r.gen->cancel();  // ends at its next step
   }
 
   void on(hang_command& h) {

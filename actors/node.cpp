@@ -30,6 +30,7 @@
 #include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
+#include "runtime/memory_bandwidth.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/sd_notify.hpp"
 #include "runtime/wire.hpp"
@@ -287,6 +288,10 @@ status load_identity(node_context& ctx) {
   auto page = sysconf(_SC_PAGE_SIZE);
   ctx.hardware_memory_bytes = node.memory_gib ? static_cast<std::uint64_t>(*node.memory_gib * (1ull << 30))
                                               : static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+  // Only a node that may hold shards is worth the ~0.2 s of measuring.
+  if (node.speed) ctx.hardware_speed = *node.speed;
+  else if (node.has_role("shard"))
+    ctx.hardware_speed = measure_read_bandwidth_gbs(static_cast<int>(std::max<std::int64_t>(1, node.engine_threads > 0 ? node.engine_threads : ctx.hardware_cores)));
   if (!node.gpus.empty()) {
     for (auto& g : node.gpus) ctx.hardware_gpus.push_back({g.name, static_cast<std::uint64_t>(g.memory_gib * (1ull << 30))});
   } else {

@@ -42,6 +42,7 @@ struct node_context {
   std::int64_t hardware_cores = 0;
   std::uint64_t hardware_memory_bytes = 0;
   std::vector<wire::gpu_info> hardware_gpus;
+  double hardware_speed = 0;  // memory read GB/s (shard nodes), or the hint; 0: unknown
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // The latest placement plan (written by health, read by planned shards); set by run_node.
   std::shared_ptr<plan_box> plan;

@@ -29,7 +29,8 @@ std::string resources_diff(const wire::member_info& a, const wire::member_info& 
   bool gpus_same = a.gpus.size() == b.gpus.size();
   for (std::size_t i = 0; gpus_same && i < a.gpus.size(); ++i) gpus_same = a.gpus[i].memory_bytes == b.gpus[i].memory_bytes;
   const bool cores_same = std::max<std::int64_t>(a.cores, 1) == std::max<std::int64_t>(b.cores, 1);
-  if (a.memory_bytes == b.memory_bytes && cores_same && gpus_same) return "";
+  const bool speed_same = a.speed == b.speed;
+  if (a.memory_bytes == b.memory_bytes && cores_same && gpus_same && speed_same) return "";
   if (a.memory_bytes == 0 && a.cores == 0 && a.gpus.empty())
     return b.node + " announced memory " + gib_text(b.memory_bytes) + ", cores " + std::to_string(b.cores) + ", gpus " +
            std::to_string(b.gpus.size());
@@ -38,6 +39,11 @@ std::string resources_diff(const wire::member_info& a, const wire::member_info& 
   if (a.memory_bytes != b.memory_bytes) add("memory " + gib_text(a.memory_bytes) + " -> " + gib_text(b.memory_bytes));
   if (!cores_same) add("cores " + std::to_string(a.cores) + " -> " + std::to_string(b.cores));
   if (!gpus_same) add("gpus " + std::to_string(a.gpus.size()) + " -> " + std::to_string(b.gpus.size()));
+  if (!speed_same) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "speed %.3g -> %.3g", a.speed, b.speed);
+    add(buf);
+  }
   return out;
 }
 
@@ -109,7 +115,8 @@ std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info
     n.name = m.node;
     n.free_memory_bytes = m.memory_bytes;
     for (const auto& g : m.gpus) n.gpu_free_bytes.push_back(g.memory_bytes);
-    n.speed = static_cast<double>(std::max<std::int64_t>(m.cores, 1));
+    // Measured (or hinted) read bandwidth when the node announced one, else its core count.
+    n.speed = m.speed > 0 ? m.speed : static_cast<double>(std::max<std::int64_t>(m.cores, 1));
     n.up = planner_counts_up(m);
     out.push_back(std::move(n));
   }

@@ -11,9 +11,9 @@
 //
 // Nodes: RAM and GPU memory as announced (the config's hints where given, else measured), with
 // nothing subtracted for what is loaded today: the plan is the cluster's placement from scratch.
-// Speed is the node's core count: a proxy until nodes measure their decode throughput (the
-// planner only compares speeds, so any unit shared by all nodes works). Links are not given: no
-// latency between nodes is measured yet.
+// Speed is what the node announced (memory read GB/s measured at start, or the hardware.speed
+// hint), else its core count (the planner only compares speeds, so any unit shared by all nodes
+// works). Links: this node's heartbeat round trips (make_planner_links).
 //
 // Pure functions of their arguments (read_model_sizes reads the file); safe from any thread. No CAF.
 #pragma once
@@ -65,7 +65,8 @@ planner_model make_planner_model(const config::cluster_config& cfg, const config
 bool planner_counts_up(const wire::member_info& m);
 
 // One planner node per member: RAM = memory_bytes, one GPU entry per announced GPU (in order:
-// index = N of cuda:N), speed = cores (1 when unknown), up per planner_counts_up.
+// index = N of cuda:N), speed = the announced speed (memory read GB/s measured at node start, or
+// the `hardware.speed` hint) when there is one, else cores (1 when unknown), up per planner_counts_up.
 std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info>& members);
 
 // The links this node measured: one per up member with a heartbeat round trip (rtt_ms), from

@@ -128,6 +128,18 @@ BOOST_AUTO_TEST_CASE(nodes_come_from_the_membership_view) {
   BOOST_CHECK(!nodes[4].up);
 }
 
+BOOST_AUTO_TEST_CASE(an_announced_speed_beats_the_core_count_and_a_change_of_it_replans) {
+  auto a = member("a", "up", 8, 1);
+  auto b = member("b", "up", 2, 1);
+  b.speed = 21.5;  // measured GB/s
+  auto nodes = make_planner_nodes({a, b});
+  BOOST_CHECK_EQUAL(nodes[0].speed, 8.0);
+  BOOST_CHECK_EQUAL(nodes[1].speed, 21.5);
+  auto b2 = b;
+  b2.speed = 9;
+  BOOST_CHECK_EQUAL(describe_member_changes({a, b}, {a, b2}), "b speed 21.5 -> 9");
+}
+
 BOOST_AUTO_TEST_CASE(links_are_this_nodes_measured_round_trips_in_whole_ms) {
   auto a = member("a", "up", 2, 1);
   auto b = member("b", "up", 2, 1);

@@ -518,6 +518,9 @@ void move(router_actor* self, node_context_ptr ctx, generation_state& g, const s
     to_shard(self, g.node, self->state.routes[g.model].index, wire::gen_cancel{g.request_id, g.attempt});
     g.avoid.insert(g.node);
   }
+  // Whatever the old attempt's shard still sends (its "cancelled" end) is stale from now on, also
+  // while no replica is ready and the generation waits to be dispatched again.
+  ++g.attempt;
   dispatch(self, ctx, g);
 }
 

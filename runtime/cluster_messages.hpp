@@ -43,7 +43,8 @@ struct member_info {
   std::uint64_t memory_bytes = 0;
   std::vector<gpu_info> gpus;
   double rtt_ms = -1;  // the viewing node's heartbeat round trip to it (smoothed); -1: not measured
-  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms)
+  double speed = 0;    // as announced (node_announce::speed)
+  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms, speed)
 };
 
 // ---- membership (health actor to health actor) --------------------------------------------------
@@ -75,7 +76,10 @@ struct node_announce {
   std::uint64_t memory_bytes = 0;
   std::vector<gpu_info> gpus;
   std::vector<std::string> models;
-  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models)
+  // Relative decode speed for the placement planner: memory read GB/s measured at start (shard
+  // nodes), or the config's hardware.speed hint; 0: unknown (the planner uses cores).
+  double speed = 0;
+  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models, speed)
 };
 
 // A clean stop: peers mark the node `left` at once instead of waiting for the detector.

@@ -271,6 +271,7 @@ void read_node(const toml::table& t, std::size_t i, node_config& n, error_list& 
     table_reader h(*hw, r.key_path("hardware"), errs);
     h.integer("cores", n.cores, 1, 4096);
     h.number("memory_gib", n.memory_gib, 0.0, 1e6);
+    h.number("speed", n.speed, 0.001, 1e9);
     auto gpus = h.tables("gpus");
     for (std::size_t g = 0; g < gpus.size(); ++g) {
       table_reader gr(*gpus[g], h.key_path("gpus[" + std::to_string(g) + "]"), errs);

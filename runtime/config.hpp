@@ -33,6 +33,9 @@ struct node_config {
   std::optional<std::int64_t> cores;
   std::optional<double> memory_gib;
   std::vector<gpu_hint> gpus;
+  // Relative decode speed for the placement planner (any unit, the same on every node); without
+  // it a shard node measures its memory read bandwidth in GB/s at start.
+  std::optional<double> speed;
   std::string public_key;                    // Z85 CURVE public key (40 chars)
   std::string secret_key_file;               // file holding the Z85 secret key, mode 0600
   // How clients must authenticate on client_endpoint: "curve" (only keys listed in [[client]] and

@@ -85,6 +85,12 @@ BOOST_AUTO_TEST_CASE(wrong_types_say_what_was_expected) {
   BOOST_CHECK_MESSAGE(e.find("metrics.enabled: expected a boolean, got an integer") != std::string::npos, e);
   // An integer is accepted where a number is expected.
   BOOST_CHECK(load_string(node_ok + "hardware = { memory_gib = 16 }\n", "t.toml").ok());
+  // The planner's speed hint: a positive number.
+  auto sp = load_string(node_ok + "hardware = { speed = 2.5 }\n", "t.toml");
+  BOOST_REQUIRE(sp.ok());
+  BOOST_CHECK_EQUAL(sp->nodes[0].speed.value_or(0), 2.5);
+  e = error_of(node_ok + "hardware = { speed = 0 }\n");
+  BOOST_CHECK_MESSAGE(e.find("node[0].hardware.speed") != std::string::npos, e);
 }
 
 BOOST_AUTO_TEST_CASE(missing_required_values_are_named) {

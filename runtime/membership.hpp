@@ -66,6 +66,7 @@ struct node_info {
   std::uint64_t memory_bytes = 0;
   std::vector<gpu> gpus;
   std::vector<std::string> models;
+  double speed = 0;
   bool operator==(const node_info&) const = default;
 };
 

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "gpu/json_lite.hpp"
+#include "runtime/admin_query.hpp"
 #include "runtime/client.hpp"
 #include "runtime/serving_protocol.hpp"
 #include "test/cluster.hpp"
@@ -390,11 +391,23 @@ BOOST_AUTO_TEST_CASE(a_stream_over_http_survives_kill9_of_its_node) {
   const std::string content = "Tell me a long story";
   const std::string body = R"({"model": "m", "stream": true, "max_tokens": 1500, "seed": 11, "messages": [{"role": "user", "content": ")" +
                            content + R"("}]})";
-  // Two streams at once: least-loaded placement puts one on each of n2 and n3.
+  // Two streams, one on each of n2 and n3: the second starts once the router has the first's
+  // node's load report (least-loaded placement then picks the other node; two starts in the same
+  // instant could both go to one node before any report arrives).
   std::atomic<int> with_text{0};
   http_reply replies[2];
   std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i)
+  holo::client zc0(hc.c.client_endpoint("n1"));
+  auto active_on = [&](const std::string& node) {
+    std::int64_t n = 0;
+    if (auto t = holo::ask_admin_table(zc0, "placement", 2s))
+      for (auto& row : t->rows)
+        if (holo::proto::to_text(row[1]) == node)
+          for (std::size_t i = 0; i < t->columns.size(); ++i)
+            if (t->columns[i] == "active") n += std::atoll(holo::proto::to_text(row[i]).c_str());
+    return n;
+  };
+  for (int i = 0; i < 2; ++i) {
     threads.emplace_back([&, i] {
       bool counted = false;
       replies[i] = stream_post(hc.http_port, "/v1/chat/completions", body, [&](const std::string& so_far) {
@@ -403,7 +416,11 @@ BOOST_AUTO_TEST_CASE(a_stream_over_http_survives_kill9_of_its_node) {
         return true;
       });
     });
+    if (i == 0)
+      BOOST_CHECK(holo::test::eventually(30s, [&] { return with_text.load() == 1 && active_on("n2") + active_on("n3") >= 1; }));
+  }
   bool both = holo::test::eventually(30s, [&] { return with_text.load() == 2; });
+  BOOST_CHECK_MESSAGE(active_on("n2") >= 1, "no stream on n2 before the kill");
   hc.c.kill9("n2");
   for (auto& t : threads) t.join();
   BOOST_REQUIRE(both);

@@ -1,0 +1,25 @@
+// measure_read_bandwidth_gbs: a plausible figure for any machine this runs on (between a slow
+// single-channel DIMM and an HBM part), more threads not slower than half of one, and 0 rather
+// than a crash when the buffer cannot be had.
+#define BOOST_TEST_MODULE runtime_memory_bandwidth
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+#include <limits>
+
+#include "runtime/memory_bandwidth.hpp"
+
+BOOST_AUTO_TEST_CASE(a_plausible_figure) {
+  const double one = holo::measure_read_bandwidth_gbs(1, std::size_t{64} << 20, 2);
+  BOOST_TEST_MESSAGE("1 thread: " << one << " GB/s");
+  BOOST_CHECK_GT(one, 0.5);
+  BOOST_CHECK_LT(one, 5000.0);
+  const double two = holo::measure_read_bandwidth_gbs(2, std::size_t{64} << 20, 2);
+  BOOST_TEST_MESSAGE("2 threads: " << two << " GB/s");
+  BOOST_CHECK_GT(two, one / 2);  // a noisy host may not gain, but must not collapse
+}
+
+BOOST_AUTO_TEST_CASE(no_buffer_no_figure) {
+  BOOST_CHECK_EQUAL(holo::measure_read_bandwidth_gbs(1, 0), 0.0);
+  BOOST_CHECK_EQUAL(holo::measure_read_bandwidth_gbs(1, std::numeric_limits<std::size_t>::max() / 2), 0.0);
+}
