@@ -253,13 +253,15 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
                                                 << r.tokens.size() << "/" << want.size() << " (attempts "
                                                 << r.final.attempts << ", on " << r.final.node << ", " << r.final.reason << ")");
   }
-  if (!boost::unit_test::framework::current_test_case().p_id || true) {
+  {
     bool bad = false;
     for (int k = 0; k < 4; ++k) bad = bad || run["s" + std::to_string(k)].tokens != expected[static_cast<std::size_t>(k)];
     if (bad) BOOST_TEST_MESSAGE(c.logs());
   }
   auto after = plan_of(c, "n1");
-  BOOST_CHECK_MESSAGE(has(cell(after, "trigger"), victim + " down"), cell(after, "trigger"));
+  // The kill recomputed the plan (a later change, such as a node's announce, may have recomputed it
+  // again since: the latest trigger need not be the kill).
+  BOOST_CHECK_MESSAGE(has(c.logs(), "trigger=\"" + victim + " down\""), "no recomputation for " << victim << " down");
   BOOST_CHECK_MESSAGE(!has(cell(after, "placement"), victim + " cpu"), cell(after, "placement"));
   BOOST_CHECK(has(c.logs(), "the plan moved a shard here or away"));
 }
