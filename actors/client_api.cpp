@@ -102,7 +102,8 @@ void handle_nodes(client_api_actor* self, const std::string& peer, const proto::
                       r.node = v.node;
                       for (auto& m : v.members)
                         r.members.push_back({m.node, m.state, m.incarnation, m.last_heard_ms, m.phi, m.roles, m.cores,
-                                             m.memory_bytes, static_cast<std::int64_t>(m.gpus.size()), m.rtt_ms});
+                                             m.memory_bytes, static_cast<std::int64_t>(m.gpus.size()), m.rtt_ms,
+                                             m.memory_free_bytes});
                       r.links = {ts.frames_in, ts.frames_out, ts.dropped_frames, ts.undeliverable,
                                  ts.rejected_handshakes};
                       self->send(sender, bridge_out_atom::value, peer, proto::encode_nodes_reply(req.id, r));

@@ -16,6 +16,7 @@
 #include "actors/transport.hpp"
 #include "runtime/admin_protocol.hpp"
 #include "runtime/membership.hpp"
+#include "runtime/memory_available.hpp"
 #include "runtime/supervisor.hpp"
 
 namespace holo {
@@ -222,7 +223,8 @@ wire::membership_view make_view(health_actor* self) {
     mi.roles = m.info.roles;
     mi.cores = m.info.cores;
     mi.memory_bytes = m.info.memory_bytes;
-    for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes});
+    mi.memory_free_bytes = m.info.memory_free_bytes;
+    for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes, g.free_bytes});
     mi.speed = m.info.speed;
     if (auto r = self->state.rtt_ms.find(m.name); r != self->state.rtt_ms.end() && !m.is_self) mi.rtt_ms = r->second;
     v.members.push_back(std::move(mi));
@@ -235,7 +237,8 @@ node_info to_info(const wire::node_announce& a) {
   i.roles = a.roles;
   i.cores = a.cores;
   i.memory_bytes = a.memory_bytes;
-  for (auto& g : a.gpus) i.gpus.push_back({g.name, g.memory_bytes});
+  i.memory_free_bytes = a.memory_free_bytes;
+  for (auto& g : a.gpus) i.gpus.push_back({g.name, g.memory_bytes, g.free_bytes});
   i.models = a.models;
   i.speed = a.speed;
   return i;
@@ -248,6 +251,7 @@ wire::node_announce make_announce(const node_context& ctx) {
   a.roles = ctx.node.roles;
   a.cores = ctx.hardware_cores;
   a.memory_bytes = ctx.hardware_memory_bytes;
+  a.memory_free_bytes = ctx.hardware_memory_free_bytes;
   a.speed = ctx.hardware_speed;
   for (auto& g : ctx.hardware_gpus) a.gpus.push_back(g);
   for (auto& p : ctx.cluster.placements) {
@@ -258,6 +262,25 @@ wire::node_announce make_announce(const node_context& ctx) {
         a.models.push_back(p.model);
   }
   return a;
+}
+
+// The node's free memory, measured again (every announce period): announced at once to every up
+// peer, and the plan recomputed, when it drifted past memory_drift_worth_announcing from what was
+// announced last; smaller swings wait, so a plan does not flap with the page cache.
+void remeasure_memory(health_actor* self, const node_context_ptr& ctx) {
+  if (!ctx->memory_free_measured) return;  // a hint: taken as given
+  auto& st = self->state;
+  auto usable = usable_memory_bytes(ctx->hardware_memory_bytes);
+  if (!usable || !memory_drift_worth_announcing(st.self_announce.memory_free_bytes, *usable)) return;
+  constexpr double mib = 1024.0 * 1024.0;
+  ctx->log.child(names::health)
+      .info("free memory changed", {{"was_mib", static_cast<std::int64_t>(st.self_announce.memory_free_bytes / mib)},
+                                    {"now_mib", static_cast<std::int64_t>(*usable / mib)}});
+  st.self_announce.memory_free_bytes = *usable;
+  st.members->set_self(ctx->incarnation, to_info(st.self_announce));
+  for (auto& m : st.members->view())
+    if (!m.is_self && m.state == member_state::up) send_to_peer(self, m.name, caf::make_message(st.self_announce));
+  refresh_plan(self, ctx);
 }
 
 caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::string> watched) {
@@ -334,6 +357,7 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
           if (st.ticks % announce_every_ticks == 0 && m.state == member_state::up)
             send_to_peer(self, m.name, caf::make_message(st.self_announce));
         }
+        if (st.ticks % announce_every_ticks == 0) remeasure_memory(self, ctx);
         if (st.ticks % verdict_every_ticks == 0)
           run_round(self, ctx, [self](wire::node_health h) { self->send(self, verdict_atom::value, h.state); });
       },

@@ -30,6 +30,8 @@
 #include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
+#include "runtime/memory_available.hpp"
+#include "runtime/nvml.hpp"
 #include "runtime/memory_bandwidth.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/sd_notify.hpp"
@@ -288,14 +290,28 @@ status load_identity(node_context& ctx) {
   auto page = sysconf(_SC_PAGE_SIZE);
   ctx.hardware_memory_bytes = node.memory_gib ? static_cast<std::uint64_t>(*node.memory_gib * (1ull << 30))
                                               : static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+  // A hint is what the operator grants the node, taken as given; else what is free now.
+  ctx.hardware_memory_free_bytes = ctx.hardware_memory_bytes;
+  if (!node.memory_gib)
+    if (auto usable = usable_memory_bytes(ctx.hardware_memory_bytes)) {
+      ctx.hardware_memory_free_bytes = *usable;
+      ctx.memory_free_measured = true;
+    }
   // Only a node that may hold shards is worth the ~0.2 s of measuring.
   if (node.speed) ctx.hardware_speed = *node.speed;
   else if (node.has_role("shard"))
     ctx.hardware_speed = measure_read_bandwidth_gbs(static_cast<int>(std::max<std::int64_t>(1, node.engine_threads > 0 ? node.engine_threads : ctx.hardware_cores)));
   if (!node.gpus.empty()) {
-    for (auto& g : node.gpus) ctx.hardware_gpus.push_back({g.name, static_cast<std::uint64_t>(g.memory_gib * (1ull << 30))});
-  } else {
-    for (auto& d : gpu::list_cuda_devices()) ctx.hardware_gpus.push_back({d.name, d.memory_bytes});
+    for (auto& g : node.gpus) {
+      auto bytes = static_cast<std::uint64_t>(g.memory_gib * (1ull << 30));
+      ctx.hardware_gpus.push_back({g.name, bytes, bytes});
+    }
+  } else if (auto devices = gpu::list_cuda_devices(); !devices.empty()) {
+    // Free device memory now, before this node's shards allocate (a desktop's display, another
+    // program's CUDA context): from NVML, matched by PCI bus id; unknown (0) without NVML.
+    auto lib = nvml::library::open();
+    for (auto& d : devices)
+      ctx.hardware_gpus.push_back({d.name, d.memory_bytes, lib ? lib->free_bytes(d.pci_bus_id).value_or(0) : 0});
   }
   return {};
 }

@@ -41,6 +41,10 @@ struct node_context {
   // What the node announces: the config's hardware hints where given, else what it measured.
   std::int64_t hardware_cores = 0;
   std::uint64_t hardware_memory_bytes = 0;
+  // RAM for models as measured at start (runtime/memory_available.hpp), or the memory_gib hint;
+  // health re-measures it while running when memory_free_measured (no hint).
+  std::uint64_t hardware_memory_free_bytes = 0;
+  bool memory_free_measured = false;
   std::vector<wire::gpu_info> hardware_gpus;
   double hardware_speed = 0;  // memory read GB/s (shard nodes), or the hint; 0: unknown
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

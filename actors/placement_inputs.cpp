@@ -27,16 +27,19 @@ std::string gib_text(std::uint64_t bytes) {
 // (nothing known) and now announced; "" when nothing changed.
 std::string resources_diff(const wire::member_info& a, const wire::member_info& b) {
   bool gpus_same = a.gpus.size() == b.gpus.size();
-  for (std::size_t i = 0; gpus_same && i < a.gpus.size(); ++i) gpus_same = a.gpus[i].memory_bytes == b.gpus[i].memory_bytes;
+  for (std::size_t i = 0; gpus_same && i < a.gpus.size(); ++i)
+    gpus_same = a.gpus[i].memory_bytes == b.gpus[i].memory_bytes && a.gpus[i].free_bytes == b.gpus[i].free_bytes;
   const bool cores_same = std::max<std::int64_t>(a.cores, 1) == std::max<std::int64_t>(b.cores, 1);
   const bool speed_same = a.speed == b.speed;
-  if (a.memory_bytes == b.memory_bytes && cores_same && gpus_same && speed_same) return "";
+  const bool free_same = a.memory_free_bytes == b.memory_free_bytes;
+  if (a.memory_bytes == b.memory_bytes && free_same && cores_same && gpus_same && speed_same) return "";
   if (a.memory_bytes == 0 && a.cores == 0 && a.gpus.empty())
     return b.node + " announced memory " + gib_text(b.memory_bytes) + ", cores " + std::to_string(b.cores) + ", gpus " +
            std::to_string(b.gpus.size());
   std::string out;
   auto add = [&](const std::string& s) { out += (out.empty() ? b.node + " " : ", ") + s; };
   if (a.memory_bytes != b.memory_bytes) add("memory " + gib_text(a.memory_bytes) + " -> " + gib_text(b.memory_bytes));
+  if (!free_same) add("free memory " + gib_text(a.memory_free_bytes) + " -> " + gib_text(b.memory_free_bytes));
   if (!cores_same) add("cores " + std::to_string(a.cores) + " -> " + std::to_string(b.cores));
   if (!gpus_same) add("gpus " + std::to_string(a.gpus.size()) + " -> " + std::to_string(b.gpus.size()));
   if (!speed_same) {
@@ -113,8 +116,11 @@ std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info
   for (const auto& m : members) {
     planner_node n;
     n.name = m.node;
-    n.free_memory_bytes = m.memory_bytes;
-    for (const auto& g : m.gpus) n.gpu_free_bytes.push_back(g.memory_bytes);
+    // Free memory as announced (measured, or the hint), never more than the total; a node that
+    // announced none (an older build) is planned by its total.
+    n.free_memory_bytes = m.memory_free_bytes > 0 ? std::min(m.memory_free_bytes, m.memory_bytes) : m.memory_bytes;
+    for (const auto& g : m.gpus)
+      n.gpu_free_bytes.push_back(g.free_bytes > 0 ? std::min(g.free_bytes, g.memory_bytes) : g.memory_bytes);
     // Measured (or hinted) read bandwidth when the node announced one, else its core count.
     n.speed = m.speed > 0 ? m.speed : static_cast<double>(std::max<std::int64_t>(m.cores, 1));
     n.up = planner_counts_up(m);

@@ -64,8 +64,10 @@ planner_model make_planner_model(const config::cluster_config& cfg, const config
 // moving its shards on every suspicion would make the plan flap). joining, down, left: not up.
 bool planner_counts_up(const wire::member_info& m);
 
-// One planner node per member: RAM = memory_bytes, one GPU entry per announced GPU (in order:
-// index = N of cuda:N), speed = the announced speed (memory read GB/s measured at node start, or
+// One planner node per member: RAM = memory_free_bytes (what the node announced it can give to
+// models: measured free memory, or its hint; capped by memory_bytes; memory_bytes when none was
+// announced), one GPU entry per announced GPU with its free bytes likewise (in order: index = N of
+// cuda:N), speed = the announced speed (memory read GB/s measured at node start, or
 // the `hardware.speed` hint) when there is one, else cores (1 when unknown), up per planner_counts_up.
 std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info>& members);
 

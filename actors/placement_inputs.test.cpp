@@ -179,6 +179,9 @@ BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
   v6[0].cores = 4;
   v6[0].gpus.push_back({"GPU", 1});
   BOOST_CHECK_EQUAL(describe_member_changes(v4, v6), "a cores 2 -> 4, gpus 0 -> 1");
+  auto v6f = v4;
+  v6f[0].memory_free_bytes = 6ull << 30;  // a re-announce after other programs took memory
+  BOOST_CHECK_EQUAL(describe_member_changes(v4, v6f), "a free memory 0.0 GiB -> 6.0 GiB");
   // Up by heartbeat before its announce (nothing known), then announced.
   auto v7 = v4;
   v7[2].cores = 0;
@@ -186,6 +189,24 @@ BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
   BOOST_CHECK_EQUAL(describe_member_changes(v7, v4), "c announced memory 8.0 GiB, cores 4, gpus 0");
   BOOST_CHECK_EQUAL(describe_member_changes(v5, {v5[0], v5[1]}), "");  // c was not up
   BOOST_CHECK_EQUAL(describe_member_changes(v4, {v4[0], v4[1]}), "c gone");
+}
+
+// The planner plans with what a node can give, not what it has: the announced free memory
+// (capped by the total: a hint larger than the machine is not believed), per GPU likewise; a
+// node that announced no free figure is planned by its total.
+BOOST_AUTO_TEST_CASE(nodes_are_planned_by_their_free_memory) {
+  auto a = member("a", "up", 8, 16ull << 30);
+  a.memory_free_bytes = 5ull << 30;
+  a.gpus.push_back({"GPU 0", 24ull << 30, 20ull << 30});
+  a.gpus.push_back({"GPU 1", 24ull << 30, 0});
+  auto b = member("b", "up", 8, 4ull << 30);
+  b.memory_free_bytes = 64ull << 30;
+  auto nodes = make_planner_nodes({a, b, member("c", "up", 2, 2ull << 30)});
+  BOOST_REQUIRE_EQUAL(nodes.size(), 3u);
+  BOOST_CHECK_EQUAL(nodes[0].free_memory_bytes, 5ull << 30);
+  BOOST_CHECK(nodes[0].gpu_free_bytes == (std::vector<std::uint64_t>{20ull << 30, 24ull << 30}));
+  BOOST_CHECK_EQUAL(nodes[1].free_memory_bytes, 4ull << 30);
+  BOOST_CHECK_EQUAL(nodes[2].free_memory_bytes, 2ull << 30);
 }
 
 BOOST_AUTO_TEST_CASE(human_bytes_reads_well) {

@@ -16,6 +16,7 @@ struct cuda_device {
   std::uint64_t memory_bytes = 0;
   int compute_major = 0;
   int compute_minor = 0;
+  std::string pci_bus_id;  // "0000:01:00.0" (domain:bus:device.function); empty when unknown
 };
 
 // True when this binary was built with the CUDA backend.

@@ -46,7 +46,7 @@ std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
   pk.pack("members");
   pk.pack_array(static_cast<std::uint32_t>(r.members.size()));
   for (auto& m : r.members) {
-    pk.pack_map(10);
+    pk.pack_map(11);
     pk.pack("node");
     pk.pack(m.node);
     pk.pack("state");
@@ -67,6 +67,8 @@ std::string encode_nodes_reply(std::string_view id, const nodes_reply& r) {
     pk.pack(m.gpus);
     pk.pack("rtt_ms");
     pk.pack(m.rtt_ms);
+    pk.pack("memory_free_bytes");
+    pk.pack(m.memory_free_bytes);
   }
   pk.pack("links");
   pk.pack_map(5);
@@ -190,6 +192,7 @@ result<nodes_reply> decode_nodes_reply(std::string_view frame, std::string_view 
             ms.roles.emplace_back(rl->via.array.ptr[k].via.str.ptr, rl->via.array.ptr[k].via.str.size);
       get_int(e, "cores", ms.cores);
       get_uint(e, "memory_bytes", ms.memory_bytes);
+      get_uint(e, "memory_free_bytes", ms.memory_free_bytes);
       get_int(e, "gpus", ms.gpus);
       if (auto p = find(e, "rtt_ms"); p && (p->type == msgpack::type::FLOAT64 || p->type == msgpack::type::FLOAT32))
         ms.rtt_ms = p->via.f64;

@@ -55,6 +55,7 @@ struct member_summary {
   std::uint64_t memory_bytes = 0;
   std::int64_t gpus = 0;
   double rtt_ms = -1;  // heartbeat round trip from the answering node; -1: not measured
+  std::uint64_t memory_free_bytes = 0;  // what it announced it can give to models; 0: unknown
 };
 
 struct link_counters {

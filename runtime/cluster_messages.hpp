@@ -21,7 +21,10 @@ struct gpu_info {
   static constexpr const char* wire_name = "holo_gpu_info";
   std::string name;
   std::uint64_t memory_bytes = 0;
-  HOLO_WIRE_FIELDS(name, memory_bytes)
+  // Free device memory when the node started (before its own shards allocated), from NVML; 0:
+  // unknown (the planner then uses memory_bytes).
+  std::uint64_t free_bytes = 0;
+  HOLO_WIRE_FIELDS(name, memory_bytes, free_bytes)
 };
 
 struct actor_status {
@@ -44,7 +47,9 @@ struct member_info {
   std::vector<gpu_info> gpus;
   double rtt_ms = -1;  // the viewing node's heartbeat round trip to it (smoothed); -1: not measured
   double speed = 0;    // as announced (node_announce::speed)
-  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms, speed)
+  std::uint64_t memory_free_bytes = 0;  // as announced (node_announce::memory_free_bytes)
+  HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms, speed,
+                   memory_free_bytes)
 };
 
 // ---- membership (health actor to health actor) --------------------------------------------------
@@ -79,7 +84,11 @@ struct node_announce {
   // Relative decode speed for the placement planner: memory read GB/s measured at start (shard
   // nodes), or the config's hardware.speed hint; 0: unknown (the planner uses cores).
   double speed = 0;
-  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models, speed)
+  // RAM the node can give to models (runtime/memory_available.hpp: MemAvailable + the node's own
+  // anonymous memory), re-announced when it drifts; the hardware.memory_gib hint when given; 0:
+  // unknown (the planner then uses memory_bytes, the total).
+  std::uint64_t memory_free_bytes = 0;
+  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models, speed, memory_free_bytes)
 };
 
 // A clean stop: peers mark the node `left` at once instead of waiting for the detector.

@@ -59,11 +59,13 @@ struct node_info {
   struct gpu {
     std::string name;
     std::uint64_t memory_bytes = 0;
+    std::uint64_t free_bytes = 0;
     bool operator==(const gpu&) const = default;
   };
   std::vector<std::string> roles;
   std::int64_t cores = 0;
   std::uint64_t memory_bytes = 0;
+  std::uint64_t memory_free_bytes = 0;
   std::vector<gpu> gpus;
   std::vector<std::string> models;
   double speed = 0;

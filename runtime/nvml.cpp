@@ -28,6 +28,7 @@ struct library::api {
   nvml_return (*utilization)(nvml_device, nvml_utilization*) = nullptr;
   nvml_return (*memory)(nvml_device, nvml_memory*) = nullptr;
   nvml_return (*name)(nvml_device, char*, unsigned int) = nullptr;
+  nvml_return (*by_pci_bus_id)(const char*, nvml_device*) = nullptr;  // optional
 };
 
 std::unique_ptr<library> library::open(std::string* why) {
@@ -49,6 +50,7 @@ std::unique_ptr<library> library::open(std::string* why) {
       !sym(a.by_index, "nvmlDeviceGetHandleByIndex_v2") || !sym(a.utilization, "nvmlDeviceGetUtilizationRates") ||
       !sym(a.memory, "nvmlDeviceGetMemoryInfo") || !sym(a.name, "nvmlDeviceGetName"))
     return fail("libnvidia-ml.so.1 lacks an NVML function we use");
+  sym(a.by_pci_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");  // only free_bytes() needs it
   if (a.init() != 0) {
     a.init = nullptr;  // nothing to shut down
     return fail("nvmlInit failed (driver not loaded?)");
@@ -82,6 +84,14 @@ std::vector<metrics::gpu_sample> library::sample() {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::optional<std::uint64_t> library::free_bytes(const std::string& pci_bus_id) {
+  if (!api_->by_pci_bus_id || pci_bus_id.empty()) return std::nullopt;
+  nvml_device d = nullptr;
+  nvml_memory m{};
+  if (api_->by_pci_bus_id(pci_bus_id.c_str(), &d) != 0 || api_->memory(d, &m) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(m.free);
 }
 
 }  // namespace holo::nvml

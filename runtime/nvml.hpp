@@ -6,7 +6,9 @@
 // Not thread-safe: one owner (the metrics actor) calls sample().
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ class library {
   // One sample per device; a device whose query fails is left out of this sample.
   std::vector<metrics::gpu_sample> sample();
   unsigned device_count() const { return count_; }
+  // Free memory of the device at this PCI bus id ("0000:01:00.0", as CUDA names it: NVML's and
+  // CUDA's device orders may differ, the bus id does not); nullopt when NVML cannot say.
+  std::optional<std::uint64_t> free_bytes(const std::string& pci_bus_id);
 
  private:
   struct api;

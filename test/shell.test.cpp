@@ -118,6 +118,18 @@ BOOST_FIXTURE_TEST_CASE(every_command_refusals_kill_drain_and_the_terminal, shel
   auto r = shell("nodes", "--json");
   BOOST_TEST(r.rc == 0);
   BOOST_TEST(has(r.out, "\"node\":\"n2\",\"state\":\"up\""), r.out);
+  {
+    // No memory hints here: every node announced the memory it can give to models, measured
+    // (runtime/memory_available.hpp): more than nothing, no more than its total.
+    std::regex mem("\"memory_gib\":([0-9.eE+-]+),\"free_gib\":([0-9.eE+-]+)");
+    int seen = 0;
+    for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), mem); it != std::sregex_iterator(); ++it, ++seen) {
+      const double total = std::stod((*it)[1]), free = std::stod((*it)[2]);
+      BOOST_TEST(free > 0.0, r.out);
+      BOOST_TEST(free <= total, r.out);
+    }
+    BOOST_TEST(seen == 2, r.out);
+  }
   r = shell("models");
   BOOST_TEST(r.rc == 0);
   BOOST_TEST((has(r.out, "MODEL") && has(r.out, model_name) && has(r.out, "n2=ready")), r.out);

@@ -19,8 +19,10 @@ std::vector<cuda_device> cuda_list_devices_impl(std::string* why_none) {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    char bus[32] = {};
+    if (cudaDeviceGetPCIBusId(bus, sizeof bus, i) != cudaSuccess) bus[0] = 0;
     out.push_back({i, prop.name, static_cast<std::uint64_t>(prop.totalGlobalMem), prop.major,
-                   prop.minor});
+                   prop.minor, bus});
   }
   return out;
 }

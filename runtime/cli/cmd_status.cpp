@@ -59,14 +59,18 @@ int run(const status_args& a) {
               << "actors\n";
     for (auto& ac : h->actors) std::cout << "  " << ac.name << std::string(12 - std::min<std::size_t>(11, ac.name.size()), ' ') << ac.state << "\n";
     if (auto n = c.nodes(timeout)) {
-      std::printf("cluster\n  %-14s %-8s %10s %6s %9s %6s %9s\n", "NODE", "STATE", "HEARD", "PHI", "RTT", "CORES",
-                  "MEMORY");
+      std::printf("cluster\n  %-14s %-8s %10s %6s %9s %6s %9s %9s\n", "NODE", "STATE", "HEARD", "PHI", "RTT", "CORES",
+                  "MEMORY", "FREE");
       for (auto& m : n->members) {
         auto heard = m.last_heard_ms < 0 ? std::string("never") : std::to_string(m.last_heard_ms) + " ms";
         char rtt[32] = "-";
         if (m.rtt_ms >= 0) std::snprintf(rtt, sizeof rtt, "%.2f ms", m.rtt_ms);
-        std::printf("  %-14s %-8s %10s %6.1f %9s %6lld %7.1f G\n", m.node.c_str(), m.state.c_str(), heard.c_str(), m.phi,
-                    rtt, static_cast<long long>(m.cores), static_cast<double>(m.memory_bytes) / (1ull << 30));
+        char free_text[32] = "-";  // what it can give to models (measured, or its hint)
+        if (m.memory_free_bytes > 0)
+          std::snprintf(free_text, sizeof free_text, "%.1f G", static_cast<double>(m.memory_free_bytes) / (1ull << 30));
+        std::printf("  %-14s %-8s %10s %6.1f %9s %6lld %7.1f G %9s\n", m.node.c_str(), m.state.c_str(), heard.c_str(),
+                    m.phi, rtt, static_cast<long long>(m.cores), static_cast<double>(m.memory_bytes) / (1ull << 30),
+                    free_text);
       }
       std::printf("links    %llu frames in, %llu out, %llu dropped, %llu undeliverable, %llu handshakes refused\n",
                   static_cast<unsigned long long>(n->links.frames_in), static_cast<unsigned long long>(n->links.frames_out),

@@ -194,10 +194,12 @@ int session::cmd_nodes(const std::vector<std::string>& a) {
   proto::table t;
   t.node = r->node;
   // rtt_ms: the answering node's heartbeat round trip to each (-1: itself, or not measured yet).
-  t.columns = {"node", "state", "last_heard_ms", "phi", "rtt_ms", "roles", "cores", "memory_gib", "gpus"};
+  // free_gib: what it announced it can give to models (free memory measured, or its hint).
+  t.columns = {"node", "state", "last_heard_ms", "phi", "rtt_ms", "roles", "cores", "memory_gib", "free_gib", "gpus"};
   for (auto& m : r->members)
     t.rows.push_back({m.node, m.state, m.last_heard_ms, m.phi, m.rtt_ms, join(m.roles, 0, ","), m.cores,
-                      static_cast<double>(m.memory_bytes) / (1ull << 30), m.gpus});
+                      static_cast<double>(m.memory_bytes) / (1ull << 30),
+                      static_cast<double>(m.memory_free_bytes) / (1ull << 30), m.gpus});
   print("nodes", t);
   return exit_ok;
 }
