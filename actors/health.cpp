@@ -394,7 +394,17 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         publish(self, ctx, st.members->on_heartbeat(hb.node, hb.incarnation, hb.state, now));
       },
       [=](wire::node_announce& a) {
-        auto changes = self->state.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now());
+        auto& st = self->state;
+        const auto* before = st.members->find(a.node);
+        const bool first = before && !before->is_self && (!before->info_known || before->incarnation != a.incarnation);
+        auto changes = st.members->on_announce(a.node, a.incarnation, to_info(a), membership::clock::now());
+        // The first announce of a peer (or of its new incarnation) is answered with ours: the one we
+        // sent when we first heard it may have met our link to it not yet connected (ZeroMQ drops
+        // it), and the peer would plan without us until the periodic repeat (5 s). Its announce
+        // says it heard us (it announces only to peers it counts up), so our link to it is up now.
+        if (const auto* after = st.members->find(a.node); first && after && after->info_known &&
+                                                           after->incarnation == a.incarnation)
+          send_to_peer(self, a.node, caf::make_message(st.self_announce));
         publish(self, ctx, changes);
         if (changes.empty()) refresh_plan(self, ctx);  // the node's memory or cores may have changed
       },
