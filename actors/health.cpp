@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <array>
 #include <map>
 #include <memory>
@@ -224,6 +225,7 @@ wire::membership_view make_view(health_actor* self) {
     mi.cores = m.info.cores;
     mi.memory_bytes = m.info.memory_bytes;
     mi.memory_free_bytes = m.info.memory_free_bytes;
+    for (auto& l : m.info.links) mi.links.push_back({l.node, l.ms});
     for (auto& g : m.info.gpus) mi.gpus.push_back({g.name, g.memory_bytes, g.free_bytes});
     mi.speed = m.info.speed;
     if (auto r = self->state.rtt_ms.find(m.name); r != self->state.rtt_ms.end() && !m.is_self) mi.rtt_ms = r->second;
@@ -238,6 +240,7 @@ node_info to_info(const wire::node_announce& a) {
   i.cores = a.cores;
   i.memory_bytes = a.memory_bytes;
   i.memory_free_bytes = a.memory_free_bytes;
+  for (auto& l : a.links) i.links.push_back({l.node, l.ms});
   for (auto& g : a.gpus) i.gpus.push_back({g.name, g.memory_bytes, g.free_bytes});
   i.models = a.models;
   i.speed = a.speed;
@@ -264,19 +267,48 @@ wire::node_announce make_announce(const node_context& ctx) {
   return a;
 }
 
-// The node's free memory, measured again (every announce period): announced at once to every up
-// peer, and the plan recomputed, when it drifted past memory_drift_worth_announcing from what was
-// announced last; smaller swings wait, so a plan does not flap with the page cache.
-void remeasure_memory(health_actor* self, const node_context_ptr& ctx) {
-  if (!ctx->memory_free_measured) return;  // a hint: taken as given
+// This node's round trips as announced: whole ms rounded down, by peer name.
+std::vector<wire::link_latency> floored_links(const health_state& st) {
+  std::vector<wire::link_latency> out;
+  for (auto& [node, ms] : st.rtt_ms) out.push_back({node, std::floor(ms)});
+  return out;
+}
+
+// Whether the announced links should be replaced by `now`: a peer appeared, or one moved by at
+// least 1 ms and 25% (a WAN link's jitter around a whole ms does not re-plan the cluster).
+bool links_worth_announcing(const std::vector<wire::link_latency>& was, const std::vector<wire::link_latency>& now) {
+  if (was.size() != now.size()) return true;
+  for (std::size_t i = 0; i < was.size(); ++i) {
+    if (was[i].node != now[i].node) return true;
+    const double d = std::abs(was[i].ms - now[i].ms);
+    if (d >= 1.0 && d >= 0.25 * std::max(was[i].ms, now[i].ms)) return true;
+  }
+  return false;
+}
+
+// What the planner reads of this node that it measures while running -- free memory, link round
+// trips -- checked every announce period: announced at once to every up peer, and the plan
+// recomputed, when it moved far enough from what was announced (memory_drift_worth_announcing,
+// links_worth_announcing); smaller swings wait, so a plan does not flap with the page cache or a
+// link's jitter.
+void reannounce_if_changed(health_actor* self, const node_context_ptr& ctx) {
   auto& st = self->state;
-  auto usable = usable_memory_bytes(ctx->hardware_memory_bytes);
-  if (!usable || !memory_drift_worth_announcing(st.self_announce.memory_free_bytes, *usable)) return;
-  constexpr double mib = 1024.0 * 1024.0;
-  ctx->log.child(names::health)
-      .info("free memory changed", {{"was_mib", static_cast<std::int64_t>(st.self_announce.memory_free_bytes / mib)},
-                                    {"now_mib", static_cast<std::int64_t>(*usable / mib)}});
-  st.self_announce.memory_free_bytes = *usable;
+  auto log = ctx->log.child(names::health);
+  bool changed = false;
+  if (ctx->memory_free_measured)  // else a hint: taken as given
+    if (auto usable = usable_memory_bytes(ctx->hardware_memory_bytes);
+        usable && memory_drift_worth_announcing(st.self_announce.memory_free_bytes, *usable)) {
+      constexpr double mib = 1024.0 * 1024.0;
+      log.info("free memory changed", {{"was_mib", static_cast<std::int64_t>(st.self_announce.memory_free_bytes / mib)},
+                                       {"now_mib", static_cast<std::int64_t>(*usable / mib)}});
+      st.self_announce.memory_free_bytes = *usable;
+      changed = true;
+    }
+  if (auto links = floored_links(st); links_worth_announcing(st.self_announce.links, links)) {
+    st.self_announce.links = std::move(links);
+    changed = true;
+  }
+  if (!changed) return;
   st.members->set_self(ctx->incarnation, to_info(st.self_announce));
   for (auto& m : st.members->view())
     if (!m.is_self && m.state == member_state::up) send_to_peer(self, m.name, caf::make_message(st.self_announce));
@@ -357,7 +389,7 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
           if (st.ticks % announce_every_ticks == 0 && m.state == member_state::up)
             send_to_peer(self, m.name, caf::make_message(st.self_announce));
         }
-        if (st.ticks % announce_every_ticks == 0) remeasure_memory(self, ctx);
+        if (st.ticks % announce_every_ticks == 0) reannounce_if_changed(self, ctx);
         if (st.ticks % verdict_every_ticks == 0)
           run_round(self, ctx, [self](wire::node_health h) { self->send(self, verdict_atom::value, h.state); });
       },

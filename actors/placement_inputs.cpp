@@ -32,7 +32,10 @@ std::string resources_diff(const wire::member_info& a, const wire::member_info& 
   const bool cores_same = std::max<std::int64_t>(a.cores, 1) == std::max<std::int64_t>(b.cores, 1);
   const bool speed_same = a.speed == b.speed;
   const bool free_same = a.memory_free_bytes == b.memory_free_bytes;
-  if (a.memory_bytes == b.memory_bytes && free_same && cores_same && gpus_same && speed_same) return "";
+  bool links_same = a.links.size() == b.links.size();
+  for (std::size_t i = 0; links_same && i < a.links.size(); ++i)
+    links_same = a.links[i].node == b.links[i].node && a.links[i].ms == b.links[i].ms;
+  if (a.memory_bytes == b.memory_bytes && free_same && cores_same && gpus_same && speed_same && links_same) return "";
   if (a.memory_bytes == 0 && a.cores == 0 && a.gpus.empty())
     return b.node + " announced memory " + gib_text(b.memory_bytes) + ", cores " + std::to_string(b.cores) + ", gpus " +
            std::to_string(b.gpus.size());
@@ -42,6 +45,11 @@ std::string resources_diff(const wire::member_info& a, const wire::member_info& 
   if (!free_same) add("free memory " + gib_text(a.memory_free_bytes) + " -> " + gib_text(b.memory_free_bytes));
   if (!cores_same) add("cores " + std::to_string(a.cores) + " -> " + std::to_string(b.cores));
   if (!gpus_same) add("gpus " + std::to_string(a.gpus.size()) + " -> " + std::to_string(b.gpus.size()));
+  if (!links_same) {
+    std::string text = "links";
+    for (const auto& l : b.links) text += " " + l.node + "=" + std::to_string(static_cast<long long>(l.ms)) + "ms";
+    add(text);
+  }
   if (!speed_same) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "speed %.3g -> %.3g", a.speed, b.speed);
@@ -129,10 +137,16 @@ std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info
   return out;
 }
 
-std::vector<planner_link> make_planner_links(const std::string& self, const std::vector<wire::member_info>& members) {
+std::vector<planner_link> make_planner_links(const std::vector<wire::member_info>& members) {
+  std::map<std::string, bool> up;
+  for (const auto& m : members) up[m.node] = planner_counts_up(m);
   std::vector<planner_link> out;
-  for (const auto& m : members)
-    if (m.node != self && m.rtt_ms >= 0 && planner_counts_up(m)) out.push_back({self, m.node, std::floor(m.rtt_ms)});
+  for (const auto& m : members) {
+    if (!up[m.node]) continue;
+    for (const auto& l : m.links)
+      if (l.node != m.node && up.count(l.node) && up[l.node] && std::isfinite(l.ms) && l.ms >= 0)
+        out.push_back({m.node, l.node, std::floor(l.ms)});
+  }
   return out;
 }
 

@@ -13,7 +13,7 @@
 // nothing subtracted for what is loaded today: the plan is the cluster's placement from scratch.
 // Speed is what the node announced (memory read GB/s measured at start, or the hardware.speed
 // hint), else its core count (the planner only compares speeds, so any unit shared by all nodes
-// works). Links: this node's heartbeat round trips (make_planner_links).
+// works). Links: the round trips every node announced (make_planner_links).
 //
 // Pure functions of their arguments (read_model_sizes reads the file); safe from any thread. No CAF.
 #pragma once
@@ -71,11 +71,13 @@ bool planner_counts_up(const wire::member_info& m);
 // the `hardware.speed` hint) when there is one, else cores (1 when unknown), up per planner_counts_up.
 std::vector<planner_node> make_planner_nodes(const std::vector<wire::member_info>& members);
 
-// The links this node measured: one per up member with a heartbeat round trip (rtt_ms), from
-// `self`, in whole milliseconds rounded down -- LAN links (well under 1 ms, and noisy) all count
-// as 0 and never reorder a plan, slower links (Wi-Fi, WAN) do. The planner treats a pair not
-// listed (two other nodes) as the slowest listed.
-std::vector<planner_link> make_planner_links(const std::string& self, const std::vector<wire::member_info>& members);
+// The links every up member announced (its heartbeat round trips to its peers, in whole
+// milliseconds rounded down -- LAN links, well under 1 ms and noisy, all count as 0 and never
+// reorder a plan; slower links, Wi-Fi or WAN, do), between up members only. Read from the
+// announces, not from this node's own measures, so that every node plans with the same table and
+// they agree on which node holds which stage. A pair announced by both ends counts as the worse
+// figure (the planner's rule), a pair nobody announced as the slowest listed.
+std::vector<planner_link> make_planner_links(const std::vector<wire::member_info>& members);
 
 // What changed between two views in what the planner reads, for a human: "n2 down", "n3 up",
 // "n1 memory 4.0 GiB -> 8.0 GiB, cores 2 -> 4", "n3 announced memory 4.0 GiB, cores 8, gpus 0" (a

@@ -140,19 +140,26 @@ BOOST_AUTO_TEST_CASE(an_announced_speed_beats_the_core_count_and_a_change_of_it_
   BOOST_CHECK_EQUAL(describe_member_changes({a, b}, {a, b2}), "b speed 21.5 -> 9");
 }
 
-BOOST_AUTO_TEST_CASE(links_are_this_nodes_measured_round_trips_in_whole_ms) {
+// Links come from what every member announced, so any node reading the same view gets the same
+// table (its own rtt_ms, which only it measured, is not read); only between up members.
+BOOST_AUTO_TEST_CASE(links_are_the_announced_round_trips_of_up_members_in_whole_ms) {
   auto a = member("a", "up", 2, 1);
+  a.links = {{"b", 0.31}, {"c", 12.9}, {"d", 3}, {"e", 40}};  // d down, e unknown to the view
+  a.rtt_ms = 99;  // the viewer's own measure: not read
   auto b = member("b", "up", 2, 1);
-  b.rtt_ms = 0.31;  // LAN: counts as 0
+  b.links = {{"a", 0}, {"c", 7.2}, {"b", 1}};  // a link to itself is nonsense: dropped
   auto c = member("c", "suspect", 2, 1);
-  c.rtt_ms = 12.9;
+  c.links = {{"a", 14}};
   auto d = member("d", "down", 2, 1);
-  d.rtt_ms = 3;  // not up: no link
-  auto e = member("e", "up", 2, 1);  // not measured yet: no link
-  auto links = make_planner_links("a", {a, b, c, d, e});
-  BOOST_REQUIRE_EQUAL(links.size(), 2u);
-  BOOST_CHECK(links[0].a == "a" && links[0].b == "b" && links[0].latency_ms == 0.0);
-  BOOST_CHECK(links[1].a == "a" && links[1].b == "c" && links[1].latency_ms == 12.0);
+  d.links = {{"a", 3}};
+  auto links = make_planner_links({a, b, c, d});
+  std::vector<std::string> got;
+  for (auto& l : links) got.push_back(l.a + "-" + l.b + "=" + std::to_string(static_cast<int>(l.latency_ms)));
+  const std::vector<std::string> want = {"a-b=0", "a-c=12", "b-a=0", "b-c=7", "c-a=14"};
+  BOOST_CHECK_EQUAL_COLLECTIONS(got.begin(), got.end(), want.begin(), want.end());
+  // The same view read anywhere gives the same links: the planner then places alike everywhere.
+  auto reordered = make_planner_links({d, c, b, a});
+  BOOST_CHECK_EQUAL(reordered.size(), links.size());
 }
 
 BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
@@ -182,6 +189,9 @@ BOOST_AUTO_TEST_CASE(changes_are_described_only_when_the_planner_reads_them) {
   auto v6f = v4;
   v6f[0].memory_free_bytes = 6ull << 30;  // a re-announce after other programs took memory
   BOOST_CHECK_EQUAL(describe_member_changes(v4, v6f), "a free memory 0.0 GiB -> 6.0 GiB");
+  auto v6l = v4;
+  v6l[0].links = {{"b", 0}, {"c", 25}};  // announced round trips are planner input
+  BOOST_CHECK_EQUAL(describe_member_changes(v4, v6l), "a links b=0ms c=25ms");
   // Up by heartbeat before its announce (nothing known), then announced.
   auto v7 = v4;
   v7[2].cores = 0;

@@ -42,7 +42,7 @@ void placement_keeper::recompute(const config::cluster_config& cfg, const std::v
     known[i] = true;
     models.push_back(make_planner_model(cfg, m, it->second));
   }
-  auto planned = plan_placement(models, make_planner_nodes(members), make_planner_links(self_, members));
+  auto planned = plan_placement(models, make_planner_nodes(members), make_planner_links(members));
   latest_.plans.clear();
   std::size_t next = 0;
   for (std::size_t i = 0; i < cfg.models.size(); ++i) {

@@ -27,6 +27,15 @@ struct gpu_info {
   HOLO_WIRE_FIELDS(name, memory_bytes, free_bytes)
 };
 
+// A node's heartbeat round trip to a peer, in whole milliseconds rounded down (LAN links are 0):
+// what every node's placement planner reads as that link's latency.
+struct link_latency {
+  static constexpr const char* wire_name = "holo_link_latency";
+  std::string node;
+  double ms = 0;
+  HOLO_WIRE_FIELDS(node, ms)
+};
+
 struct actor_status {
   static constexpr const char* wire_name = "holo_actor_status";
   std::string name;
@@ -48,8 +57,9 @@ struct member_info {
   double rtt_ms = -1;  // the viewing node's heartbeat round trip to it (smoothed); -1: not measured
   double speed = 0;    // as announced (node_announce::speed)
   std::uint64_t memory_free_bytes = 0;  // as announced (node_announce::memory_free_bytes)
+  std::vector<link_latency> links;      // as announced (node_announce::links)
   HOLO_WIRE_FIELDS(node, state, incarnation, last_heard_ms, phi, roles, cores, memory_bytes, gpus, rtt_ms, speed,
-                   memory_free_bytes)
+                   memory_free_bytes, links)
 };
 
 // ---- membership (health actor to health actor) --------------------------------------------------
@@ -88,7 +98,10 @@ struct node_announce {
   // anonymous memory), re-announced when it drifts; the hardware.memory_gib hint when given; 0:
   // unknown (the planner then uses memory_bytes, the total).
   std::uint64_t memory_free_bytes = 0;
-  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models, speed, memory_free_bytes)
+  // Its measured round trips to its peers (whole ms, re-announced when one moves by >= 1 ms and
+  // 25%): announced so that every node plans with the same link table, not only its own links.
+  std::vector<link_latency> links;
+  HOLO_WIRE_FIELDS(node, incarnation, roles, cores, memory_bytes, gpus, models, speed, memory_free_bytes, links)
 };
 
 // A clean stop: peers mark the node `left` at once instead of waiting for the detector.

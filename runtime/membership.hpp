@@ -69,6 +69,12 @@ struct node_info {
   std::vector<gpu> gpus;
   std::vector<std::string> models;
   double speed = 0;
+  struct link {
+    std::string node;
+    double ms = 0;
+    bool operator==(const link&) const = default;
+  };
+  std::vector<link> links;
   bool operator==(const node_info&) const = default;
 };
 

@@ -133,6 +133,24 @@ BOOST_FIXTURE_TEST_CASE(every_node_shows_the_plan_and_recomputes_it_when_a_node_
                       relayed.out);
   BOOST_CHECK_EQUAL(run("shell " + c.client_endpoint("n1") + " -c 'plan n1 n2'").rc, 2);  // usage
 
+  // Each node announces its round trips (within an announce period, 5 s), so all plan with the
+  // same link table and agree on who holds which stage.
+  BOOST_CHECK_MESSAGE(holo::test::eventually(12s, [&] {
+                        auto logs = c.logs();
+                        return has(logs, "n1 links n2=0ms n3=0ms") && has(logs, "n2 links n1=0ms n3=0ms") &&
+                               has(logs, "n3 links n1=0ms n2=0ms");
+                      }),
+                      "links never announced\n" << c.logs());
+  {
+    std::string one = cell(plan("n1"), "wide", "placement");
+    bool same = holo::test::eventually(5s, [&] {
+      one = cell(plan("n1"), "wide", "placement");
+      return cell(plan("n2"), "wide", "placement") == one && cell(plan("n3"), "wide", "placement") == one;
+    });
+    BOOST_CHECK_MESSAGE(same, "the nodes' plans differ: n1 " << one << " / n2 " << cell(plan("n2"), "wide", "placement")
+                                                            << " / n3 " << cell(plan("n3"), "wide", "placement"));
+  }
+
   // n3 dies: `wide` cannot be split over two 4 GiB nodes, `small` moves to n1; the trigger says why.
   c.kill9("n3");
   for (auto n : {"n1", "n2"}) {
