@@ -183,8 +183,16 @@ BOOST_FIXTURE_TEST_CASE(every_node_shows_the_plan_and_recomputes_it_when_a_node_
 // embeddings and head) whose KV at 512 x 4 is 8 MB. Each node says it has 0.53 GiB: the planner's
 // 512 MiB per-shard overhead leaves ~30 MiB, so the whole model (~48 MB with 10%) fits nowhere and
 // two stages of ~24 MB do. `whole` (pinned on n1, listed last) gives the reference tokens.
-BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_when_a_node_dies) {
-  cluster_fixture c(3);
+namespace {
+
+// Which node the kill takes: a later stage, or the pipeline's head (then the router's
+// generations move to the new head the re-plan loads, and resume there by replay).
+enum class victim_kind { stage, head };
+
+// `nodes` processes; n1 is the router every client uses and holds the reference model `whole`;
+// with `n1_room` false it is told 0.1 GiB, so the plan never puts a stage there.
+void planned_pipeline_survives_a_kill(int nodes, bool n1_room, victim_kind kind) {
+  cluster_fixture c(nodes);
   auto model = holo::test::make_model(HOLO_BIN, c.dir(), "planned.gguf",
                                       {"--preset", "tiny", "--layers", "8", "--ff", "1024", "--vocab-size", "2048",
                                        "--type", "F32", "-q"});
@@ -200,8 +208,9 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
     const std::string key = "name = \"" + n + "\"\n";
     auto at = text.find(key);
     BOOST_REQUIRE(at != std::string::npos);
-    text.insert(at + key.size(),
-                "hardware = { cores = 2, speed = 1, memory_gib = 0.53, gpus = [{ name = \"none\", memory_gib = 0 }] }\n");
+    const std::string gib = n == "n1" && !n1_room ? "0.1" : "0.53";
+    text.insert(at + key.size(), "hardware = { cores = 2, speed = 1, memory_gib = " + gib +
+                                     ", gpus = [{ name = \"none\", memory_gib = 0 }] }\n");
   }
   c.dir().write("cluster.toml", text);
   for (auto& n : c.names()) c.start(n);
@@ -239,8 +248,14 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
   const auto placed = cell(before, "placement");
   BOOST_TEST_MESSAGE("plan: " << placed);
   // The stage node to kill: one the pipeline uses that is not n1 (which holds the reference).
-  std::string victim = has(placed, "n3 cpu") ? "n3" : "n2";
-  BOOST_REQUIRE_MESSAGE(has(placed, victim + " cpu"), placed);
+  // The head is the placement's first entry ("n2 cpu layers 0-3 ..., n3 cpu layers 4-7 ...").
+  const std::string head = placed.substr(0, placed.find(' '));
+  std::string victim = head;
+  if (kind == victim_kind::stage)  // one the pipeline uses that is not the head
+    for (int i = nodes; i >= 1 && victim == head; --i)
+      if (auto n = "n" + std::to_string(i); n != head && has(placed, n + " cpu")) victim = n;
+  BOOST_REQUIRE_MESSAGE(victim != "n1" && has(placed, victim + " cpu") && (kind == victim_kind::head) == (victim == head),
+                        placed);
 
   const char* prompts[] = {"Once upon a time", "The cluster of unlike machines", "Call me"};
   std::vector<std::vector<std::int32_t>> expected;
@@ -271,6 +286,16 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
                                                 << r.tokens.size() << "/" << want.size() << " (attempts "
                                                 << r.final.attempts << ", on " << r.final.node << ", " << r.final.reason << ")");
   }
+  if (kind == victim_kind::head) {
+    // The head served them all: the ones in flight must have moved (a second attempt) elsewhere.
+    int moved = 0;
+    for (int k = 0; k < 4; ++k) {
+      auto& r = run["s" + std::to_string(k)];
+      moved += r.final.attempts >= 2 && r.final.node != victim;
+    }
+    BOOST_TEST_MESSAGE(moved << " of 4 streams moved off the dead head");
+    BOOST_CHECK_GE(moved, 2);
+  }
   {
     bool bad = false;
     for (int k = 0; k < 4; ++k) bad = bad || run["s" + std::to_string(k)].tokens != expected[static_cast<std::size_t>(k)];
@@ -282,4 +307,16 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
   BOOST_CHECK_MESSAGE(has(c.logs(), "trigger=\"" + victim + " down\""), "no recomputation for " << victim << " down");
   BOOST_CHECK_MESSAGE(!has(cell(after, "placement"), victim + " cpu"), cell(after, "placement"));
   BOOST_CHECK(has(c.logs(), "the plan moved a shard here or away"));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_when_a_node_dies) {
+  planned_pipeline_survives_a_kill(3, true, victim_kind::stage);
+}
+
+// The head's node dies mid-stream: n1 (router only here) re-plans the pipeline over the two nodes
+// left, the new head loads, and every stream resumes on it token-exact.
+BOOST_AUTO_TEST_CASE(a_planned_pipeline_whose_head_dies_moves_its_streams_to_the_new_head) {
+  planned_pipeline_survives_a_kill(4, false, victim_kind::head);
 }
