@@ -69,6 +69,8 @@ bool everyone_knows_everyones_announce(cluster_fixture& c, std::string& why) {
   return true;
 }
 
+bool has_text(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -180,6 +182,49 @@ BOOST_AUTO_TEST_CASE(five_nodes_join_detect_a_kill_and_rejoin) {
   c.process("n5")->signal(SIGTERM);
   BOOST_CHECK_EQUAL(c.process("n5")->wait_exit(10s).value_or(-1), 0);
   BOOST_CHECK(holo::test::eventually(1s, [&] { return c.all_see({"n1", "n2", "n3", "n4"}, "n5", "left"); }));
+}
+
+// Free memory is measured while running: when another program (this test process) takes more
+// than the re-announce threshold (1/8 of what was announced), every node re-announces within an
+// announce period (5 s) and the peers plan with the lower figure; when it is given back, the
+// figure comes back up.
+BOOST_AUTO_TEST_CASE(free_memory_taken_by_another_program_is_re_announced) {
+  cluster_fixture c(2);
+  for (auto& n : c.names()) c.start(n);
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(5s, [&] { return everyone_sees_everyone_up(c); }), c.logs());
+  holo::client cl(c.client_endpoint("n1"));
+  auto free_of = [&](const std::string& node) -> double {  // GiB, as n1 knows it; -1: no answer
+    auto n = cl.nodes(1s);
+    if (!n) return -1;
+    for (auto& m : n->members)
+      if (m.node == node) return static_cast<double>(m.memory_free_bytes) / double(1ull << 30);
+    return -1;
+  };
+  double before = -1;
+  BOOST_REQUIRE(holo::test::eventually(5s, [&] { return (before = free_of("n2")) > 0; }));
+  // Past the threshold with room to spare; capped so a small CI machine is not pushed to swap.
+  const double take_gib = std::min(before / 8 + 1.0, before / 3);
+  BOOST_TEST_MESSAGE("n2 announced " << before << " GiB free; taking " << take_gib << " GiB");
+  BOOST_REQUIRE_GT(take_gib, 0.5);
+  {
+    std::vector<char> taken(static_cast<std::size_t>(take_gib * double(1ull << 30)));
+    for (std::size_t i = 0; i < taken.size(); i += 4096) taken[i] = 1;  // resident, not just reserved
+    double low = before;
+    BOOST_CHECK_MESSAGE(holo::test::eventually(12s, [&] {
+                          low = free_of("n2");
+                          return low > 0 && low < before - take_gib / 2;
+                        }),
+                        "n2's free memory not re-announced: still " << low << " GiB\n" << c.logs());
+    BOOST_CHECK_MESSAGE(has_text(c.logs(), "free memory changed"), c.logs());
+    BOOST_CHECK_MESSAGE(has_text(c.logs(), "trigger=\"n2 free memory "), "n1 did not re-plan with it\n" << c.logs());
+    before = low;
+  }
+  double high = before;
+  BOOST_CHECK_MESSAGE(holo::test::eventually(12s, [&] {
+                        high = free_of("n2");
+                        return high > before + take_gib / 2;
+                      }),
+                      "n2's free memory not back up: " << high << " GiB after " << before);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_on_the_cluster_port_is_dropped_and_the_node_keeps_serving) {
