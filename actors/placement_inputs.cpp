@@ -109,6 +109,7 @@ planner_model make_planner_model(const config::cluster_config& cfg, const config
   for (const auto& p : cfg.placements) {
     if (cfg.find_model(p.model) != &m) continue;
     if (!backend_set) pm.backend = p.backend, backend_set = true;
+    pm.replicas_wanted = std::max(pm.replicas_wanted, static_cast<std::int32_t>(p.replicas));
     for (const auto& n : p.nodes)
       if (std::find(pm.pinned_nodes.begin(), pm.pinned_nodes.end(), n) == pm.pinned_nodes.end())
         pm.pinned_nodes.push_back(n);

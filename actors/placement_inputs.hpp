@@ -55,8 +55,8 @@ std::int64_t context_positions(const config::model_config& m, const model_sizes&
 // The planner's model for configured model `m`: sizes, KV at context_positions x m.parallel, and
 // the config's [[placement]] entries for it: `nodes` become pins (a model with several entries
 // gets every node they name), `backend` is taken from the first entry. A `stages` entry pins
-// nothing: the plan shows what the planner would choose. replicas_wanted is 1 (the config has no
-// replica count).
+// nothing: the plan shows what the planner would choose. replicas_wanted is the largest
+// `replicas` of its [[placement]] entries (1 unless a planned placement asks for more).
 planner_model make_planner_model(const config::cluster_config& cfg, const config::model_config& m,
                                  const model_sizes& s);
 

@@ -109,6 +109,11 @@ BOOST_AUTO_TEST_CASE(the_planner_model_takes_context_parallel_and_pins_from_the_
   BOOST_CHECK_EQUAL(pl.backend, "auto");
   BOOST_CHECK_EQUAL(model_path(cfg, cfg.models[1]), cfg.resolve_path("x.gguf"));
   BOOST_CHECK(fs::path(model_path(cfg, cfg.models[1])).is_absolute());
+
+  // A planned placement's `replicas` is what the planner is asked for.
+  auto planned = load(nodes_toml + "[[model]]\nname = \"m\"\npath = \"" + f.path.string() +
+                      "\"\n[[placement]]\nmodel = \"m\"\nreplicas = 2\n");
+  BOOST_CHECK_EQUAL(make_planner_model(planned, planned.models[0], *s).replicas_wanted, 2);
 }
 
 BOOST_AUTO_TEST_CASE(nodes_come_from_the_membership_view) {

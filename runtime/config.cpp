@@ -333,6 +333,10 @@ void read_placement(const toml::table& t, std::size_t i, placement_config& p, er
     p.stages.push_back(std::move(sc));
   }
   r.str_list("spares", p.spares);
+  r.integer("replicas", p.replicas, 1, 64);
+  if (p.replicas != 1 && (staged || !p.nodes.empty()))
+    r.fail("replicas", "replicas is for a model the plan places (no `nodes`, no `stages`): each pinned node already "
+                       "holds one replica");
   if (!staged && !p.spares.empty()) r.fail("spares", "spares stand in for pipeline stages: give `stages` too");
   if (staged && !p.nodes.empty()) r.fail("stages", "give `nodes` (whole replicas) or `stages` (one pipeline), not both");
   if (staged && p.stages.size() < 2) r.fail("stages", "a pipeline needs at least 2 stages");

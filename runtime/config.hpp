@@ -83,6 +83,10 @@ struct placement_config {
                                               // layers on demand when none of that stage's own
                                               // nodes is up (a cold standby for any stage)
   std::string backend = "auto";               // auto, cpu, cuda:N
+  // A planned model only (neither nodes nor stages): how many whole replicas the plan keeps when it
+  // fits on one node, on distinct nodes (a node's death then moves its streams to a replica that
+  // is already loaded). A split model gets one pipeline whatever this says.
+  std::int64_t replicas = 1;
 };
 
 struct canary_config {

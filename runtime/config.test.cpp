@@ -219,6 +219,16 @@ BOOST_AUTO_TEST_CASE(pipeline_stages) {
   BOOST_CHECK_MESSAGE(e.find("holds two stages") != std::string::npos, e);
   e = error_of(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\", standby = [\"zz\"] }]\n");
   BOOST_CHECK_MESSAGE(e.find("unknown standby node 'zz'") != std::string::npos, e);
+  // Replicas: for planned models only (pinned nodes each hold one already).
+  auto rp = load_string(two_nodes + "[[placement]]\nmodel = \"m\"\nreplicas = 2\n", "t.toml");
+  BOOST_REQUIRE_MESSAGE(rp.ok(), why(rp));
+  BOOST_CHECK_EQUAL(rp->placements[0].replicas, 2);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nnodes = [\"a\"]\nreplicas = 2\n");
+  BOOST_CHECK_MESSAGE(e.find("placement[0].replicas: replicas is for a model the plan places") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\nreplicas = 3\n");
+  BOOST_CHECK_MESSAGE(e.find("replicas is for a model the plan places") != std::string::npos, e);
+  e = error_of(two_nodes + "[[placement]]\nmodel = \"m\"\nreplicas = 0\n");
+  BOOST_CHECK_MESSAGE(e.find("placement[0].replicas") != std::string::npos, e);
   // Spares: pipelines only, nodes holding nothing else of it.
   auto sp = load_string(three + "[[placement]]\nmodel = \"m\"\nstages = [{ node = \"a\" }, { node = \"b\" }]\nspares = [\"c\"]\n",
                         "t.toml");

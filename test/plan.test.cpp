@@ -320,3 +320,85 @@ BOOST_AUTO_TEST_CASE(a_planned_model_loads_where_the_plan_says_and_follows_it_wh
 BOOST_AUTO_TEST_CASE(a_planned_pipeline_whose_head_dies_moves_its_streams_to_the_new_head) {
   planned_pipeline_survives_a_kill(4, false, victim_kind::head);
 }
+
+// `replicas = 2` on a planned model that fits one node: the plan keeps two whole replicas (the two
+// first nodes by name: all alike here), kill -9 of one mid-stream moves its streams to the other,
+// already loaded, token-exact, and the re-plan loads a second replica on the node left.
+BOOST_AUTO_TEST_CASE(a_planned_model_with_two_replicas_keeps_serving_when_one_node_dies) {
+  cluster_fixture c(3);
+  auto model = holo::test::make_model(HOLO_BIN, c.dir(), "twice.gguf",
+                                      {"--preset", "tiny", "--layers", "4", "--vocab-size", "2048", "--type", "F32", "-q"});
+  c.serve("[[model]]\nname = \"twice\"\npath = \"" + model +
+          "\"\ncontext_length = 512\nparallel = 4\nstep_timeout_ms = 20000\n\n[[placement]]\nmodel = \"twice\"\n"
+          "replicas = 2\n\n[routing]\nmax_tokens = 400\nstall_timeout_ms = 20000\nmax_concurrent_per_client = 64\n");
+  auto text = holo::test::read_file(c.config_path());
+  for (auto& n : c.names()) {
+    const std::string key = "name = \"" + n + "\"\n";
+    auto at = text.find(key);
+    BOOST_REQUIRE(at != std::string::npos);
+    text.insert(at + key.size(), "hardware = { cores = 2, speed = 1, memory_gib = 4, gpus = [{ name = \"none\", memory_gib = 0 }] }\n");
+  }
+  c.dir().write("cluster.toml", text);
+  for (auto& n : c.names()) c.start(n);
+
+  auto ready = [&](const std::string& node) {
+    holo::client cl(c.client_endpoint("n1"));
+    auto ms = cl.models(1s);
+    if (!ms) return false;
+    for (auto& m : *ms)
+      if (m.name == "twice")
+        for (auto& r : m.replicas)
+          if (r.node == node && r.state == "ready") return true;
+    return false;
+  };
+  BOOST_REQUIRE_MESSAGE(holo::test::eventually(60s, [&] { return ready("n1") && ready("n2"); }),
+                        "two replicas never ready\n" << c.logs());
+  BOOST_CHECK(!ready("n3"));
+  auto placement = [&] {
+    for (auto& row : plan_of(c, "n1").rows)
+      if (proto::to_text(row[0]) == "twice") return proto::to_text(row[2]);
+    return std::string();
+  };
+  BOOST_CHECK_MESSAGE(has(placement(), "n1 cpu") && has(placement(), "n2 cpu"), placement());
+
+  auto greedy = [](const std::string& id, const std::string& prompt) {
+    proto::generate_request r;
+    r.id = id;
+    r.model = "twice";
+    r.prompt = prompt;
+    r.options.temperature = 0.0;
+    r.options.max_tokens = 150;
+    return r;
+  };
+  const char* prompts[] = {"Once upon a time", "The cluster of unlike machines", "Call me", "In a hole"};
+  std::vector<std::vector<std::int32_t>> expected;
+  for (int k = 0; k < 4; ++k) {
+    holo::test::stream_set s;
+    s.start(c.client_endpoint("n1"), greedy("ref" + std::to_string(k), prompts[k]));
+    BOOST_REQUIRE(s.run(60s));
+    BOOST_REQUIRE_MESSAGE(s["ref" + std::to_string(k)].error.empty(), s["ref" + std::to_string(k)].error);
+    expected.push_back(s["ref" + std::to_string(k)].tokens);
+  }
+  holo::test::stream_set run;
+  for (int k = 0; k < 4; ++k) run.start(c.client_endpoint("n1"), greedy("s" + std::to_string(k), prompts[k]));
+  BOOST_REQUIRE(run.pump_until(30s, [&] {
+    int going = 0;
+    for (auto& [id, r] : run.streams()) going += r.tokens.size() >= 10;
+    return going >= 2;
+  }));
+  c.kill9("n2");
+  BOOST_REQUIRE_MESSAGE(run.run(120s), "streams did not finish after the kill\n" << c.logs());
+  int moved = 0;
+  for (int k = 0; k < 4; ++k) {
+    auto& r = run["s" + std::to_string(k)];
+    BOOST_CHECK_MESSAGE(r.done && r.error.empty(), r.id << ": " << r.error);
+    BOOST_CHECK_MESSAGE(r.violations.empty(), r.id << ": " << (r.violations.empty() ? "" : r.violations.front()));
+    BOOST_CHECK_MESSAGE(r.tokens == expected[static_cast<std::size_t>(k)], r.id << ": tokens differ from the undisturbed run");
+    moved += r.final.attempts >= 2;
+  }
+  BOOST_TEST_MESSAGE(moved << " of 4 streams moved off n2");
+  BOOST_CHECK_GE(moved, 1);  // least-loaded routing spread them over both replicas
+  // The re-plan keeps two replicas: n3 loads the second.
+  BOOST_CHECK_MESSAGE(holo::test::eventually(30s, [&] { return ready("n3"); }), "n3 never loaded a replica\n" << c.logs());
+  BOOST_CHECK_MESSAGE(has(placement(), "n3 cpu") && !has(placement(), "n2 cpu"), placement());
+}
