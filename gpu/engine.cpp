@@ -175,7 +175,8 @@ result<std::shared_ptr<model>> model::load(std::string_view path_or_ref, const l
       if (!sw) return sw.error().with_context(*path);
       st.weights = std::move(*sw);
     }
-    HOLO_TRY(st.compute->reserve(transformer::backend_limits_for(m->config_, m->forward_options())));
+    const backend_limits limits = transformer::backend_limits_for(m->config_, m->forward_options(), *st.compute);
+    HOLO_TRY(st.compute->reserve(limits));
     if (st.compute->device_memory()) {
       if (auto s = upload_weights(*st.compute, st.weights, o); !s.ok()) return s.with_context(*path);
     }

@@ -1,7 +1,8 @@
 // The forward pass (gpu/arch/transformer.hpp) on tiny seeded models of both architectures:
 // (a) the fast CPU backend against the reference backend -- identical greedy tokens on F32 models,
 //     logits within a normalized error bound on quantized ones;
-// (b) a prompt prefilled in one batch, in small batches, or token by token gives the same logits;
+// (b) a prompt prefilled in one batch, in small batches, or token by token gives the same logits,
+//     and so does a batch run through each layer in several passes;
 // and a model split into two pipeline shards (forward_layers) gives the whole model's logits.
 #define BOOST_TEST_MODULE forward
 #include <boost/test/unit_test.hpp>
@@ -99,6 +100,35 @@ BOOST_AUTO_TEST_CASE(prefill_batches_equal_token_by_token) {
       // Continuing after either path stays equal.
       const auto next = test::argmax(a);
       BOOST_TEST(norm_error(copy(one->decode(next).value()), copy(whole->decode(next).value())) < 1e-4);
+    }
+  }
+}
+
+// A batch longer than a layer pass (transformer_options::pass_rows) runs each layer in slices whose
+// attention reads the keys the earlier slices stored: the same logits as one pass, and the same
+// cache (a decode afterwards agrees too).
+BOOST_AUTO_TEST_CASE(layer_passes_equal_one_pass) {
+  for (model_arch arch : {model_arch::llama, model_arch::qwen2}) {
+    for (weight_mix mix : {weight_mix::f32, weight_mix::q4_k_m}) {
+      const auto path = test::build_tiny(dir(), test::tiny_spec(arch, mix));
+      auto m = test::load_or_fail(path, "cpu", 2, 256, 64);
+      const auto& c = m->config();
+      BOOST_TEST(transformer::pass_rows_for(m->forward_options(), m->compute()) == 64);
+      BOOST_TEST(transformer::pass_rows_for({256, 512, 0}, m->compute()) == transformer::host_pass_rows);
+      BOOST_TEST(transformer::pass_rows_for({256, 16, 0}, m->compute()) == 16);
+      auto one = transformer::create(c, m->weights(), m->compute(), {256, 64, 64});
+      auto sliced = transformer::create(c, m->weights(), m->compute(), {256, 64, 5});  // 5,5,5,1
+      BOOST_REQUIRE(one.ok() && sliced.ok());
+      BOOST_TEST(sliced->scratch_bytes() < one->scratch_bytes());
+      BOOST_REQUIRE(one->eval(prompt.data(), std::int64_t(prompt.size()), 0).ok());
+      BOOST_REQUIRE(sliced->eval(prompt.data(), std::int64_t(prompt.size()), 0).ok());
+      const auto a = copy(one->logits()), b = copy(sliced->logits());
+      BOOST_TEST(norm_error(b, a) < 1e-5, to_string(arch) << " " << to_string(mix));
+      const std::int32_t next = test::argmax(a);
+      const auto pos = std::int64_t(prompt.size());
+      BOOST_REQUIRE(one->eval(&next, 1, pos).ok());
+      BOOST_REQUIRE(sliced->eval(&next, 1, pos).ok());
+      BOOST_TEST(norm_error(copy(sliced->logits()), copy(one->logits())) < 1e-5);
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "gpu/tokenizer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 #include "gpu/tokenizer_state.hpp"
@@ -14,6 +15,8 @@ using detail::tokenizer_state;
 // Limits on what a vocabulary may hold; real ones are ~50k-260k tokens of a few bytes.
 constexpr std::size_t tokens_max = 1u << 22;
 constexpr std::size_t token_bytes_max = 1u << 16;
+// All token texts together (pieces take at most as much again): token_entry's 32-bit offsets.
+constexpr std::size_t vocab_bytes_max = 1u << 30;
 
 const std::string_view escaped_space = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
@@ -79,7 +82,7 @@ result<pretokenizer_kind> pre_from_name(const std::string& pre, bool& ignore_mer
                                "default)");
 }
 
-// Sizes, types and texts of the token list; fills s.tokens and s.ids_by_text.
+// Sizes, types and texts of the token list; fills s.tokens and s.id_slots.
 status load_tokens(vocab_data& d, tokenizer_state& s) {
   const std::size_t n = d.tokens.size();
   if (n == 0) return status::invalid_argument("the vocabulary has no tokens");
@@ -92,15 +95,25 @@ status load_tokens(vocab_data& d, tokenizer_state& s) {
     return status::invalid_argument("token_type has " + std::to_string(d.token_types.size()) +
                                     " entries for " + std::to_string(n) + " tokens");
   }
-  s.tokens.resize(n);
-  s.ids_by_text.reserve(n);
+  std::size_t bytes = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    detail::token_entry& e = s.tokens[i];
-    e.text = std::move(d.tokens[i]);
-    if (e.text.empty()) e.text = "[EMPTY_" + std::to_string(i) + "]";  // as llama.cpp names them
-    if (e.text.size() > token_bytes_max) {
+    std::string& t = d.tokens[i];
+    if (t.empty()) t = "[EMPTY_" + std::to_string(i) + "]";  // as llama.cpp names them
+    if (t.size() > token_bytes_max) {
       return status::invalid_argument("token " + std::to_string(i) + " is longer than token_bytes_max");
     }
+    bytes += t.size();
+  }
+  if (bytes > vocab_bytes_max) return status::invalid_argument("token texts beyond vocab_bytes_max");
+  s.tokens.resize(n);
+  s.chars.reserve(2 * bytes);  // the texts, then the pieces (build_tables), each no longer than its text
+  s.id_slots.assign(std::bit_ceil(2 * n), -1);
+  for (std::size_t i = 0; i < n; ++i) {
+    detail::token_entry& e = s.tokens[i];
+    e.text_at = static_cast<std::uint32_t>(s.chars.size());
+    e.text_bytes = static_cast<std::uint32_t>(d.tokens[i].size());
+    s.chars += d.tokens[i];
+    const std::string_view text = s.text(static_cast<std::int32_t>(i));
     e.score = d.scores.empty() ? 0.0f : d.scores[i];
     const std::int32_t t = d.token_types.empty() ? 1 : d.token_types[i];
     if (t < 0 || t > 6) {
@@ -108,13 +121,12 @@ status load_tokens(vocab_data& d, tokenizer_state& s) {
                                       std::to_string(t));
     }
     e.type = t == 0 ? token_type::normal : static_cast<token_type>(t);
-    if (e.type == token_type::byte && parse_byte_token(e.text) < 0) {
+    if (e.type == token_type::byte && parse_byte_token(text) < 0) {
       return status::invalid_argument("byte token " + std::to_string(i) + " is not of the form <0xXX>");
     }
-    auto [it, fresh] = s.ids_by_text.emplace(e.text, static_cast<std::int32_t>(i));
-    if (!fresh) {
-      return status::invalid_argument("duplicate token text at ids " + std::to_string(it->second) +
-                                      " and " + std::to_string(i));
+    if (const std::int32_t first = s.index_token(static_cast<std::int32_t>(i)); first >= 0) {
+      return status::invalid_argument("duplicate token text at ids " + std::to_string(first) + " and " +
+                                      std::to_string(i));
     }
   }
   return ok_status();
@@ -186,7 +198,7 @@ void build_tables(tokenizer_state& s) {
     }
   }
   std::stable_sort(s.special_ids.begin(), s.special_ids.end(), [&](std::int32_t a, std::int32_t b) {
-    return s.tokens[a].text.size() > s.tokens[b].text.size();
+    return s.text(a).size() > s.text(b).size();
   });
   for (int b = 0; b < 256; ++b) {
     if (s.kind == tokenizer_kind::spm) {
@@ -200,18 +212,24 @@ void build_tables(tokenizer_state& s) {
       s.byte_ids[b] = s.find(mapped);
     }
   }
-  for (detail::token_entry& e : s.tokens) {
+  for (std::size_t i = 0; i < n; ++i) {
+    detail::token_entry& e = s.tokens[i];
+    const std::string_view text = s.text(static_cast<std::int32_t>(i));
+    std::string piece;
     switch (e.type) {
       case token_type::control:
       case token_type::unknown:
-      case token_type::user_defined: e.piece = e.text; break;
-      case token_type::byte: e.piece = std::string(1, static_cast<char>(parse_byte_token(e.text))); break;
+      case token_type::user_defined: piece = text; break;
+      case token_type::byte: piece = std::string(1, static_cast<char>(parse_byte_token(text))); break;
       case token_type::unused: break;
       default:
-        e.piece = s.kind == tokenizer_kind::spm ? replace_all(e.text, escaped_space, " ")
-                                                : detail::bpe_decode_text(e.text);
+        piece = s.kind == tokenizer_kind::spm ? replace_all(text, escaped_space, " ") : detail::bpe_decode_text(text);
     }
+    e.piece_at = static_cast<std::uint32_t>(s.chars.size());
+    e.piece_bytes = static_cast<std::uint32_t>(piece.size());
+    s.chars += piece;
   }
+  s.chars.shrink_to_fit();
 }
 
 // A piece of the input: raw text [begin, begin+len) or an already-recognised token.
@@ -227,8 +245,8 @@ std::vector<fragment> partition(const tokenizer_state& s, std::string_view text,
   if (!text.empty()) frags.push_back({0, text.size(), -1});
   std::vector<fragment> next;
   for (std::int32_t id : s.special_ids) {
-    const detail::token_entry& e = s.tokens[id];
-    if (!parse_special && e.type != token_type::user_defined) continue;
+    if (!parse_special && s.tokens[id].type != token_type::user_defined) continue;
+    const std::string_view special = s.text(id);
     next.clear();
     for (const fragment& f : frags) {
       if (f.token >= 0) {
@@ -238,11 +256,11 @@ std::vector<fragment> partition(const tokenizer_state& s, std::string_view text,
       std::size_t pos = f.begin;
       const std::size_t end = f.begin + f.len;
       for (;;) {
-        const std::size_t hit = text.substr(0, end).find(e.text, pos);
+        const std::size_t hit = text.substr(0, end).find(special, pos);
         if (hit == std::string_view::npos) break;
         if (hit > pos) next.push_back({pos, hit - pos, -1});
-        next.push_back({hit, e.text.size(), id});
-        pos = hit + e.text.size();
+        next.push_back({hit, special.size(), id});
+        pos = hit + special.size();
       }
       if (pos < end) next.push_back({pos, end - pos, -1});
     }
@@ -256,7 +274,7 @@ std::string_view piece_of(const tokenizer_state& s, std::int32_t id, bool unpars
   if (id < 0 || static_cast<std::size_t>(id) >= s.tokens.size()) return {};
   const detail::token_entry& e = s.tokens[id];
   if (!unparse_special && (e.type == token_type::control || e.type == token_type::unknown)) return {};
-  return e.piece;
+  return s.piece(id);
 }
 
 // Appends a piece, dropping one leading space when `strip` (then clears it).
@@ -321,7 +339,7 @@ std::vector<std::int32_t> tokenizer::encode(std::string_view text, bool add_spec
 
 std::string tokenizer::token_text(std::int32_t id) const {
   if (id < 0 || id >= n_vocab()) return {};
-  return s_->tokens[id].text;
+  return std::string(s_->text(id));
 }
 
 std::string tokenizer::token_piece(std::int32_t id, bool unparse_special) const {

@@ -17,14 +17,18 @@
 
 namespace holo::gpu::detail {
 
+// One token: its text (as the vocabulary spells it) and its piece (the bytes it prints with
+// unparse_special: llama.cpp's token_to_piece cache), both ranges of tokenizer_state::chars. Two
+// std::strings per token took 72 bytes each even when short (2.3 MB for a 32k vocabulary, resident
+// for the model's life); 24 bytes plus the characters themselves now.
 struct token_entry {
-  std::string text;
+  std::uint32_t text_at = 0, text_bytes = 0;
+  std::uint32_t piece_at = 0, piece_bytes = 0;
   float score = 0.0f;
   token_type type = token_type::normal;
-  std::string piece;  // decoded bytes with unparse_special (llama.cpp's token_to_piece cache)
 };
 
-// Lets the maps be searched with a string_view without building a std::string (C++20
+// Lets merge_ranks be searched with a string_view without building a std::string (C++20
 // heterogeneous lookup): encoding looks up every candidate pair.
 struct string_hash {
   using is_transparent = void;
@@ -36,7 +40,11 @@ struct tokenizer_state {
   tokenizer_kind kind = tokenizer_kind::spm;
   pretokenizer_kind pre = pretokenizer_kind::gpt2;
   std::vector<token_entry> tokens;
-  id_map ids_by_text;
+  std::string chars;  // every token's text, then every token's piece (token_entry offsets)
+  // Text -> id for find(): open addressing over the ids (linear probing, -1 empty, a power of two
+  // at least twice the vocabulary), keyed by tokens[id].text. A map of strings to ids held a second
+  // copy of every text in its own heap node: 2 MiB for a 32k vocabulary against 256 KiB here.
+  std::vector<std::int32_t> id_slots;
   // BPE: "left right" -> rank (index in the merges list; lower merges first).
   id_map merge_ranks;
   // Ids cut out of raw text before tokenization, longest text first.
@@ -52,9 +60,36 @@ struct tokenizer_state {
   bool ignore_merges = false;  // llama3: a word that is a whole token skips the merges
   std::string chat_template;
 
-  std::int32_t find(std::string_view text) const {
-    auto it = ids_by_text.find(text);
-    return it == ids_by_text.end() ? -1 : it->second;
+  // Token id's text and piece (id in range).
+  std::string_view text(std::int32_t id) const {
+    const token_entry& e = tokens[static_cast<std::size_t>(id)];
+    return std::string_view(chars).substr(e.text_at, e.text_bytes);
+  }
+  std::string_view piece(std::int32_t id) const {
+    const token_entry& e = tokens[static_cast<std::size_t>(id)];
+    return std::string_view(chars).substr(e.piece_at, e.piece_bytes);
+  }
+
+  std::int32_t find(std::string_view t) const {
+    if (id_slots.empty()) return -1;
+    const std::size_t mask = id_slots.size() - 1;
+    for (std::size_t i = std::hash<std::string_view>{}(t) & mask;; i = (i + 1) & mask) {
+      const std::int32_t id = id_slots[i];
+      if (id < 0 || text(id) == t) return id;
+    }
+  }
+  // Adds id (its text set) to id_slots; the id already holding that text, or -1.
+  std::int32_t index_token(std::int32_t id) {
+    const std::string_view t = text(id);
+    const std::size_t mask = id_slots.size() - 1;
+    for (std::size_t i = std::hash<std::string_view>{}(t) & mask;; i = (i + 1) & mask) {
+      const std::int32_t at = id_slots[i];
+      if (at < 0) {
+        id_slots[i] = id;
+        return -1;
+      }
+      if (text(at) == t) return at;
+    }
   }
 };
 

@@ -52,9 +52,15 @@ status check_weights(const model_config& c, const model_weights& w, const arch_h
 
 }  // namespace
 
-backend_limits transformer::backend_limits_for(const model_config& c, const transformer_options& o) {
+std::int32_t transformer::pass_rows_for(const transformer_options& o, const backend& be) {
+  const std::int32_t rows = o.pass_rows > 0 ? o.pass_rows : be.device_memory() ? o.batch_max : host_pass_rows;
+  return std::max(1, std::min(rows, o.batch_max));
+}
+
+backend_limits transformer::backend_limits_for(const model_config& c, const transformer_options& o,
+                                               const backend& be) {
   backend_limits l;
-  l.tokens_max = o.batch_max;
+  l.tokens_max = pass_rows_for(o, be);  // the ops see one pass at a time
   l.cols_max = std::max({std::int64_t(c.n_embd), std::int64_t(c.n_ff), std::int64_t(c.n_embd_q())});
   l.ctx_max = o.ctx_size;
   l.heads_max = c.n_head;
@@ -64,9 +70,9 @@ backend_limits transformer::backend_limits_for(const model_config& c, const tran
 
 result<transformer> transformer::create(const model_config& c, const model_weights& w, backend& be,
                                         const transformer_options& o) {
-  if (o.batch_max < 1 || o.ctx_size < 1 || o.ctx_size > model_limits::n_ctx_max) {
+  if (o.batch_max < 1 || o.ctx_size < 1 || o.ctx_size > model_limits::n_ctx_max || o.pass_rows < 0) {
     return status::invalid_argument("transformer: batch_max " + std::to_string(o.batch_max) + ", ctx_size " +
-                                    std::to_string(o.ctx_size));
+                                    std::to_string(o.ctx_size) + ", pass_rows " + std::to_string(o.pass_rows));
   }
   auto hooks = arch_hooks_for(c);
   if (!hooks) return hooks.error();
@@ -93,19 +99,24 @@ transformer::transformer(const model_config& c, const model_weights& w, backend&
   rope_.freq_base = c.rope_freq_base;
   rope_.freq_scale = c.rope_freq_scale;
   shape_ = attention_shape{c.n_head, c.n_head_kv, c.head_dim};
+  pass_rows_ = pass_rows_for(o, be);
   const auto rows = static_cast<std::size_t>(o.batch_max);
+  const auto pass = static_cast<std::size_t>(pass_rows_);
   auto floats = [&](std::size_t count) { return backend_buffer(be, count * sizeof(float)); };
   x_ = floats(rows * c.n_embd);
-  xn_ = floats(rows * c.n_embd);
-  q_ = floats(rows * c.n_embd_q());
-  k_ = floats(rows * c.n_embd_k());
-  v_ = floats(rows * c.n_embd_v());
-  att_ = floats(rows * c.n_embd_q());
-  o_ = floats(rows * c.n_embd);
-  // The FFN's two n_ff-wide buffers are the largest activations (a 1B model at 512 tokens: 23 MB
-  // each): the FFN runs over at most ffn_rows tokens at a time (the matmuls stream their weights per
-  // token chunk anyway), which keeps resident memory near the file plus the KV cache.
-  const std::size_t ffn_rows = std::min<std::size_t>(rows, static_cast<std::size_t>(ffn_rows_max));
+  // Everything a layer makes along the way holds one pass: on a host backend these buffers are
+  // resident memory, and at batch_max rows they were most of what the process held beyond the
+  // file and the KV cache (the 100m preset at 512 tokens: 11 MiB with the FFN's; in passes of 64:
+  // 2.1 MiB).
+  xn_ = floats(pass * c.n_embd);
+  q_ = floats(pass * c.n_embd_q());
+  k_ = floats(pass * c.n_embd_k());
+  v_ = floats(pass * c.n_embd_v());
+  att_ = floats(pass * c.n_embd_q());
+  o_ = floats(pass * c.n_embd);
+  // The FFN's two n_ff-wide buffers are the widest (a 1B model: 22 KiB a token each): where a pass
+  // is the whole batch (a device), the FFN steps through it ffn_rows_max tokens at a time.
+  const std::size_t ffn_rows = std::min<std::size_t>(pass, static_cast<std::size_t>(ffn_rows_max));
   gate_ = floats(ffn_rows * c.n_ff);
   up_ = floats(ffn_rows * c.n_ff);
   if (w.last_layer == c.n_layer) {
@@ -135,15 +146,16 @@ status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
 }
 
 // Each block starts from its normalized input in xn_ and leaves its output in o_; run_layers adds
-// o_ to the residual x_ fused with the next block's RMSNorm (backend::add_rmsnorm).
-status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n) {
+// o_ to the residual x_, fused with the next block's RMSNorm where it can (backend::add_rmsnorm).
+status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int64_t t0, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
   // q (n, n_head*head_dim), k/v (n, n_head_kv*head_dim) = xn (n, n_embd) @ W^T (+ b)
   HOLO_TRY(be_->matmul(l.wq, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()));
   HOLO_TRY(be_->matmul(l.wk, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()));
   HOLO_TRY(be_->matmul(l.wv, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.f32()));
-  HOLO_TRY(be_->rope_qk(q_.f32(), c.n_head, k_.f32(), c.n_head_kv, n, c.head_dim, positions_.data(), rope_));
+  const std::int32_t* positions = positions_.data() + t0;
+  HOLO_TRY(be_->rope_qk(q_.f32(), c.n_head, k_.f32(), c.n_head_kv, n, c.head_dim, positions, rope_));
   const kv_layer kv = cache_.layer(il - weights_->first_layer);
   HOLO_TRY(be_->kv_store(kv, shape_, pos0, n, k_.f32(), v_.f32()));
   HOLO_TRY(be_->attention(q_.f32(), kv, shape_, pos0, n, att_.f32()));
@@ -175,17 +187,29 @@ status transformer::run_layers(std::int64_t pos0, std::int64_t n) {
   for (std::int64_t t = 0; t < n; ++t) positions_[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(pos0 + t);
   if (weights_->first_layer == weights_->last_layer) return {};
   const model_config& c = *config_;
-  float* x = x_.f32();
-  be_->rmsnorm(x, f32_data(weights_->layer(weights_->first_layer).attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
+  // Layer by layer, each layer over the batch in passes of pass_rows_ tokens, in order: a pass's
+  // attention reads the keys and values the earlier passes of the same layer stored. The layer's
+  // weights are read once per pass (from the cache for the later passes of a small layer).
+  const bool one_pass = n <= pass_rows_;
   for (std::int32_t il = weights_->first_layer; il < weights_->last_layer; ++il) {
-    HOLO_TRY(attention_block(il, pos0, n));
-    // x += o; xn = rmsnorm(x) for the FFN
-    be_->add_rmsnorm(x, o_.f32(), f32_data(weights_->layer(il).ffn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
-    HOLO_TRY(ffn_block(il, n));
-    if (il + 1 < weights_->last_layer) {  // x += o; xn = rmsnorm(x) for the next layer's attention
-      be_->add_rmsnorm(x, o_.f32(), f32_data(weights_->layer(il + 1).attn_norm), n, c.n_embd, c.rms_eps, xn_.f32());
-    } else {
-      be_->add(x, o_.f32(), n * c.n_embd, x);
+    const layer_weights& l = weights_->layer(il);
+    for (std::int64_t t0 = 0; t0 < n; t0 += pass_rows_) {
+      const std::int64_t m = std::min(pass_rows_, n - t0);
+      float* x = x_.f32() + t0 * c.n_embd;
+      // xn = rmsnorm(x) for the attention; in a single pass the previous layer's residual add
+      // below already made it.
+      if (il == weights_->first_layer || !one_pass)
+        be_->rmsnorm(x, f32_data(l.attn_norm), m, c.n_embd, c.rms_eps, xn_.f32());
+      HOLO_TRY(attention_block(il, pos0 + t0, t0, m));
+      // x += o; xn = rmsnorm(x) for the FFN
+      be_->add_rmsnorm(x, o_.f32(), f32_data(l.ffn_norm), m, c.n_embd, c.rms_eps, xn_.f32());
+      HOLO_TRY(ffn_block(il, m));
+      if (one_pass && il + 1 < weights_->last_layer) {  // x += o; xn = rmsnorm(x) for the next layer
+        const float* next_norm = f32_data(weights_->layer(il + 1).attn_norm);
+        be_->add_rmsnorm(x, o_.f32(), next_norm, m, c.n_embd, c.rms_eps, xn_.f32());
+      } else {
+        be_->add(x, o_.f32(), m * c.n_embd, x);
+      }
     }
   }
   return {};

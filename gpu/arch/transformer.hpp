@@ -5,7 +5,8 @@
 //
 // Data flow of one batch of n tokens (shapes (rows, cols); see docs/engine.md for the full table):
 //   x (n, n_embd)   = get_rows(token_embd, ids)                      [first shard only]
-//   per layer:  xn  = rmsnorm(x, attn_norm);  q/k/v = xn @ Wq/Wk/Wv^T (+ bias)
+//   per layer, per pass of at most pass_rows tokens of x (in order):
+//               xn  = rmsnorm(x, attn_norm);  q/k/v = xn @ Wq/Wk/Wv^T (+ bias)
 //               rope(q), rope(k) at positions pos0..pos0+n-1;  kv_store(k, v)
 //               att = attention(q, cache[0 .. pos0+n));  x += att @ Wo^T
 //               xn  = rmsnorm(x, ffn_norm);  x += (silu(xn @ Wgate^T) * (xn @ Wup^T)) @ Wdown^T
@@ -41,6 +42,10 @@ namespace holo::gpu {
 struct transformer_options {
   std::int64_t ctx_size = 512;     // positions of the KV cache
   std::int32_t batch_max = 512;    // tokens per forward call (prefill batches are cut to this)
+  // Tokens per layer pass: a batch goes through each layer in slices of at most this many tokens,
+  // so every activation buffer but the residual stream holds pass_rows rows, not batch_max.
+  // 0: the backend's choice (pass_rows_for).
+  std::int32_t pass_rows = 0;
 };
 
 class transformer {
@@ -52,7 +57,16 @@ class transformer {
                                     const transformer_options& options);
 
   // What the shared backend must have been reserved for (backend::reserve) before the first call.
-  static backend_limits backend_limits_for(const model_config& config, const transformer_options& options);
+  static backend_limits backend_limits_for(const model_config& config, const transformer_options& options,
+                                           const backend& be);
+  // Tokens per layer pass on `be`: options.pass_rows when set, else host_pass_rows on a host backend
+  // (activations are resident memory there) and batch_max on a device (a GPU wants the whole batch);
+  // never more than batch_max.
+  static std::int32_t pass_rows_for(const transformer_options& options, const backend& be);
+  // Host backends: enough tokens per pass that the prefill matmuls keep their register tiles full
+  // and read each weight block for many tokens, few enough that the activations of a 512-token
+  // batch stay a few MiB (docs/benchmarks.md "Resident memory").
+  static constexpr std::int32_t host_pass_rows = 64;
 
   transformer(transformer&&) noexcept = default;
 
@@ -77,14 +91,16 @@ class transformer {
  private:
   transformer(const model_config& c, const model_weights& w, backend& be, const arch_hooks& h,
               const transformer_options& o, kv_cache cache);
-  status run_layers(std::int64_t pos0, std::int64_t n);  // on x_
+  status run_layers(std::int64_t pos0, std::int64_t n);  // on x_, in passes of pass_rows_
   status embed_into(const std::int32_t* ids, std::int64_t n, float* out);  // out: backend memory
   status logits_of(const float* hidden);  // hidden: backend memory -> logits_ (host)
   status decode_recorded(std::int32_t token, std::int64_t pos);  // one token through a step graph
-  // Tokens per FFN pass (the size of gate_ and up_ in rows).
+  // Tokens per FFN step within a pass (the size of gate_ and up_ in rows): bounds the two widest
+  // buffers where a pass is the whole batch (device backends).
   static constexpr std::int64_t ffn_rows_max = 128;
-  // xn_ (normalized input) -> o_ (block output); run_layers does the residual adds.
-  status attention_block(std::int32_t il, std::int64_t pos0, std::int64_t n);
+  // xn_ (normalized input) -> o_ (block output) for the n tokens of one pass at positions pos0..,
+  // `t0` rows into the batch; run_layers does the norms and residual adds.
+  status attention_block(std::int32_t il, std::int64_t pos0, std::int64_t t0, std::int64_t n);
   status ffn_block(std::int32_t il, std::int64_t n);
 
   const model_config* config_;
@@ -95,16 +111,18 @@ class transformer {
   rope_params rope_;
   attention_shape shape_;
   kv_cache cache_;
-  // Activations in backend memory (device memory on CUDA), batch_max rows each (B = batch_max):
-  backend_buffer x_;      // (B, n_embd) the residual stream
-  backend_buffer xn_;     // (B, n_embd) normed input of a block
-  backend_buffer q_;      // (B, n_head * head_dim)
-  backend_buffer k_;      // (B, n_head_kv * head_dim)
-  backend_buffer v_;      // (B, n_head_kv * head_dim)
-  backend_buffer att_;    // (B, n_head * head_dim) attention output
-  backend_buffer o_;      // (B, n_embd) block output before the residual add
-  backend_buffer gate_;   // (B, n_ff)
-  backend_buffer up_;     // (B, n_ff)
+  std::int64_t pass_rows_ = 1;  // P = pass_rows_for(options, backend)
+  // Activations in backend memory (device memory on CUDA); B = batch_max, P = pass_rows_,
+  // F = min(P, ffn_rows_max):
+  backend_buffer x_;      // (B, n_embd) the residual stream: every token of the batch, between layers
+  backend_buffer xn_;     // (P, n_embd) normed input of a block
+  backend_buffer q_;      // (P, n_head * head_dim)
+  backend_buffer k_;      // (P, n_head_kv * head_dim)
+  backend_buffer v_;      // (P, n_head_kv * head_dim)
+  backend_buffer att_;    // (P, n_head * head_dim) attention output
+  backend_buffer o_;      // (P, n_embd) block output before the residual add
+  backend_buffer gate_;   // (F, n_ff)
+  backend_buffer up_;     // (F, n_ff)
   backend_buffer logits_dev_;  // (n_vocab,) on a device backend; empty on a host one
   std::vector<float> logits_;  // (n_vocab,) host: the last token's logits (empty without the output layer)
   std::vector<std::int32_t> positions_;  // (B,) host, as the backend takes them
