@@ -191,6 +191,7 @@ float vec_dot_q4_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    if ((b & 1) == 0) prefetch_page_ahead<1>(w + b);
     const __m256 d = _mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d));
     // Byte i holds element i (low nibble) and i+16 (high): low lane <- low nibbles, high <- high.
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
@@ -220,6 +221,7 @@ float vec_dot_q8_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
 #ifdef HOLO_CPU_AVX2
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    if ((b & 1) == 0) prefetch_page_ahead<1>(w + b);
     const __m256 d = _mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d));
     const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
@@ -273,6 +275,7 @@ float dot_k45_zmm(const Block* w, const block_q8_k* x, std::int64_t nb) {
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_page_ahead<(sizeof(Block) + 63) / 64>(w + b);
     __m256i scales;
     const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
     acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
@@ -302,6 +305,7 @@ float dot_q6_k_zmm(const block_q6_k* w, const block_q8_k* x, std::int64_t nb) {
   __m512 acc = _mm512_setzero_ps();
   __m256 acc_o = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_page_ahead<(sizeof(block_q6_k) + 63) / 64>(w + b);
     const float d = x[b].d * fp16(w[b].d);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     // (q - 32) . x: the 32 * sum(x) part from Q8_K's per-16 sums, once per super-block.
@@ -341,6 +345,7 @@ float dot_k45(const Block* w, const block_q8_k* x, std::int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_page_ahead<(sizeof(Block) + 63) / 64>(w + b);
     __m256i scales;
     const __m128i mins = k4_header(w[b].scales, x[b].bsums, &scales);
     acc_m = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(w[b].dmin)), _mm_cvtepi32_ps(mins), acc_m);
@@ -429,6 +434,7 @@ float vec_dot_q6_k_q8_k(const void* wv, const void* xv, std::int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_page_ahead<(sizeof(block_q6_k) + 63) / 64>(w + b);
     const float d = x[b].d * fp16(w[b].d);
     // The 16 int8 scales; pair (s, s+1) widened to i16 by one pshufb and one sign extension.
     const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
