@@ -1,9 +1,9 @@
 #include "actors/health.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
-#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,7 +120,6 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
-// Recomputes the placement plan when the view changed in what the planner reads (cheap otherwise).
 // A starting node waits this long at most for its peers before its planned shards follow the plan.
 constexpr auto settle_after = std::chrono::seconds(3);
 
@@ -173,13 +172,13 @@ void sync_planned(health_actor* self, const node_context_ptr& ctx) {
       if (!follows_plan(ctx->cluster, m)) continue;
       auto it = box.started.find(m.name);
       if (it == box.started.end()) continue;  // not started yet: it reads the plan when it starts
-      auto want = box.settled ? assignment_of(box.latest, m.name, ctx->node.name) : local_assignment{};
-      if (want != it->second) changed.push_back(i);
+      if (box.wanted(m.name, ctx->node.name) != it->second) changed.push_back(i);
     }
   }
   for (auto i : changed) restart_planned(self, ctx, i);
 }
 
+// Recomputes the placement plan when the view changed in what the planner reads (cheap otherwise).
 void refresh_plan(health_actor* self, const node_context_ptr& ctx) {
   auto& keeper = *self->state.plan;
   if (!keeper.update(ctx->cluster, make_view(self).members, unix_ms_now())) return;
@@ -287,11 +286,11 @@ bool links_worth_announcing(const std::vector<wire::link_latency>& was, const st
 }
 
 // What the planner reads of this node that it measures while running -- free memory, link round
-// trips -- checked every announce period: announced at once to every up peer, and the plan
-// recomputed, when it moved far enough from what was announced (memory_drift_worth_announcing,
-// links_worth_announcing); smaller swings wait, so a plan does not flap with the page cache or a
-// link's jitter.
-void reannounce_if_changed(health_actor* self, const node_context_ptr& ctx) {
+// trips -- checked every announce period, just before the announce goes out: the announce carries
+// the new figures, and the plan is recomputed, when they moved far enough from what was announced
+// (memory_drift_worth_announcing, links_worth_announcing); smaller swings wait, so a plan does not
+// flap with the page cache or a link's jitter.
+void update_self_announce(health_actor* self, const node_context_ptr& ctx) {
   auto& st = self->state;
   auto log = ctx->log.child(names::health);
   bool changed = false;
@@ -310,8 +309,6 @@ void reannounce_if_changed(health_actor* self, const node_context_ptr& ctx) {
   }
   if (!changed) return;
   st.members->set_self(ctx->incarnation, to_info(st.self_announce));
-  for (auto& m : st.members->view())
-    if (!m.is_self && m.state == member_state::up) send_to_peer(self, m.name, caf::make_message(st.self_announce));
   refresh_plan(self, ctx);
 }
 
@@ -373,6 +370,7 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
         // Every beat, so a restart that failed (the supervisor still starting its children, say)
         // is tried again; cheap when nothing changed.
         if (st.settled) sync_planned(self, ctx);
+        if (st.ticks % announce_every_ticks == 0) update_self_announce(self, ctx);
         wire::heartbeat hb{ctx->node.name, ctx->incarnation, st.seq, st.verdict};
         st.sent_seq[st.seq % health_state::ring] = st.seq;
         st.sent_at[st.seq % health_state::ring] = now;
@@ -389,7 +387,6 @@ caf::behavior health(health_actor* self, node_context_ptr ctx, std::vector<std::
           if (st.ticks % announce_every_ticks == 0 && m.state == member_state::up)
             send_to_peer(self, m.name, caf::make_message(st.self_announce));
         }
-        if (st.ticks % announce_every_ticks == 0) reannounce_if_changed(self, ctx);
         if (st.ticks % verdict_every_ticks == 0)
           run_round(self, ctx, [self](wire::node_health h) { self->send(self, verdict_atom::value, h.state); });
       },

@@ -90,17 +90,14 @@ struct plan_box {
   // from (or a few seconds passed), so a starting node that still sees only itself does not load
   // every model.
   bool settled = false;
-  // What `node` should run for `model` now.
-  local_assignment get(const std::string& model, const std::string& node) {
-    std::lock_guard<std::mutex> lk(mu);
+  // Under mu: what `node` should run for `model` now (nothing until settled).
+  local_assignment wanted(const std::string& model, const std::string& node) const {
     return settled ? assignment_of(latest, model, node) : local_assignment{};
   }
   // The same, recorded as what the model's planned shard runs (its start function calls this).
   local_assignment start(const std::string& model, const std::string& node) {
     std::lock_guard<std::mutex> lk(mu);
-    auto a = settled ? assignment_of(latest, model, node) : local_assignment{};
-    started[model] = a;
-    return a;
+    return started[model] = wanted(model, node);
   }
   // Under mu: what each planned shard on this node was started with.
   std::map<std::string, local_assignment> started;

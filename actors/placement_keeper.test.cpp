@@ -174,5 +174,5 @@ BOOST_AUTO_TEST_CASE(assignments_read_off_the_plan) {
   BOOST_CHECK(box.start("w", "a").what == local_assignment::kind::none);
   box.settled = true;
   BOOST_CHECK(box.start("w", "a").what == local_assignment::kind::whole);
-  BOOST_CHECK(box.started.at("w") == box.get("w", "a"));
+  BOOST_CHECK(box.started.at("w") == assignment_of(s, "w", "a"));
 }

@@ -6,10 +6,10 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
+#include "runtime/admin_query.hpp"
 #include "runtime/cli/json_text.hpp"
 #include "runtime/cli/node_target.hpp"
 #include "runtime/cli/shell_output.hpp"
-#include "runtime/admin_query.hpp"
 #include "runtime/client.hpp"
 
 namespace holo::cli {
@@ -21,7 +21,6 @@ struct status_args {
   double timeout_s = 3;
   bool json = false;
 };
-
 
 int run(const status_args& a) {
   auto target = resolve(a.target);
