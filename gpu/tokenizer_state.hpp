@@ -70,26 +70,20 @@ struct tokenizer_state {
     return std::string_view(chars).substr(e.piece_at, e.piece_bytes);
   }
 
-  std::int32_t find(std::string_view t) const {
-    if (id_slots.empty()) return -1;
-    const std::size_t mask = id_slots.size() - 1;
-    for (std::size_t i = std::hash<std::string_view>{}(t) & mask;; i = (i + 1) & mask) {
-      const std::int32_t id = id_slots[i];
-      if (id < 0 || text(id) == t) return id;
-    }
-  }
+  std::int32_t find(std::string_view t) const { return id_slots.empty() ? -1 : id_slots[slot_of(t)]; }
   // Adds id (its text set) to id_slots; the id already holding that text, or -1.
   std::int32_t index_token(std::int32_t id) {
-    const std::string_view t = text(id);
+    std::int32_t& slot = id_slots[slot_of(text(id))];
+    if (slot >= 0) return slot;
+    slot = id;
+    return -1;
+  }
+  // The slot holding text t, or the empty slot where it would go (id_slots not empty).
+  std::size_t slot_of(std::string_view t) const {
     const std::size_t mask = id_slots.size() - 1;
-    for (std::size_t i = std::hash<std::string_view>{}(t) & mask;; i = (i + 1) & mask) {
-      const std::int32_t at = id_slots[i];
-      if (at < 0) {
-        id_slots[i] = id;
-        return -1;
-      }
-      if (text(at) == t) return at;
-    }
+    std::size_t i = std::hash<std::string_view>{}(t) & mask;
+    while (id_slots[i] >= 0 && text(id_slots[i]) != t) i = (i + 1) & mask;
+    return i;
   }
 };
 
