@@ -70,10 +70,18 @@ int read_char(EditLine* el, wchar_t* out) {
     if (n <= 0 || !(fds[0].revents & (POLLIN | POLLHUP))) continue;
     // One UTF-8 character, byte by byte.
     unsigned char b[4];
-    // Ctrl-C between poll and read: the terminal flushes its input queue, so the read may block
-    // and then fail with EINTR -- an interrupt, not the end of input; poll again to see it.
+    // Ctrl-C between poll and read: the terminal flushes its input queue, and a blocking read
+    // would then wait for the next key -- for ever when the SIGINT came before the read started
+    // (seen in CI: the shell stopped echoing). So this one read does not block: nothing there, or
+    // an interrupt, means poll again (which sees the SIGINT pipe). Only around the read: stdout
+    // may share the terminal's open file description, and its writes must stay blocking.
+    const int flags = ::fcntl(STDIN_FILENO, F_GETFL);
+    if (flags >= 0) ::fcntl(STDIN_FILENO, F_SETFL, flags | O_NONBLOCK);
     const ssize_t got = ::read(STDIN_FILENO, b, 1);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    const int read_errno = errno;
+    if (flags >= 0) ::fcntl(STDIN_FILENO, F_SETFL, flags);
+    errno = read_errno;
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (got != 1) return 0;  // end of input
     if (b[0] == 3) {
       state_of(el)->interrupted = true;
