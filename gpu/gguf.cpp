@@ -342,13 +342,16 @@ status gguf_parser::parse_array(int depth, const std::string& ctx, gguf_array* o
     return ok_status();
   }
   if (out->type == gguf_value_type::string) {
-    out->strings.resize(out->count);
+    // Every length is checked now; the views are made again when asked for (gguf_array::string_views).
+    const std::uint64_t first = cur_.pos();
     for (std::uint64_t i = 0; i < out->count; ++i) {
+      std::string_view ignored;
       // Context is built only on failure: vocabularies hold 100k+ strings.
-      if (auto s = cur_.read_string(gguf_limits::string_bytes_max, &out->strings[i], "array string"); !s.ok()) {
+      if (auto s = cur_.read_string(gguf_limits::string_bytes_max, &ignored, "array string"); !s.ok()) {
         return s.with_context(ctx + " element " + std::to_string(i));
       }
     }
+    out->raw = f_.bytes_.subspan(first, cur_.pos() - first);
     return ok_status();
   }
   out->arrays.resize(out->count);
@@ -646,11 +649,27 @@ result<const gguf_array*> gguf_file::get_array(std::string_view key) const {
   return &std::get<gguf_array>(v->data);
 }
 
-result<std::span<const std::string_view>> gguf_file::get_array_strings(std::string_view key) const {
+result<std::vector<std::string_view>> gguf_file::get_array_strings(std::string_view key) const {
   auto a = get_array(key);
   if (!a.ok()) return a.error();
   if ((*a)->type != gguf_value_type::string) return mismatch(key, (*a)->type, "array of string");
-  return std::span<const std::string_view>((*a)->strings);
+  return (*a)->string_views();
+}
+
+std::vector<std::string_view> gguf_array::string_views() const {
+  std::vector<std::string_view> out;
+  if (type != gguf_value_type::string) return out;
+  out.reserve(count);
+  // The parser checked every length against the file: walk the same (u64 length, bytes) records.
+  std::size_t at = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, raw.data() + at, sizeof n);
+    at += sizeof n;
+    out.emplace_back(reinterpret_cast<const char*>(raw.data() + at), static_cast<std::size_t>(n));
+    at += static_cast<std::size_t>(n);
+  }
+  return out;
 }
 
 result<std::vector<float>> gguf_file::get_array_f32(std::string_view key) const {

@@ -22,7 +22,7 @@ void touch(std::string_view s) {
 
 void walk(const holo::gpu::gguf_array& a) {
   touch(a.raw);
-  for (auto s : a.strings) touch(s);
+  for (auto s : a.string_views()) touch(s);
   for (const auto& inner : a.arrays) walk(inner);
 }
 

@@ -69,13 +69,16 @@ std::string_view to_string(gguf_value_type t);
 std::size_t gguf_value_size(gguf_value_type t);
 
 // An array value. Fixed-size elements stay in the file (`raw`, count * gguf_value_size(type) bytes,
-// little-endian, unaligned: read with memcpy); strings and nested arrays are indexed.
+// little-endian, unaligned: read with memcpy); so do strings (`raw`: their (u64 length, bytes)
+// records, every length checked at parse; string_views() lists them on demand, so a 150k-token
+// vocabulary does not keep 2.4 MB of views for the model's life); nested arrays are indexed.
 struct gguf_array {
   gguf_value_type type = gguf_value_type::u8;  // element type
   std::uint64_t count = 0;
-  std::span<const std::byte> raw;              // when type is fixed-size
-  std::vector<std::string_view> strings;       // when type == string
+  std::span<const std::byte> raw;              // when type is fixed-size or string
   std::vector<gguf_array> arrays;              // when type == array
+
+  std::vector<std::string_view> string_views() const;  // empty unless type == string
 };
 
 // A metadata value. Integers are widened (unsigned types to uint64_t, signed to int64_t), floats to
@@ -141,7 +144,7 @@ class gguf_file {
   result<float> get_f32_or(std::string_view key, float fallback) const;
 
   result<const gguf_array*> get_array(std::string_view key) const;
-  result<std::span<const std::string_view>> get_array_strings(std::string_view key) const;
+  result<std::vector<std::string_view>> get_array_strings(std::string_view key) const;  // views into the file
   result<std::vector<float>> get_array_f32(std::string_view key) const;         // f32 or f64 elements
   result<std::vector<std::int32_t>> get_array_i32(std::string_view key) const;  // integers that fit
 

@@ -143,7 +143,7 @@ void check_sample(const gguf_file& f, const sample& s, std::uint32_t alignment) 
   BOOST_TEST((*f.get_array("t.bools"))->count == 3u);
   const gguf_array* nested = *f.get_array("t.nested");
   BOOST_TEST_REQUIRE(nested->arrays.size() == 3u);
-  BOOST_TEST(nested->arrays[0].strings[1] == "yz");
+  BOOST_TEST(nested->arrays[0].string_views()[1] == "yz");
   BOOST_TEST((nested->arrays[1].type == gguf_value_type::i16));
   std::int16_t second = 0;
   std::memcpy(&second, nested->arrays[1].raw.data() + 2, 2);

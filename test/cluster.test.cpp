@@ -202,8 +202,11 @@ BOOST_AUTO_TEST_CASE(free_memory_taken_by_another_program_is_re_announced) {
   };
   double before = -1;
   BOOST_REQUIRE(holo::test::eventually(5s, [&] { return (before = free_of("n2")) > 0; }));
-  // Past the threshold with room to spare; capped so a small CI machine is not pushed to swap.
-  const double take_gib = std::min(before / 8 + 1.0, before / 3);
+  // Twice the threshold (1/8) and more, so that both the drop and the recovery (measured against
+  // the lowered figure) clear it even while the tests running beside this one move a GiB or two of
+  // their own (CI saw a 3.8 GiB take come back as a 2.9 GiB rise, short of 1/8 of 19.8 GiB); capped
+  // so a small CI machine is not pushed to swap.
+  const double take_gib = std::min(before / 4 + 1.0, before / 3);
   BOOST_TEST_MESSAGE("n2 announced " << before << " GiB free; taking " << take_gib << " GiB");
   BOOST_REQUIRE_GT(take_gib, 0.5);
   {
@@ -220,7 +223,7 @@ BOOST_AUTO_TEST_CASE(free_memory_taken_by_another_program_is_re_announced) {
     before = low;
   }
   double high = before;
-  BOOST_CHECK_MESSAGE(holo::test::eventually(12s, [&] {
+  BOOST_CHECK_MESSAGE(holo::test::eventually(15s, [&] {
                         high = free_of("n2");
                         return high > before + take_gib / 2;
                       }),

@@ -1,8 +1,7 @@
+// `holo`'s subcommands, in the order --help lists them.
 #include "runtime/cli/commands.hpp"
 
 #include <CLI/CLI.hpp>
-
-#include "runtime/version.hpp"
 
 namespace holo::cli {
 
@@ -19,14 +18,6 @@ void add_store(CLI::App& app, command_registry& reg);
 void add_launch(CLI::App& app, command_registry& reg);
 void add_backup(CLI::App& app, command_registry& reg);
 void add_shell(CLI::App& app, command_registry& reg);
-
-std::string_view version_string() { return holo::version_string(); }
-
-int command_registry::run_selected() {
-  for (auto& e : entries_)
-    if (e.sub->parsed()) return e.run();
-  return 2;
-}
 
 void register_all(CLI::App& app, command_registry& reg) {
   add_node(app, reg);

@@ -29,4 +29,15 @@ class command_registry {
 
 void register_all(CLI::App& app, command_registry& reg);
 
+// The engine's own commands (run, tokenize, bench engine): all that the lean `holo-engine` executable
+// has. It links only the engine, so its resident memory is the model's and not also the ~17 MiB
+// that the cluster's libraries (CAF, ZeroMQ, libpq with TLS and Kerberos, httplib with OpenSSL)
+// touch at start -- more than the engine's whole 10% allowance for a 100M model.
+void register_engine_commands(CLI::App& app, command_registry& reg);
+
+// In `holo`: when argv selects an engine command and `holo-engine` sits beside this executable, run
+// it there (execv, same arguments; no return). Returns when it cannot, and `holo` runs the command
+// itself.
+void exec_engine_command(int argc, char** argv);
+
 }  // namespace holo::cli

@@ -5,6 +5,7 @@
 #include "runtime/cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  holo::cli::exec_engine_command(argc, argv);  // run, tokenize, bench engine: in the lean holo-engine
   CLI::App app{"holo: run an LLM-serving cluster across unlike machines", "holo"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(holo::cli::version_string()));
