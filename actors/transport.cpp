@@ -57,8 +57,8 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
   auto link = std::make_shared<transport_link>(self->system(), ctx->node.name);
   auto opts = io_options(*ctx);
   // The I/O thread calls the link through a plain pointer: the link outlives it (stop() joins it).
-  opts.deliver_inline = [raw = link.get()](const std::string& peer, std::string_view frame) {
-    return raw->on_frame(peer, frame);
+  opts.deliver_inline = [raw = link.get()](const std::string& peer, std::string_view frame, caf::execution_unit* host) {
+    return raw->on_frame(peer, frame, host);
   };
   opts.on_tick = [raw = link.get()] { raw->on_tick(); };
   auto io = cluster_io::start(self->system(), *ctx->zmq, std::move(opts), caf::actor_cast<caf::actor>(self));

@@ -123,15 +123,15 @@ caf::strong_actor_ptr transport_link::local_actor(std::string_view name) const {
   return sys_.registry().get(caf::atom_from_string(name));
 }
 
-void transport_link::respond(pending_request& p, caf::message answer) {
+void transport_link::respond(pending_request& p, caf::message answer, caf::execution_unit* host) {
   if (!p.mid.is_request()) return;  // sent, not requested: nobody waits for an answer
   if (p.stages.empty()) {
-    if (p.source) p.source->enqueue(caf::make_mailbox_element(nullptr, p.mid.response_id(), {}, std::move(answer)), nullptr);
+    if (p.source) p.source->enqueue(caf::make_mailbox_element(nullptr, p.mid.response_id(), {}, std::move(answer)), host);
     return;
   }
   auto next = std::move(p.stages.back());
   p.stages.pop_back();
-  if (next) next->enqueue(caf::make_mailbox_element(std::move(p.source), p.mid, std::move(p.stages), std::move(answer)), nullptr);
+  if (next) next->enqueue(caf::make_mailbox_element(std::move(p.source), p.mid, std::move(p.stages), std::move(answer)), host);
 }
 
 // ---- outbound --------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ void transport_link::answer_served(std::uint64_t local_id, caf::mailbox_element&
 
 // ---- the I/O thread --------------------------------------------------------------------------------
 
-bool transport_link::on_frame(const std::string& peer, std::string_view frame) {
+bool transport_link::on_frame(const std::string& peer, std::string_view frame, caf::execution_unit* host) {
   auto e = wire::decode_envelope_view(frame);
   // The envelope must name the peer that the link authenticated, and this node.
   if (!e || e->from_node != peer || e->to_node != self_) {
@@ -253,15 +253,15 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return true;
       }
-      target->enqueue(std::move(*element), nullptr);
+      target->enqueue(std::move(*element), host);
       return true;
     }
     case wire::frame_kind::request:
-      serve(peer, e->from_actor, e->to_actor, e->correlation, e->type, e->body);
+      serve(peer, e->from_actor, e->to_actor, e->correlation, e->type, e->body, host);
       return true;
     case wire::frame_kind::response:
     case wire::frame_kind::error:
-      complete(peer, e->correlation, e->kind == wire::frame_kind::error, e->type, e->body);
+      complete(peer, e->correlation, e->kind == wire::frame_kind::error, e->type, e->body, host);
       return true;
   }
   dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -269,7 +269,8 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame) {
 }
 
 void transport_link::serve(const std::string& peer, std::string_view their_actor, std::string_view our_actor,
-                           std::uint64_t correlation, std::uint16_t type, std::string_view body) {
+                           std::uint64_t correlation, std::uint16_t type, std::string_view body,
+                           caf::execution_unit* host) {
   auto id = next_served_.fetch_add(1, std::memory_order_relaxed);
   // A request from the reply sink: the target's answer goes straight back out on its own thread.
   auto element = wire::decode_to_mailbox(type, body, sink_, caf::make_message_id(id));
@@ -297,11 +298,11 @@ void transport_link::serve(const std::string& peer, std::string_view their_actor
     served_.emplace(id, served_request{peer, std::string(their_actor), std::string(our_actor), correlation,
                                        clock_type::now()});
   }
-  target->enqueue(std::move(*element), nullptr);
+  target->enqueue(std::move(*element), host);
 }
 
 void transport_link::complete(const std::string& peer, std::uint64_t correlation, bool is_error,
-                              std::uint16_t type, std::string_view body) {
+                              std::uint16_t type, std::string_view body, caf::execution_unit* host) {
   pending_request p;
   {
     std::lock_guard<std::mutex> guard{pending_mtx_};
@@ -322,13 +323,13 @@ void transport_link::complete(const std::string& peer, std::uint64_t correlation
       ok = wire::unpack_value(oh.get(), re);
     } catch (const std::exception&) {
     }
-    if (!ok) return respond(p, error_message(errc::bad_frame, "undecodable error reply"));
+    if (!ok) return respond(p, error_message(errc::bad_frame, "undecodable error reply"), host);
     auto code = static_cast<status_code>(re.code);
     return respond(p, error_message(code == status_code::not_found ? errc::unknown_actor : errc::remote_failure,
-                                    re.message));
+                                    re.message), host);
   }
   auto msg = wire::decode_message(type, body);
-  respond(p, msg ? std::move(*msg) : error_message(errc::bad_frame, msg.error().message()));
+  respond(p, msg ? std::move(*msg) : error_message(errc::bad_frame, msg.error().message()), host);
 }
 
 void transport_link::on_tick() {

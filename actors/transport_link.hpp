@@ -72,7 +72,8 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
   void set_peer(const std::string& node, bool up);  // down: its pending requests fail at once
 
   // ---- the I/O thread ----
-  bool on_frame(const std::string& peer, std::string_view frame);  // always true: dealt with
+  // Always true: dealt with. `host` (cluster_io's deferred scheduling) goes to every enqueue.
+  bool on_frame(const std::string& peer, std::string_view frame, caf::execution_unit* host = nullptr);
   void on_tick();                                                    // expires timed-out requests
 
   // ---- counters ----
@@ -98,13 +99,13 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
     std::chrono::steady_clock::time_point since;
   };
 
-  static void respond(pending_request& p, caf::message answer);
+  static void respond(pending_request& p, caf::message answer, caf::execution_unit* host = nullptr);
   void error_frame(const std::string& peer, std::string_view their_actor, std::string_view our_actor,
                    std::uint64_t correlation, int code, const std::string& text);
   void serve(const std::string& peer, std::string_view their_actor, std::string_view our_actor,
-             std::uint64_t correlation, std::uint16_t type, std::string_view body);
+             std::uint64_t correlation, std::uint16_t type, std::string_view body, caf::execution_unit* host);
   void complete(const std::string& peer, std::uint64_t correlation, bool is_error, std::uint16_t type,
-                std::string_view body);
+                std::string_view body, caf::execution_unit* host);
   caf::strong_actor_ptr local_actor(std::string_view name) const;
 
   caf::actor_system& sys_;

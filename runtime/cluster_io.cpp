@@ -7,6 +7,9 @@
 #include <mutex>
 #include <vector>
 
+#include <caf/execution_unit.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
 #include <caf/all.hpp>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -237,9 +240,27 @@ void cluster_io::rebuild_failing_links() {
   }
 }
 
+// The execution unit the I/O thread hands to deliver_inline: a scheduled actor that a delivery
+// wakes (its mailbox was empty) lands here instead of in the scheduler, and goes there at flush(),
+// after the batch of frames. Messages are in the mailboxes already; only the wake-up waits.
+class cluster_io::deferred_scheduling final : public caf::execution_unit {
+ public:
+  explicit deferred_scheduling(caf::actor_system* sys) : caf::execution_unit(sys) {}
+  ~deferred_scheduling() override { flush(); }
+  void exec_later(caf::resumable* job) override { jobs_.push_back(job); }
+  void flush() {
+    for (caf::resumable* job : jobs_) system().scheduler().enqueue(job);  // takes the reference CAF added
+    jobs_.clear();
+  }
+
+ private:
+  std::vector<caf::resumable*> jobs_;
+};
+
 void cluster_io::run() {
   auto& s = *sockets_;
   auto& c = *counters_;
+  deferred_scheduling batch(&owner_->home_system());
   bool curve = opts_.curve.has_value();
   std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}};
   if (s.zap) items.push_back({s.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
@@ -301,14 +322,16 @@ void cluster_io::run() {
         }
         ++c.frames_in;
         c.bytes_in += parts[1].size();
-        if (opts_.deliver_inline && opts_.deliver_inline(peer, parts[1].to_string_view())) continue;
+        if (opts_.deliver_inline && opts_.deliver_inline(peer, parts[1].to_string_view(), &batch)) continue;
         caf::anon_send(owner_, cluster_in_atom::value, std::move(peer), parts[1].to_string());
       }
+      batch.flush();  // before anything else can wait: the next poll may sleep
       if (s.zap && (items[1].revents & ZMQ_POLLIN)) {
         s.zap->handle_ready();
         c.rejected_handshakes = s.zap->rejected();
       }
     } catch (const zmq::error_t& e) {
+      batch.flush();
       if (e.num() == ETERM) break;
     }
   }

@@ -78,7 +78,11 @@ struct cluster_io_options {
   // Runs on the I/O thread for every well-formed inbound frame, with the authenticated peer and
   // the payload (valid only during the call). Returns true when it has dealt with the frame;
   // false sends it on to the owner as cluster_in_atom. Must not block. Unset: everything goes on.
-  std::function<bool(const std::string& peer, std::string_view frame)> deliver_inline;
+  // `host`: pass it to the enqueue of what the frame delivers. An actor woken that way is handed to
+  // the scheduler once the I/O thread has read every frame waiting (at most 256), not at once: a
+  // burst for one actor then costs one wake-up of a worker instead of one per frame (the worker
+  // used to drain a frame or two, sleep, and be woken again by the next).
+  std::function<bool(const std::string& peer, std::string_view frame, caf::execution_unit* host)> deliver_inline;
   // Runs on the I/O thread about every `tick_ms` (the poll wakes at least that often): for
   // deadlines kept by the owner's shared state (request timeouts). Must not block.
   std::function<void()> on_tick;
@@ -128,6 +132,7 @@ class cluster_io {
   std::unique_ptr<zmq::socket_t> make_monitor(zmq::socket_t& dealer, const std::string& peer);
   void run();
 
+  class deferred_scheduling;  // cluster_io.cpp: the `host` of deliver_inline
   cluster_io_options opts_;
   caf::actor owner_;
   std::unique_ptr<sockets> sockets_;
