@@ -108,6 +108,30 @@ BOOST_AUTO_TEST_CASE(matmul_all_types_shapes_threads) {
   }
 }
 
+// The 32-element block types on rows of an odd number of blocks (the decode dot of Q8_0 takes blocks
+// two at a time and finishes the odd one apart), decode and prefill.
+BOOST_AUTO_TEST_CASE(matmul_odd_block_counts) {
+  backends be;
+  for (tensor_type t : {tensor_type::q8_0, tensor_type::q4_0}) {
+    for (std::int64_t cols : {32, 96, 2080}) {
+      const std::int64_t rows = 19;
+      const auto w = make_weights(t, rows, cols, unsigned(cols) + 3);
+      for (std::int64_t n : {1, 5}) {
+        const auto x = random_floats(n * cols, unsigned(n) + 11);
+        std::vector<float> want(n * rows), got(n * rows);
+        BOOST_REQUIRE(be.ref.matmul(w.view, x.data(), n, nullptr, want.data()).ok());
+        for (auto& f : be.fast) {
+          std::fill(got.begin(), got.end(), NAN);
+          BOOST_REQUIRE(f->matmul(w.view, x.data(), n, nullptr, got.data()).ok());
+          const double err = norm_error(got, want);
+          BOOST_TEST(err < matmul_bound(t, n * rows),
+                     gpu::traits(t).name << " cols=" << cols << " n=" << n << ": " << err);
+        }
+      }
+    }
+  }
+}
+
 // Sanity: the metric catches a layout bug. Decoding Q4_0 with the nibbles of byte i taken as elements
 // 2i and 2i+1 (the wrong, interleaved order) must land far outside the Q4_0 bound.
 BOOST_AUTO_TEST_CASE(wrong_layout_is_detected) {

@@ -44,6 +44,13 @@ bool gemm_wants_offset(tensor_type w);
 // unsigned); the scales are copied.
 void offset_q8_0(const void* in, void* out, std::int64_t blocks);
 
+// Decode (one token) with Q8_0 weights: every weight row is dotted with the same activation row, so
+// its blocks' scales are converted to float once (append_scales_q8_0 writes them after the blocks,
+// at decode_scales_offset) instead of once per row, and the dot keeps two accumulator chains.
+std::size_t decode_scales_offset(std::int64_t n);
+void append_scales_q8_0(void* x, std::int64_t n);
+float vec_dot_q8_0_q8_0_decode(const void* w, const void* x, std::int64_t n);
+
 float vec_dot_f32(const void* w, const void* x, std::int64_t n);
 float vec_dot_f16(const void* w, const void* x, std::int64_t n);
 float vec_dot_bf16(const void* w, const void* x, std::int64_t n);

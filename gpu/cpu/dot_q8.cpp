@@ -239,6 +239,54 @@ float vec_dot_q8_0_q8_0(const void* wv, const void* xv, std::int64_t n) {
 #endif
 }
 
+std::size_t decode_scales_offset(std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n / qk8_0) * sizeof(block_q8_0);
+  return (blocks + 63) / 64 * 64;
+}
+
+void append_scales_q8_0(void* xv, std::int64_t n) {
+  const auto* x = static_cast<const block_q8_0*>(xv);
+  auto* d = reinterpret_cast<float*>(static_cast<std::byte*>(xv) + decode_scales_offset(n));
+  for (std::int64_t b = 0; b < n / qk8_0; ++b) d[b] = fp16(x[b].d);
+}
+
+float vec_dot_q8_0_q8_0_decode(const void* wv, const void* xv, std::int64_t n) {
+  const auto* w = static_cast<const block_q8_0*>(wv);
+  const auto* x = static_cast<const block_q8_0*>(xv);
+  const auto* xd = reinterpret_cast<const float*>(static_cast<const std::byte*>(xv) + decode_scales_offset(n));
+  const std::int64_t nb = n / qk8_0;
+#ifdef HOLO_CPU_AVX2
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  std::int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    prefetch_page_ahead<1>(w + b);
+    const __m256 d0 = _mm256_set1_ps(fp16(w[b].d) * xd[b]);
+    const __m256 d1 = _mm256_set1_ps(fp16(w[b + 1].d) * xd[b + 1]);
+    const __m256i qw0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i qw1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs));
+    const __m256i qx0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const __m256i qx1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(d0, mul_sum_i8(qw0, qx0), acc0);
+    acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(qw1, qx1), acc1);
+  }
+  for (; b < nb; ++b) {
+    const __m256 d = _mm256_set1_ps(fp16(w[b].d) * xd[b]);
+    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    acc0 = _mm256_fmadd_ps(d, mul_sum_i8(qw, qx), acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
+#else
+  float sum = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < qk8_0; ++i) s += w[b].qs[i] * x[b].qs[i];
+    sum += fp16(w[b].d) * xd[b] * float(s);
+  }
+  return sum;
+#endif
+}
+
 #if defined(HOLO_CPU_AVX2) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define HOLO_CPU_ZMM_KQUANT_DOTS 1
 namespace {

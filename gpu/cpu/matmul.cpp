@@ -21,7 +21,9 @@ std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max)
 void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_t n, const float* bias,
             float* out, std::byte* scratch) {
   const tensor_type act = activation_type(w.type);
-  const vec_dot_fn dot = vec_dot_for(w.type);
+  // Decode with Q8_0 weights: the activation scales as floats after the blocks (dot.hpp).
+  const bool q8_0_decode = n == 1 && w.type == tensor_type::q8_0;
+  const vec_dot_fn dot = q8_0_decode ? vec_dot_q8_0_q8_0_decode : vec_dot_for(w.type);
   // x (n, cols) f32 -> act (n, cols) in scratch, one row per thread range; float weights read x.
   const void* xa = x;
   std::size_t xa_row = static_cast<std::size_t>(w.cols) * sizeof(float);
@@ -29,6 +31,7 @@ void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_
     xa_row = row_bytes(act, static_cast<std::size_t>(w.cols));
     if (n == 1) {
       quantize_activation(act, x, scratch, w.cols);
+      if (q8_0_decode) append_scales_q8_0(scratch, w.cols);
     } else {
       pool.parallel_for(n, 1, [&](std::int64_t t0, std::int64_t t1, int) {
         for (std::int64_t t = t0; t < t1; ++t)
