@@ -250,6 +250,11 @@ void append_scales_q8_0(void* xv, std::int64_t n) {
   for (std::int64_t b = 0; b < n / qk8_0; ++b) d[b] = fp16(x[b].d);
 }
 
+// Two pages ahead, not one as the other dots: this dot reads a page in fewer cycles than the
+// K-quant ones, so one page ahead is too little time for the line to arrive (1B Q8_0 decode, 9 of
+// 13 alternated pairs faster at 8 KiB, +4% median; Q4_K_M was slower at 8 KiB in the same test).
+constexpr int q8_0_decode_ahead_bytes = 2 * page_ahead_bytes;
+
 float vec_dot_q8_0_q8_0_decode(const void* wv, const void* xv, std::int64_t n) {
   const auto* w = static_cast<const block_q8_0*>(wv);
   const auto* x = static_cast<const block_q8_0*>(xv);
@@ -259,7 +264,7 @@ float vec_dot_q8_0_q8_0_decode(const void* wv, const void* xv, std::int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   std::int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    prefetch_page_ahead<1>(w + b);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + q8_0_decode_ahead_bytes, _MM_HINT_T0);
     const __m256 d0 = _mm256_set1_ps(fp16(w[b].d) * xd[b]);
     const __m256 d1 = _mm256_set1_ps(fp16(w[b + 1].d) * xd[b + 1]);
     const __m256i qw0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
