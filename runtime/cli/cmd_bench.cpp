@@ -24,7 +24,7 @@ void add_bench_store(CLI::App& bench, std::vector<std::pair<CLI::App*, std::func
 void add_bench(CLI::App& app, command_registry& reg) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: engine, transport, serve, store");
   bench->require_subcommand(1);
-  auto children = std::make_shared<std::vector<std::pair<CLI::App*, std::function<int()>>>>();
+  auto children = std::make_shared<child_commands>();
   add_bench_engine(*bench, *children);
   add_bench_transport(*bench, *children);  // cmd_bench_transport.cpp
   add_bench_serve(*bench, *children);      // cmd_bench_serve.cpp
@@ -32,11 +32,7 @@ void add_bench(CLI::App& app, command_registry& reg) {
   add_bench_store(*bench, *children);      // cmd_store.cpp
   // Sibling benchmarks go here, each an add_bench_NAME(*bench, *children) in its own
   // cmd_bench_NAME.cpp.
-  reg.add(bench, [children] {
-    for (auto& [sub, run] : *children)
-      if (sub->parsed()) return run();
-    return 2;
-  });
+  reg.add(bench, run_parsed_child(children));
 }
 
 }  // namespace holo::cli

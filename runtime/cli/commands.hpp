@@ -3,7 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace CLI {
@@ -28,6 +30,11 @@ class command_registry {
 };
 
 void register_all(CLI::App& app, command_registry& reg);
+
+// A parent command's children (`bench engine`, `bench transport`, ...): each sub and its run.
+using child_commands = std::vector<std::pair<CLI::App*, std::function<int()>>>;
+// The parent's run: the run of whichever child was parsed (2 when none was).
+std::function<int()> run_parsed_child(std::shared_ptr<child_commands> children);
 
 // The engine's own commands (run, tokenize, bench engine): all that the lean `holo-engine` executable
 // has. It links only the engine, so its resident memory is the model's and not also the ~17 MiB

@@ -24,13 +24,9 @@ void register_engine_commands(CLI::App& app, command_registry& reg) {
   add_run(app, reg);
   auto* bench = app.add_subcommand("bench", "Benchmarks: engine (the others are in `holo bench`)");
   bench->require_subcommand(1);
-  auto children = std::make_shared<std::vector<std::pair<CLI::App*, std::function<int()>>>>();
+  auto children = std::make_shared<child_commands>();
   add_bench_engine(*bench, *children);
-  reg.add(bench, [children] {
-    for (auto& [sub, run] : *children)
-      if (sub->parsed()) return run();
-    return 2;
-  });
+  reg.add(bench, run_parsed_child(children));
 }
 
 namespace {
