@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -93,7 +95,9 @@ void temp_dir::write(const std::string& name, const std::string& text) const {
   out << text;
 }
 
-int free_port() {
+namespace {
+// One free port from the kernel (bound to port 0, then closed).
+int kernel_free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -108,6 +112,21 @@ int free_port() {
   int port = ntohs(addr.sin_port);
   close(fd);
   return port;
+}
+}  // namespace
+
+// The kernel may hand the same closed port out again at once, and a test asking for two (a node's
+// cluster and metrics endpoints) got one port twice (CI: the metrics endpoint failed to bind), so
+// a port is never given twice in one process.
+int free_port() {
+  static std::mutex mtx;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> lock{mtx};
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = kernel_free_port();
+    if (given.insert(port).second) return port;
+  }
+  throw std::runtime_error("cannot find a free port not handed out before");
 }
 
 std::string read_file(const std::string& path) {
