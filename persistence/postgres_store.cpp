@@ -304,9 +304,9 @@ class postgres_store final : public store {
                         r->integer(0, 3), r->integer(0, 4), r->integer(0, 5)};
   }
 
-  result<std::vector<std::string>> journal_ids(std::size_t limit) override {
-    auto r = query("SELECT request_id FROM journal ORDER BY request_id LIMIT $1",
-                   params().integer(std::int64_t(std::min(limit, read_rows_max))));
+  result<std::vector<std::string>> journal_ids(const std::string& after, std::size_t limit) override {
+    auto r = query("SELECT request_id FROM journal WHERE request_id > $1 ORDER BY request_id LIMIT $2",
+                   params().text(after).integer(std::int64_t(std::min(limit, read_rows_max))));
     if (!r) return r.error();
     std::vector<std::string> out;
     for (int i = 0; i < r->count(); ++i) out.push_back(r->text(i, 0));

@@ -349,11 +349,11 @@ class sqlite_store final : public store {
     return c;
   }
 
-  result<std::vector<std::string>> journal_ids(std::size_t limit) override {
+  result<std::vector<std::string>> journal_ids(const std::string& after, std::size_t limit) override {
     HOLO_TRY(require());
-    auto q = prepare("SELECT request_id FROM journal ORDER BY request_id LIMIT ?");
+    auto q = prepare("SELECT request_id FROM journal WHERE request_id > ? ORDER BY request_id LIMIT ?");
     if (!q) return q.error();
-    (*q)->integer(std::int64_t(std::min(limit, read_rows_max)));
+    (*q)->text(after).integer(std::int64_t(std::min(limit, read_rows_max)));
     std::vector<std::string> out;
     for (;;) {
       auto r = (*q)->step();

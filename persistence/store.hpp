@@ -200,8 +200,10 @@ class store {
   virtual status ack_outbox(std::int64_t up_to_seq) = 0;
 
   virtual result<table_counts> counts() = 0;
-  // Every journal request_id (for tests and `holo store check`), up to `limit`.
-  virtual result<std::vector<std::string>> journal_ids(std::size_t limit) = 0;
+  // Journal request_ids after `after` in request_id order (the database's), at most `limit`
+  // (capped at read_rows_max): one page; the next page starts after the last id of this one. For
+  // tests and `holo store check`, which must see every id however many there are.
+  virtual result<std::vector<std::string>> journal_ids(const std::string& after, std::size_t limit) = 0;
   // Structural check: SQLite's PRAGMA integrity_check; PostgreSQL: the schema is complete.
   // Ok or data_loss with what the check said.
   virtual status integrity_check() = 0;

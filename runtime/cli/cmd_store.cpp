@@ -1,6 +1,8 @@
 // holo store: look at and exercise a node's store without running the node.
-//   holo store check    [TARGET] [--expect-ids FILE]   integrity, schema version, row counts; with
+//   holo store check    [TARGET] [--expect-ids FILE] [--page-rows N]
+//                                                       integrity, schema version, row counts; with
 //                                                       --expect-ids, how many of those journal ids are missing
+//                                                       (all ids read, N per query)
 //   holo store migrate  [TARGET]                        apply missing migrations, print the version
 //   holo store write-test [TARGET] [--count N] [--first K] [--window W] [--prefix P]
 //                                                       journal writes through the store actor, "ack ID" per commit
@@ -78,7 +80,7 @@ int fail_usage(const char* cmd, const status& s) {
   return 2;
 }
 
-int run_check(const target_args& t, const std::string& expect_ids) {
+int run_check(const target_args& t, const std::string& expect_ids, std::size_t page_rows) {
   auto o = t.resolve();
   if (!o) return fail_usage("check", o.error());
   auto s = persist::open_store(o->store);
@@ -108,12 +110,18 @@ int run_check(const target_args& t, const std::string& expect_ids) {
       std::cerr << "holo store check: cannot read " << expect_ids << "\n";
       return 2;
     }
-    auto ids = db.journal_ids(persist::read_rows_max);
-    if (!ids) {
-      std::cerr << "holo store check: " << ids.error().to_string() << "\n";
-      return 1;
+    // Every id, page by page: a journal longer than one page must not read as missing rows.
+    std::set<std::string> have;
+    for (std::string after;;) {
+      auto ids = db.journal_ids(after, page_rows);
+      if (!ids) {
+        std::cerr << "holo store check: " << ids.error().to_string() << "\n";
+        return 1;
+      }
+      have.insert(ids->begin(), ids->end());
+      if (ids->size() < page_rows) break;
+      after = ids->back();
     }
-    std::set<std::string> have(ids->begin(), ids->end());
     std::int64_t expected = 0, missing = 0;
     for (std::string line; std::getline(in, line);) {
       if (line.empty()) continue;
@@ -165,6 +173,10 @@ void add_store(CLI::App& app, command_registry& reg) {
   auto* check = store->add_subcommand("check", "Integrity, schema version and row counts");
   t->add_to(check);
   check->add_option("--expect-ids", *expect, "File of journal request ids (one a line) that must all be present");
+  auto page_rows = std::make_shared<std::size_t>(persist::read_rows_max);
+  check->add_option("--page-rows", *page_rows, "Journal ids read per query for --expect-ids")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t(1), persist::read_rows_max));
   auto* migrate = store->add_subcommand("migrate", "Apply the missing migrations");
   t->add_to(migrate);
   auto wt = std::make_shared<write_test_options>();
@@ -180,7 +192,7 @@ void add_store(CLI::App& app, command_registry& reg) {
   write_test->add_option("--timeout-ms", wt->timeout_ms, "Give up after this long")->capture_default_str();
   logs->add_to(write_test);
   reg.add(store, [=] {
-    if (check->parsed()) return run_check(*t, *expect);
+    if (check->parsed()) return run_check(*t, *expect, *page_rows);
     if (migrate->parsed()) return run_migrate(*t);
     if (write_test->parsed()) {
       auto o = t->resolve();
