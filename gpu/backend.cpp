@@ -124,10 +124,22 @@ status backend::copy_out(void* host_dst, const void* src, std::size_t bytes) {
   return {};
 }
 
+status backend::matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n) {
+  for (std::size_t i = 0; i < count; ++i) HOLO_TRY(matmul(*parts[i].w, x, n, parts[i].bias, parts[i].out));
+  return {};
+}
+
 status backend::rope_qk(float* q, std::int32_t n_head_q, float* k, std::int32_t n_head_k, std::int64_t n_tokens,
                         std::int32_t head_dim, const std::int32_t* positions, const rope_params& p) {
   HOLO_TRY(rope(q, n_tokens, n_head_q, head_dim, positions, p));
   return rope(k, n_tokens, n_head_k, head_dim, positions, p);
+}
+
+status backend::rope_qk_store(float* q, float* k, const float* v, std::int64_t n_tokens, const std::int32_t* positions,
+                              const rope_params& p, const kv_layer& cache, const attention_shape& shape,
+                              std::int64_t pos0) {
+  HOLO_TRY(rope_qk(q, shape.n_head, k, shape.n_head_kv, n_tokens, shape.head_dim, positions, p));
+  return kv_store(cache, shape, pos0, n_tokens, k, v);
 }
 
 void backend::add_rmsnorm(float* x, const float* o, const float* weight, std::int64_t n, std::int64_t dim, float eps,

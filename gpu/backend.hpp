@@ -144,6 +144,16 @@ class backend {
   virtual status matmul(const tensor_view& w, const float* x, std::int64_t n, const float* bias,
                         float* out) = 0;
 
+  // Several matrices on one input (a layer's q, k and v; gate and up): for each part, out (n,
+  // w.rows) = x @ w^T + bias, exactly as matmul would compute it. The default calls matmul per part;
+  // a device backend runs parts of one type in one launch. Fails as matmul.
+  struct matmul_part {
+    const tensor_view* w = nullptr;
+    const float* bias = nullptr;
+    float* out = nullptr;
+  };
+  virtual status matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n);
+
   // In place on x (n_tokens, n_heads, head_dim): rotates each head of token t by positions[t].
   // Fails: n_rot odd, zero or > head_dim (invalid_argument); n_tokens beyond reserve().
   virtual status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
@@ -153,6 +163,14 @@ class backend {
   // positions: one launch on a device backend. The default calls rope twice.
   virtual status rope_qk(float* q, std::int32_t n_head_q, float* k, std::int32_t n_head_k, std::int64_t n_tokens,
                          std::int32_t head_dim, const std::int32_t* positions, const rope_params& p);
+
+  // A layer's rope_qk and kv_store in one call: q (n_tokens, shape.n_head, head_dim) roped in place,
+  // k (n_tokens, shape.n_head_kv, head_dim) roped and stored with v as positions pos0 .. of the
+  // cache. One launch on a device backend (k itself may then stay unroped: callers read keys from
+  // the cache only). The default calls rope_qk and kv_store.
+  virtual status rope_qk_store(float* q, float* k, const float* v, std::int64_t n_tokens,
+                               const std::int32_t* positions, const rope_params& p, const kv_layer& cache,
+                               const attention_shape& shape, std::int64_t pos0);
 
   // Stores k, v (n_tokens, n_head_kv * head_dim) f32 as positions pos0 .. pos0+n_tokens-1 of the
   // cache (converted to F16). Fails (out_of_range): positions outside [0, cache.ctx_size).

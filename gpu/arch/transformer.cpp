@@ -151,13 +151,13 @@ status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int
   const layer_weights& l = weights_->layer(il);
   const model_config& c = *config_;
   // q (n, n_head*head_dim), k/v (n, n_head_kv*head_dim) = xn (n, n_embd) @ W^T (+ b)
-  HOLO_TRY(be_->matmul(l.wq, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()));
-  HOLO_TRY(be_->matmul(l.wk, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()));
-  HOLO_TRY(be_->matmul(l.wv, xn_.f32(), n, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.f32()));
+  const backend::matmul_part qkv[3] = {{&l.wq, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()},
+                                       {&l.wk, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()},
+                                       {&l.wv, hooks_.qkv_bias ? f32_data(l.bv) : nullptr, v_.f32()}};
+  HOLO_TRY(be_->matmul_parts(qkv, 3, xn_.f32(), n));
   const std::int32_t* positions = positions_.data() + t0;
-  HOLO_TRY(be_->rope_qk(q_.f32(), c.n_head, k_.f32(), c.n_head_kv, n, c.head_dim, positions, rope_));
   const kv_layer kv = cache_.layer(il - weights_->first_layer);
-  HOLO_TRY(be_->kv_store(kv, shape_, pos0, n, k_.f32(), v_.f32()));
+  HOLO_TRY(be_->rope_qk_store(q_.f32(), k_.f32(), v_.f32(), n, positions, rope_, kv, shape_, pos0));
   HOLO_TRY(be_->attention(q_.f32(), kv, shape_, pos0, n, att_.f32()));
   // o (n, n_embd) = att (n, n_head*head_dim) @ Wo^T (+ bo)
   return be_->matmul(l.wo, att_.f32(), n, l.bo.empty() ? nullptr : f32_data(l.bo), o_.f32());
@@ -170,8 +170,8 @@ status transformer::ffn_block(std::int32_t il, std::int64_t n) {
   for (std::int64_t t0 = 0; t0 < n; t0 += ffn_rows_max) {
     const std::int64_t m = std::min<std::int64_t>(ffn_rows_max, n - t0);
     const float* in = xn_.f32() + t0 * c.n_embd;
-    HOLO_TRY(be_->matmul(l.ffn_gate, in, m, nullptr, gate_.f32()));
-    HOLO_TRY(be_->matmul(l.ffn_up, in, m, nullptr, up_.f32()));
+    const backend::matmul_part gate_up[2] = {{&l.ffn_gate, nullptr, gate_.f32()}, {&l.ffn_up, nullptr, up_.f32()}};
+    HOLO_TRY(be_->matmul_parts(gate_up, 2, in, m));
     be_->swiglu(gate_.f32(), up_.f32(), m * c.n_ff, gate_.f32());
     HOLO_TRY(be_->matmul(l.ffn_down, gate_.f32(), m, nullptr, o_.f32() + t0 * c.n_embd));
   }

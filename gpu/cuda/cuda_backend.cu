@@ -45,6 +45,10 @@ class cuda_backend final : public backend {
     // override the integer matrix-vector launch shape (benchmark comparisons).
     if (const char* tpr = std::getenv("HOLO_CUDA_MV_TPR")) q8_launch_.threads_per_row = std::atoi(tpr);
     if (const char* cap = std::getenv("HOLO_CUDA_MV_CAP")) q8_launch_.blocks_per_sm = std::atoi(cap);
+    // HOLO_CUDA_FUSE=0 launches q, k, v (gate, up) one matrix at a time and rope and kv_store
+    // apart (comparisons).
+    const char* fuse = std::getenv("HOLO_CUDA_FUSE");
+    fuse_ = fuse == nullptr || fuse[0] != '0';
   }
 
   ~cuda_backend() override {
@@ -66,6 +70,10 @@ class cuda_backend final : public backend {
     HOLO_TRY(cuda_status(cudaGetDeviceProperties(&prop, device_), "device properties"));
     name_ = std::string("cuda:") + std::to_string(device_) + " (" + prop.name + ")";
     q8_launch_.sms = prop.multiProcessorCount;
+    // Programmatic dependent launch (compute capability 9.0 and later; HOLO_CUDA_PDL=0 turns it
+    // off): the next kernel of a decode step is scheduled while the current one drains (kernels.cuh).
+    const char* pdl = std::getenv("HOLO_CUDA_PDL");
+    pdl_ = (pdl == nullptr || pdl[0] != '0') && prop.major >= 9;
     // Pinned: a recorded step's copy of the token id and position reads it when the replay runs.
     HOLO_TRY(cuda_status(cudaMallocHost(&step_host_, 2 * sizeof(std::int32_t)), "pinned step scalars"));
     return {};
@@ -185,7 +193,7 @@ class cuda_backend final : public backend {
                                     cudaMemcpyHostToDevice, stream_),
                     "copy token ids"));
     }
-    cuda::get_rows(table.type, *w, table.row_size(), table.cols, ids_, n, out, stream_);
+    cuda::get_rows(table.type, *w, table.row_size(), table.cols, ids_, n, out, launches());
     return note(cudaGetLastError(), "get_rows");
   }
 
@@ -205,16 +213,63 @@ class cuda_backend final : public backend {
         count <= q8_capacity_) {
       // Integer products: x rounded to q8 once (the RMSNorm or SwiGLU that wrote x usually did it).
       if (q8_of_ != x || q8_count_ != count) {
-        cuda::quantize_q8(x, count, q8_, stream_);
+        cuda::quantize_q8(x, count, q8_, launches());
         q8_of_ = x;
         q8_count_ = count;
       }
-      cuda::matmul_q8(w.type, *dw, w.row_size(), w.rows, w.cols, q8_, n, db, out, q8_launch_, stream_);
+      cuda::matmul_q8(w.type, *dw, w.row_size(), w.rows, w.cols, q8_, n, db, out, q8_launch_, launches());
     } else {
-      cuda::matmul(w.type, *dw, w.row_size(), w.rows, w.cols, x, n, db, out, stream_);
+      cuda::matmul(w.type, *dw, w.row_size(), w.rows, w.cols, x, n, db, out, launches());
     }
     if (out == q8_of_) q8_forget();
     return note(cudaGetLastError(), "matmul");
+  }
+
+  status matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n) override {
+    // One launch per run of parts of one type (at most mv_parts_max), on the decode paths: the
+    // integer products, or the f32 ones for the float types. Otherwise part by part.
+    const bool q8_path = dp4a_ && n <= cuda::q8_tokens_max;
+    if (!fuse_ || count == 0 || n > cuda::q8_tokens_max) return backend::matmul_parts(parts, count, x, n);
+    const tensor_view& w0 = *parts[0].w;
+    for (std::size_t i = 0; i < count; ++i) {
+      HOLO_TRY(check_matmul(*parts[i].w, n, limits_));
+      if (parts[i].w->cols != w0.cols) return backend::matmul_parts(parts, count, x, n);
+    }
+    HOLO_TRY(pending());
+    const std::int64_t values = n * w0.cols;
+    for (std::size_t i = 0; i < count;) {
+      const tensor_type type = parts[i].w->type;
+      const bool integer = q8_path && cuda::matmul_q8_supported(type) && w0.cols % cuda::q8_block == 0 &&
+                           values <= q8_capacity_;
+      cuda::mv_parts group;
+      std::size_t j = i;
+      for (; j < count && parts[j].w->type == type && group.count < cuda::mv_parts_max; ++j) {
+        auto dw = weight(parts[j].w->data);
+        if (!dw) return dw.error();
+        const float* db = nullptr;
+        if (parts[j].bias) {
+          auto b = weight(parts[j].bias);
+          if (!b) return b.error();
+          db = static_cast<const float*>(*b);
+        }
+        group.p[group.count++] = {*dw, parts[j].w->row_size(), parts[j].w->rows, db, parts[j].out};
+      }
+      if (integer) {
+        if (q8_of_ != x || q8_count_ != values) {
+          cuda::quantize_q8(x, values, q8_, launches());
+          q8_of_ = x;
+          q8_count_ = values;
+        }
+        cuda::matmul_q8_parts(type, group, w0.cols, q8_, n, q8_launch_, launches());
+      } else {
+        cuda::matvec_parts(type, group, w0.cols, x, n, launches());
+      }
+      HOLO_TRY(note(cudaGetLastError(), "matmul"));
+      for (std::size_t k = i; k < j; ++k)
+        if (parts[k].out == q8_of_) q8_forget();
+      i = j;
+    }
+    return {};
   }
 
   status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
@@ -230,12 +285,31 @@ class cuda_backend final : public backend {
     return rope_launch(q, n_head_q, k, n_head_k, n_tokens, head_dim, positions, p);
   }
 
+  status rope_qk_store(float* q, float* k, const float* v, std::int64_t n_tokens, const std::int32_t* positions,
+                       const rope_params& p, const kv_layer& cache, const attention_shape& shape,
+                       std::int64_t pos0) override {
+    if (!fuse_) return backend::rope_qk_store(q, k, v, n_tokens, positions, p, cache, shape, pos0);
+    HOLO_TRY(check_rope(n_tokens, shape.n_head, shape.head_dim, p, limits_));
+    HOLO_TRY(check_rope(n_tokens, shape.n_head_kv, shape.head_dim, p, limits_));
+    HOLO_TRY(check_kv_store(cache, shape, pos0, n_tokens));
+    q8_forget();
+    HOLO_TRY(pending());
+    if (capturing_) {
+      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
+    } else {
+      HOLO_TRY(upload_positions(positions, n_tokens));
+    }
+    cuda::rope_store(q, k, v, n_tokens, positions_, p, cache, shape, pos0, capturing_ ? positions_ : nullptr,
+                     launches());
+    return note(cudaGetLastError(), "rope_store");
+  }
+
   status kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0, std::int64_t n_tokens,
                   const float* k, const float* v) override {
     HOLO_TRY(check_kv_store(cache, shape, pos0, n_tokens));
     q8_forget();
     HOLO_TRY(pending());
-    cuda::kv_store(cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, k, v, stream_);
+    cuda::kv_store(cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, k, v, launches());
     return note(cudaGetLastError(), "kv_store");
   }
 
@@ -244,7 +318,10 @@ class cuda_backend final : public backend {
     HOLO_TRY(check_attention(cache, shape, pos0, n_tokens, limits_));
     q8_forget();
     HOLO_TRY(pending());
-    cuda::attention(q, cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, out, stream_);
+    const std::int64_t row = std::int64_t(shape.n_head) * shape.head_dim;
+    const cuda::q8_activations q8 =
+        shape.head_dim % cuda::q8_block == 0 ? fuse_q8(out, n_tokens, n_tokens * row, row) : cuda::q8_activations{};
+    cuda::attention(q, cache, shape, pos0, capturing_ ? positions_ : nullptr, n_tokens, out, q8, launches());
     return note(cudaGetLastError(), "attention");
   }
 
@@ -254,7 +331,7 @@ class cuda_backend final : public backend {
     auto w = weight(weight_host);
     if (!w) return record(w.error());
     const cuda::q8_activations q8 = fuse_q8(out, n, n * dim, dim);
-    cuda::rmsnorm(x, static_cast<const float*>(*w), n, dim, eps, out, q8, stream_);
+    cuda::rmsnorm(x, static_cast<const float*>(*w), n, dim, eps, out, q8, launches());
     record(note(cudaGetLastError(), "rmsnorm"));
   }
   void add_rmsnorm(float* x, const float* o, const float* weight_host, std::int64_t n, std::int64_t dim, float eps,
@@ -263,28 +340,28 @@ class cuda_backend final : public backend {
     auto w = weight(weight_host);
     if (!w) return record(w.error());
     const cuda::q8_activations q8 = fuse_q8(out, n, n * dim, dim);
-    cuda::add_rmsnorm(x, o, static_cast<const float*>(*w), n, dim, eps, out, q8, stream_);
+    cuda::add_rmsnorm(x, o, static_cast<const float*>(*w), n, dim, eps, out, q8, launches());
     record(note(cudaGetLastError(), "add_rmsnorm"));
   }
   void add(const float* a, const float* b, std::int64_t count, float* out) override {
     q8_forget();
-    cuda::add(a, b, count, out, stream_);
+    cuda::add(a, b, count, out, launches());
     record(note(cudaGetLastError(), "add"));
   }
   void swiglu(const float* gate, const float* up, std::int64_t count, float* out) override {
     q8_forget();
     const cuda::q8_activations q8 = fuse_q8(out, 1, count, count);
-    cuda::swiglu(gate, up, count, out, q8, stream_);
+    cuda::swiglu(gate, up, count, out, q8, launches());
     record(note(cudaGetLastError(), "swiglu"));
   }
   void scale(float* x, std::int64_t count, float s) override {
     q8_forget();
-    cuda::scale(x, count, s, stream_);
+    cuda::scale(x, count, s, launches());
     record(note(cudaGetLastError(), "scale"));
   }
   void softmax(float* x, std::int64_t n, std::int64_t dim) override {
     q8_forget();
-    cuda::softmax(x, n, dim, stream_);
+    cuda::softmax(x, n, dim, launches());
     record(note(cudaGetLastError(), "softmax"));
   }
 
@@ -356,9 +433,14 @@ class cuda_backend final : public backend {
     } else {
       HOLO_TRY(upload_positions(positions, n_tokens));
     }
-    cuda::rope(x, n_tokens, n_heads, head_dim, positions_, p, stream_, x2, n_heads2);
+    cuda::rope(x, n_tokens, n_heads, head_dim, positions_, p, launches(), x2, n_heads2);
     return note(cudaGetLastError(), "rope");
   }
+
+  // Where the kernels go. Programmatic launches only in recorded decode steps: there the launch gaps
+  // are most of a step's time (H200, 1B: decode +4-7%); a prefill's large kernels lost 1-5% with
+  // them (the next kernel's blocks take room while the current one's last blocks still run).
+  cuda::stream_ref launches() const { return {stream_, pdl_ && capturing_}; }
 
   // The q8 copy in q8_ holds the rounding of the `q8_count_` values at q8_of_ until any op other
   // than a matmul that does not write there runs (every op but matmul calls q8_forget first).
@@ -417,6 +499,7 @@ class cuda_backend final : public backend {
   int device_;
   std::string name_;
   cudaStream_t stream_ = nullptr;
+  bool pdl_ = false;  // programmatic launches allowed (device and HOLO_CUDA_PDL)
   backend_limits limits_;
   std::unordered_map<const void*, device_weight> weights_;
   std::uint64_t uploaded_bytes_ = 0;
@@ -429,6 +512,7 @@ class cuda_backend final : public backend {
   bool graphs_ = true;
   bool capturing_ = false;
   bool dp4a_ = true;
+  bool fuse_ = true;
   cuda::q8_launch q8_launch_;
   cuda::q8_activations q8_;           // device scratch: q8 rounding of one matrix input
   std::int64_t q8_capacity_ = 0;      // values it holds

@@ -179,6 +179,56 @@ BOOST_AUTO_TEST_CASE(q8_products_equal_in_every_launch_shape) {
   }
 }
 
+// Several matrices on one input (a layer's q, k, v; gate and up) in one launch compute every row
+// exactly as one matmul per matrix does: the same kernel per row, only the rows of up to three
+// matrices share a grid (rows 67, 33, 21: a block's rows straddle two parts at 2 and 4 rows per
+// block). A third part of another type splits the group; biases on some parts only.
+BOOST_AUTO_TEST_CASE(matmul_parts_equal_one_matmul_per_part) {
+  if (!cuda_or_skip()) return;
+  std::deque<gpu::test::weight_matrix> weights;  // alive to the end: see matmul_every_type_equals_reference
+  std::deque<std::vector<float>> biases;
+  for (const char* tpr : {"0", "32", "128"}) {
+    setenv("HOLO_CUDA_MV_TPR", tpr, 1);
+    auto be = cuda_or_skip();
+    unsetenv("HOLO_CUDA_MV_TPR");
+    BOOST_REQUIRE(be);
+    for (tensor_type t : all_types) {
+      for (bool mixed : {false, true}) {
+        for (std::int64_t n : {1, 5}) {
+          const std::int64_t cols = 1024;
+          const std::int64_t rows[3] = {67, 33, 21};
+          const tensor_type other = t == tensor_type::q6_k ? tensor_type::q4_k : tensor_type::q6_k;
+          const tensor_type types[3] = {t, t, mixed ? other : t};
+          const auto x = random_floats(static_cast<std::size_t>(n * cols), 40 + unsigned(n));
+          dev_floats dx(*be, x);
+          gpu::backend::matmul_part parts[3];
+          std::deque<dev_floats> outs;
+          for (int i = 0; i < 3; ++i) {
+            const auto& w = weights.emplace_back(make_weights(types[i], rows[i], cols, 50 + unsigned(i) + unsigned(t)));
+            BOOST_REQUIRE(be->upload_weight(w.view).ok());
+            const float* bias = nullptr;
+            if (i != 1) {
+              const auto& b = biases.emplace_back(random_floats(static_cast<std::size_t>(rows[i]), 60 + unsigned(i)));
+              BOOST_REQUIRE(be->upload_weight(gpu::tensor_view{tensor_type::f32, rows[i], 1, b.data()}).ok());
+              bias = b.data();
+            }
+            parts[i] = {&w.view, bias, outs.emplace_back(*be, static_cast<std::size_t>(n * rows[i])).p()};
+          }
+          const auto s = be->matmul_parts(parts, 3, dx.p(), n);
+          BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
+          for (int i = 0; i < 3; ++i) {
+            dev_floats one(*be, static_cast<std::size_t>(n * rows[i]));
+            BOOST_REQUIRE(be->matmul(*parts[i].w, dx.p(), n, parts[i].bias, one.p()).ok());
+            const auto a = outs[static_cast<std::size_t>(i)].read(*be), b = one.read(*be);
+            BOOST_TEST(a == b, gpu::traits(types[i]).name << " part " << i << " tpr " << tpr << " n " << n
+                                                          << " mixed " << mixed << ": " << norm_error(a, b));
+          }
+        }
+      }
+    }
+  }
+}
+
 // The q8 rounding of a matrix input is made once and reused by the next matmuls on the same input
 // (fused into RMSNorm and SwiGLU); any op that may write the input must drop it.
 BOOST_AUTO_TEST_CASE(q8_input_reused_only_while_unchanged) {
@@ -237,6 +287,33 @@ BOOST_AUTO_TEST_CASE(get_rows_every_type_equals_reference) {
       // Equal up to the device's fused multiply-adds in the block formulas.
       BOOST_TEST(norm_error(out.read(*be), want) < 1e-6, gpu::traits(t).name << " cols " << cols);
     }
+  }
+}
+
+// RMSNorm and the fused residual add + RMSNorm at every launch shape: rows in registers of 1, 2, 4
+// or 8 values per thread, and the loop for wider rows (a decode row of 2048 or 4096 values gets 1024
+// threads; 10000 values take the loop); also in place.
+BOOST_AUTO_TEST_CASE(rmsnorm_every_launch_shape_equals_reference) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  for (auto [n, dim] : {std::pair<std::int64_t, std::int64_t>{5, 1000}, {1, 2048}, {1, 4096}, {3, 2048}, {1, 10000},
+                        {2, 128}, {1, 64}}) {
+    const auto a = random_floats(static_cast<std::size_t>(n * dim), 21), b = random_floats(static_cast<std::size_t>(n * dim), 22);
+    const auto weight = random_floats(static_cast<std::size_t>(dim), 23);
+    BOOST_REQUIRE(be->upload_weight(gpu::tensor_view{tensor_type::f32, dim, 1, weight.data()}).ok());
+    std::vector<float> want(a.size());
+    reference().rmsnorm(a.data(), weight.data(), n, dim, 1e-5f, want.data());
+    dev_floats da(*be, a), db(*be, b), dout(*be, a.size());
+    be->rmsnorm(da.p(), weight.data(), n, dim, 1e-5f, dout.p());
+    BOOST_TEST(norm_error(dout.read(*be), want) < 2e-6, "rmsnorm n " << n << " dim " << dim);
+    be->rmsnorm(da.p(), weight.data(), n, dim, 1e-5f, da.p());
+    BOOST_TEST(norm_error(da.read(*be), want) < 2e-6, "rmsnorm in place, n " << n << " dim " << dim);
+    std::vector<float> sum = a, normed(a.size());
+    reference().add_rmsnorm(sum.data(), b.data(), weight.data(), n, dim, 1e-5f, normed.data());
+    dev_floats dsum(*be, a);
+    be->add_rmsnorm(dsum.p(), db.p(), weight.data(), n, dim, 1e-5f, dout.p());
+    BOOST_TEST(norm_error(dsum.read(*be), sum) == 0.0, "add_rmsnorm sum, n " << n << " dim " << dim);
+    BOOST_TEST(norm_error(dout.read(*be), normed) < 2e-6, "add_rmsnorm n " << n << " dim " << dim);
   }
 }
 
@@ -309,6 +386,41 @@ BOOST_AUTO_TEST_CASE(rope_both_modes_equal_reference) {
       BOOST_REQUIRE(be->rope_qk(dq.p(), heads, dk.p(), 2, n, head_dim, pos.data(), p).ok());
       BOOST_TEST(norm_error(dq.read(*be), q) < 1e-6, "rope_qk q, mode " << int(mode) << " n_rot " << n_rot);
       BOOST_TEST(norm_error(dk.read(*be), k) < 1e-6, "rope_qk k, mode " << int(mode) << " n_rot " << n_rot);
+    }
+  }
+}
+
+// rope_qk_store (one launch) leaves exactly the q and the cache of rope_qk then kv_store, in both
+// rope modes, with pass-through dimensions (n_rot < head_dim) and at a position offset.
+BOOST_AUTO_TEST_CASE(rope_qk_store_equals_rope_then_store) {
+  auto be = cuda_or_skip();
+  if (!be) return;
+  const gpu::attention_shape shape{8, 2, 64};
+  const std::int64_t n = 3, pos0 = 37, ctx = 64, row = std::int64_t(shape.n_head_kv) * shape.head_dim;
+  const std::vector<std::int32_t> pos = {37, 38, 39};
+  for (gpu::rope_mode mode : {gpu::rope_mode::normal, gpu::rope_mode::neox}) {
+    for (std::int32_t n_rot : {64, 32}) {
+      const gpu::rope_params p{mode, n_rot, 10000.0f, 1.0f};
+      const auto q = random_floats(static_cast<std::size_t>(n * shape.n_head * shape.head_dim), 70);
+      const auto k = random_floats(static_cast<std::size_t>(n * row), 71);
+      const auto v = random_floats(static_cast<std::size_t>(n * row), 72);
+      const gpu::kv_cache_shape cs{1, shape.n_head_kv, shape.head_dim, ctx};
+      auto c1 = gpu::kv_cache::create(cs, *be), c2 = gpu::kv_cache::create(cs, *be);
+      BOOST_REQUIRE(c1.ok() && c2.ok());
+      dev_floats q1(*be, q), k1(*be, k), v1(*be, v), q2(*be, q), k2(*be, k), v2(*be, v);
+      BOOST_REQUIRE(be->rope_qk(q1.p(), shape.n_head, k1.p(), shape.n_head_kv, n, shape.head_dim, pos.data(), p).ok());
+      BOOST_REQUIRE(be->kv_store(c1->layer(0), shape, pos0, n, k1.p(), v1.p()).ok());
+      BOOST_REQUIRE(be->rope_qk_store(q2.p(), k2.p(), v2.p(), n, pos.data(), p, c2->layer(0), shape, pos0).ok());
+      BOOST_TEST(q1.read(*be) == q2.read(*be), "q, mode " << int(mode) << " n_rot " << n_rot);
+      for (bool keys : {true, false}) {
+        std::vector<gpu::f16_bits> h1(static_cast<std::size_t>(ctx * row)), h2(h1.size());
+        const gpu::kv_layer l1 = c1->layer(0), l2 = c2->layer(0);
+        BOOST_REQUIRE(be->copy_out(h1.data(), keys ? l1.k : l1.v, h1.size() * sizeof(gpu::f16_bits)).ok());
+        BOOST_REQUIRE(be->copy_out(h2.data(), keys ? l2.k : l2.v, h2.size() * sizeof(gpu::f16_bits)).ok());
+        const std::size_t a = static_cast<std::size_t>(pos0 * row), b = static_cast<std::size_t>((pos0 + n) * row);
+        BOOST_TEST(std::equal(h1.begin() + a, h1.begin() + b, h2.begin() + a),
+                   (keys ? "keys" : "values") << ", mode " << int(mode) << " n_rot " << n_rot);
+      }
     }
   }
 }
@@ -433,6 +545,28 @@ BOOST_AUTO_TEST_CASE(forward_logits_close_to_cpu_on_every_type) {
       const double err = norm_error(lb->data(), la->data(), la->size());
       BOOST_TEST(err < bound, gpu::to_string(mix) << " decode: " << err);
     }
+  }
+}
+
+// Recorded decode steps with programmatic dependent launch and fused q/k/v and gate/up launches
+// (the defaults) give exactly the tokens and logits of the plain launches (HOLO_CUDA_PDL=0,
+// HOLO_CUDA_FUSE=0): neither changes any arithmetic, only when kernels start.
+BOOST_AUTO_TEST_CASE(decode_equal_with_and_without_launch_overlap_and_fusion) {
+  if (!have_device()) return;
+  for (gpu::weight_mix mix : {gpu::weight_mix::f16, gpu::weight_mix::q4_k_m, gpu::weight_mix::q8_0}) {
+    const auto path = gpu::test::build_tiny(dir(), gpu::test::tiny_spec(gpu::model_arch::qwen2, mix));
+    setenv("HOLO_CUDA_PDL", "0", 1);
+    setenv("HOLO_CUDA_FUSE", "0", 1);
+    auto plain = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cuda:0"));
+    unsetenv("HOLO_CUDA_PDL");
+    unsetenv("HOLO_CUDA_FUSE");
+    auto fast = gpu::test::session_or_fail(gpu::test::load_or_fail(path, "cuda:0"));
+    const auto a = gpu::test::greedy(*plain, prompt, 40);
+    const auto b = gpu::test::greedy(*fast, prompt, 40);
+    BOOST_TEST(a == b, gpu::to_string(mix));
+    const auto la = plain->decode(a.back()), lb = fast->decode(b.back());
+    BOOST_REQUIRE(la.ok() && lb.ok());
+    BOOST_TEST(norm_error(lb->data(), la->data(), la->size()) == 0.0, gpu::to_string(mix));
   }
 }
 

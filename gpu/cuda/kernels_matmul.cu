@@ -284,15 +284,14 @@ __device__ __forceinline__ void mv_accumulate(const float* wv, std::int64_t it, 
 }
 
 template <class D, int NT>
-__global__ void __launch_bounds__(32 * mv_warps) matvec_kernel(const std::uint8_t* __restrict__ w, std::size_t row_bytes,
-                                                               std::int64_t rows, std::int64_t cols,
-                                                               const float* __restrict__ x, std::int64_t n,
-                                                               const float* __restrict__ bias, float* __restrict__ out) {
+__global__ void __launch_bounds__(32 * mv_warps) matvec_kernel(mv_rows m, std::int64_t cols,
+                                                               const float* __restrict__ x, std::int64_t n) {
+  grid_dependency_wait();
   __shared__ float partial[mv_warps][NT];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const std::int64_t r = blockIdx.x;
+  const mv_row mr = mv_resolve(m, blockIdx.x);
   const std::int64_t t0 = std::int64_t(blockIdx.y) * NT;
-  const std::uint8_t* row = w + r * row_bytes;
+  const std::uint8_t* row = mr.w;
   float acc[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
@@ -323,7 +322,7 @@ __global__ void __launch_bounds__(32 * mv_warps) matvec_kernel(const std::uint8_
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < mv_warps; ++i) sum += partial[i][threadIdx.x];
-    out[(t0 + threadIdx.x) * rows + r] = sum + (bias ? bias[r] : 0.0f);
+    mr.out[(t0 + threadIdx.x) * mr.rows] = sum + (mr.bias ? *mr.bias : 0.0f);
   }
 }
 
@@ -342,6 +341,7 @@ __global__ void __launch_bounds__(gemm_threads) gemm_kernel(const std::uint8_t* 
                                                             std::int64_t rows, std::int64_t cols,
                                                             const float* __restrict__ x, std::int64_t n,
                                                             const float* __restrict__ bias, float* __restrict__ out) {
+  grid_dependency_wait();
   extern __shared__ float smem[];
   float* ws = smem;                       // [chunk][ws_stride]: ws[k][row]
   float* xs = smem + chunk * ws_stride;   // [chunk][xs_stride]: xs[k][token]
@@ -396,6 +396,7 @@ __global__ void __launch_bounds__(gemm_threads) gemm_kernel(const std::uint8_t* 
 template <class D>
 __global__ void get_rows_kernel(const std::uint8_t* __restrict__ table, std::size_t row_bytes, std::int64_t cols,
                                 const std::int32_t* __restrict__ ids, float* __restrict__ out) {
+  grid_dependency_wait();
   const int lane = threadIdx.x;
   const std::int64_t i = blockIdx.x, it = blockIdx.y;
   float wv[8];
@@ -408,29 +409,39 @@ __global__ void get_rows_kernel(const std::uint8_t* __restrict__ table, std::siz
 }
 
 template <class D>
-void launch_matmul(const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols, const float* x,
-                   std::int64_t n, const float* bias, float* out, cudaStream_t s) {
-  const auto* wb = static_cast<const std::uint8_t*>(w);
-  const unsigned grid_rows = static_cast<unsigned>(rows);
+void launch_matvec(const mv_parts& parts, std::int64_t cols, const float* x, std::int64_t n, stream_ref s) {
+  const mv_rows m = make_mv_rows(parts);
+  const dim3 grid(static_cast<unsigned>(m.total), 1);
   if (n == 1) {
-    matvec_kernel<D, 1><<<dim3(grid_rows, 1), 32 * mv_warps, 0, s>>>(wb, row_bytes, rows, cols, x, n, bias, out);
-  } else if (n <= 8) {
-    matvec_kernel<D, 8><<<dim3(grid_rows, 1), 32 * mv_warps, 0, s>>>(wb, row_bytes, rows, cols, x, n, bias, out);
+    launch_kernel(matvec_kernel<D, 1>, grid, dim3(32 * mv_warps), 0, s, m, cols, x, n);
   } else {
-    // More than 48 KiB of shared memory needs the opt-in; it is per device, so set it every time
-    // (a prefill makes a handful of these calls).
-    cudaFuncSetAttribute(gemm_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem));
-    const dim3 grid(static_cast<unsigned>((rows + gm - 1) / gm), static_cast<unsigned>((n + gn - 1) / gn));
-    gemm_kernel<D><<<grid, gemm_threads, gemm_smem, s>>>(wb, row_bytes, rows, cols, x, n, bias, out);
+    launch_kernel(matvec_kernel<D, 8>, grid, dim3(32 * mv_warps), 0, s, m, cols, x, n);
   }
 }
 
 template <class D>
+void launch_matmul(const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols, const float* x,
+                   std::int64_t n, const float* bias, float* out, stream_ref s) {
+  if (n <= 8) {
+    mv_parts one;
+    one.p[0] = {w, row_bytes, rows, bias, out};
+    one.count = 1;
+    return launch_matvec<D>(one, cols, x, n, s);
+  }
+  // More than 48 KiB of shared memory needs the opt-in; it is per device, so set it every time
+  // (a prefill makes a handful of these calls).
+  cudaFuncSetAttribute(gemm_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem));
+  const dim3 grid(static_cast<unsigned>((rows + gm - 1) / gm), static_cast<unsigned>((n + gn - 1) / gn));
+  launch_kernel(gemm_kernel<D>, grid, dim3(gemm_threads), gemm_smem, s, static_cast<const std::uint8_t*>(w), row_bytes,
+                rows, cols, x, n, bias, out);
+}
+
+template <class D>
 void launch_get_rows(const void* table, std::size_t row_bytes, std::int64_t cols, const std::int32_t* ids,
-                     std::int64_t n, float* out, cudaStream_t s) {
+                     std::int64_t n, float* out, stream_ref s) {
   const unsigned chunks = static_cast<unsigned>((cols + chunk - 1) / chunk);
-  get_rows_kernel<D><<<dim3(static_cast<unsigned>(n), chunks), 32, 0, s>>>(static_cast<const std::uint8_t*>(table),
-                                                                            row_bytes, cols, ids, out);
+  launch_kernel(get_rows_kernel<D>, dim3(static_cast<unsigned>(n), chunks), dim3(32), 0, s,
+                static_cast<const std::uint8_t*>(table), row_bytes, cols, ids, out);
 }
 
 // Calls f(decoder{}) for `type`; false for a type without a decoder. Plain types whose rows are not
@@ -454,12 +465,17 @@ bool with_decoder(tensor_type type, std::int64_t cols, F&& f) {
 }  // namespace
 
 void matmul(tensor_type type, const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols,
-            const float* x, std::int64_t n, const float* bias, float* out, cudaStream_t s) {
+            const float* x, std::int64_t n, const float* bias, float* out, stream_ref s) {
   with_decoder(type, cols, [&](auto d) { launch_matmul<decltype(d)>(w, row_bytes, rows, cols, x, n, bias, out, s); });
 }
 
+void matvec_parts(tensor_type type, const mv_parts& parts, std::int64_t cols, const float* x, std::int64_t n,
+                  stream_ref s) {
+  with_decoder(type, cols, [&](auto d) { launch_matvec<decltype(d)>(parts, cols, x, n, s); });
+}
+
 void get_rows(tensor_type type, const void* table, std::size_t row_bytes, std::int64_t cols,
-              const std::int32_t* ids, std::int64_t n, float* out, cudaStream_t s) {
+              const std::int32_t* ids, std::int64_t n, float* out, stream_ref s) {
   with_decoder(type, cols, [&](auto d) { launch_get_rows<decltype(d)>(table, row_bytes, cols, ids, n, out, s); });
 }
 

@@ -201,12 +201,13 @@ struct q8d_q6_k {
 // 128: a block per row); slot s of a row goes to its thread s % TPR. Up to `unroll` slots' weights
 // are loaded before any is used, so their round trips overlap. With a grid smaller than the rows
 // need, blocks loop over row groups (fewer, longer-lived blocks). Tokens [0, n) share every
-// decoded weight.
+// decoded weight. The rows are those of up to three matrices of one type (mv_rows): a block's rows
+// may belong to two of them; each thread finds its own.
 template <class D, int NT, int TPR>
 __global__ void __launch_bounds__(mv_threads)
-    matvec_q8_kernel(const std::uint8_t* __restrict__ w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols,
-                     const std::int8_t* __restrict__ xq, const float2* __restrict__ xd, std::int64_t n,
-                     const float* __restrict__ bias, float* __restrict__ out) {
+    matvec_q8_kernel(mv_rows m, std::int64_t cols, const std::int8_t* __restrict__ xq, const float2* __restrict__ xd,
+                     std::int64_t n) {
+  grid_dependency_wait();
   constexpr int rpb = mv_threads / TPR, wpr = TPR / 32;  // rows per block, warps per row
   constexpr int unroll = NT == 1 ? 4 : 2;
   __shared__ float partial[mv_threads / 32][NT];
@@ -215,19 +216,19 @@ __global__ void __launch_bounds__(mv_threads)
   // index arithmetic adds to every slot.
   const std::int64_t blocks = cols / q8_block;
   const unsigned slots = static_cast<unsigned>(cols / D::values);
-  for (std::int64_t g = blockIdx.x; g * rpb < rows; g += gridDim.x) {
+  for (std::int64_t g = blockIdx.x; g * rpb < m.total; g += gridDim.x) {
     const std::int64_t r = g * rpb + threadIdx.x / TPR;
-    const bool live = r < rows;  // the same for all threads of a row (whole warps)
+    const bool live = r < m.total;  // the same for all threads of a row (whole warps)
+    const mv_row row = mv_resolve(m, live ? r : 0);
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
     if (live) {
-      const std::uint8_t* row = w + r * row_bytes;
       for (unsigned s0 = tr; s0 < slots; s0 += unroll * TPR) {
         typename D::raw wr[unroll];
 #pragma unroll
         for (int u = 0; u < unroll; ++u)
-          if (s0 + u * TPR < slots) wr[u] = D::load(row, s0 + u * TPR);
+          if (s0 + u * TPR < slots) wr[u] = D::load(row.w, s0 + u * TPR);
 #pragma unroll
         for (int u = 0; u < unroll; ++u) {
           if (s0 + u * TPR >= slots) break;
@@ -243,7 +244,7 @@ __global__ void __launch_bounds__(mv_threads)
 #pragma unroll
       for (int t = 0; t < NT; ++t) {
         const float sum = warp_sum(acc[t]);
-        if (live && lane == t && t < n) out[t * rows + r] = sum + (bias ? bias[r] : 0.0f);
+        if (live && lane == t && t < n) row.out[t * row.rows] = sum + (row.bias ? *row.bias : 0.0f);
       }
     } else {
 #pragma unroll
@@ -257,7 +258,7 @@ __global__ void __launch_bounds__(mv_threads)
         const int first = (threadIdx.x / TPR) * wpr;
 #pragma unroll
         for (int i = 0; i < wpr; ++i) sum += partial[first + i][tr];
-        out[tr * rows + r] = sum + (bias ? bias[r] : 0.0f);
+        row.out[tr * row.rows] = sum + (row.bias ? *row.bias : 0.0f);
       }
       __syncthreads();  // partial is reused by the next row group
     }
@@ -265,30 +266,30 @@ __global__ void __launch_bounds__(mv_threads)
 }
 
 template <class D, int TPR>
-void launch_tpr(const std::uint8_t* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols, q8_activations x,
-                std::int64_t n, const float* bias, float* out, const q8_launch& cfg, cudaStream_t s) {
+void launch_tpr(const mv_rows& m, std::int64_t cols, q8_activations x, std::int64_t n, const q8_launch& cfg,
+                stream_ref s) {
   constexpr int rpb = mv_threads / TPR;
-  std::int64_t grid = (rows + rpb - 1) / rpb;
-  if (cfg.blocks_per_sm > 0 && cfg.sms > 0) grid = std::min<std::int64_t>(grid, std::int64_t(cfg.blocks_per_sm) * cfg.sms);
+  std::int64_t grid = (m.total + rpb - 1) / rpb;
+  if (cfg.blocks_per_sm > 0 && cfg.sms > 0)
+    grid = std::min<std::int64_t>(grid, std::int64_t(cfg.blocks_per_sm) * cfg.sms);
   if (n == 1) {
-    matvec_q8_kernel<D, 1, TPR><<<unsigned(grid), mv_threads, 0, s>>>(w, row_bytes, rows, cols, x.q, x.d, n, bias, out);
+    launch_kernel(matvec_q8_kernel<D, 1, TPR>, dim3(unsigned(grid)), dim3(mv_threads), 0, s, m, cols, x.q, x.d, n);
   } else {
-    matvec_q8_kernel<D, q8_tokens_max, TPR>
-        <<<unsigned(grid), mv_threads, 0, s>>>(w, row_bytes, rows, cols, x.q, x.d, n, bias, out);
+    launch_kernel(matvec_q8_kernel<D, q8_tokens_max, TPR>, dim3(unsigned(grid)), dim3(mv_threads), 0, s, m, cols, x.q,
+                  x.d, n);
   }
 }
 
 template <class D>
-void launch(const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols, q8_activations x,
-            std::int64_t n, const float* bias, float* out, const q8_launch& cfg, cudaStream_t s) {
-  const auto* wb = static_cast<const std::uint8_t*>(w);
+void launch(const mv_rows& m, std::int64_t cols, q8_activations x, std::int64_t n, const q8_launch& cfg,
+            stream_ref s) {
   // Measured on an H100 (docs/benchmarks.md): the K-quants' 32-value slots do best with 64 threads
   // per row (a 2048-wide row is 64 slots: none idle), the 8-value decoders with a block per row.
   const int tpr = cfg.threads_per_row != 0 ? cfg.threads_per_row : D::values == 32 ? 64 : 128;
   switch (tpr) {
-    case 32: return launch_tpr<D, 32>(wb, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    case 64: return launch_tpr<D, 64>(wb, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    default: return launch_tpr<D, 128>(wb, row_bytes, rows, cols, x, n, bias, out, cfg, s);
+    case 32: return launch_tpr<D, 32>(m, cols, x, n, cfg, s);
+    case 64: return launch_tpr<D, 64>(m, cols, x, n, cfg, s);
+    default: return launch_tpr<D, 128>(m, cols, x, n, cfg, s);
   }
 }
 
@@ -307,17 +308,26 @@ bool matmul_q8_supported(tensor_type type) {
   }
 }
 
-void matmul_q8(tensor_type type, const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols,
-               q8_activations x, std::int64_t n, const float* bias, float* out, const q8_launch& cfg,
-               cudaStream_t s) {
+void matmul_q8_parts(tensor_type type, const mv_parts& parts, std::int64_t cols, q8_activations x, std::int64_t n,
+                     const q8_launch& cfg, stream_ref s) {
+  const mv_rows m = make_mv_rows(parts);
   switch (type) {
-    case tensor_type::q8_0: return launch<q8d_q8_0>(w, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    case tensor_type::q4_0: return launch<q8d_q4_0>(w, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    case tensor_type::q4_k: return launch<q8d_q4_k>(w, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    case tensor_type::q5_k: return launch<q8d_q5_k>(w, row_bytes, rows, cols, x, n, bias, out, cfg, s);
-    case tensor_type::q6_k: return launch<q8d_q6_k>(w, row_bytes, rows, cols, x, n, bias, out, cfg, s);
+    case tensor_type::q8_0: return launch<q8d_q8_0>(m, cols, x, n, cfg, s);
+    case tensor_type::q4_0: return launch<q8d_q4_0>(m, cols, x, n, cfg, s);
+    case tensor_type::q4_k: return launch<q8d_q4_k>(m, cols, x, n, cfg, s);
+    case tensor_type::q5_k: return launch<q8d_q5_k>(m, cols, x, n, cfg, s);
+    case tensor_type::q6_k: return launch<q8d_q6_k>(m, cols, x, n, cfg, s);
     default: return;
   }
+}
+
+void matmul_q8(tensor_type type, const void* w, std::size_t row_bytes, std::int64_t rows, std::int64_t cols,
+               q8_activations x, std::int64_t n, const float* bias, float* out, const q8_launch& cfg,
+               stream_ref s) {
+  mv_parts one;
+  one.p[0] = {w, row_bytes, rows, bias, out};
+  one.count = 1;
+  matmul_q8_parts(type, one, cols, x, n, cfg, s);
 }
 
 }  // namespace holo::gpu::cuda

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "gpu/cuda/kernels.cuh"
+
 namespace holo::gpu::cuda {
 
 __device__ __forceinline__ float h2f(const std::uint8_t* p) {
@@ -45,6 +47,58 @@ __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
+}
+
+// The rows of a matrix-vector launch over mv_parts (kernels.cuh) as a kernel takes them: launch row
+// r < total belongs to part k = (r >= end[0]) + (r >= end[1]) (unused ends are past total). Fields
+// are picked by selects, not by indexing with k (that would copy the arrays to local memory).
+struct mv_rows {
+  const std::uint8_t* w[3];
+  std::size_t row_bytes[3];
+  std::int64_t rows[3];
+  std::int64_t end[2];
+  std::int64_t total;
+  const float* bias[3];
+  float* out[3];
+};
+
+inline mv_rows make_mv_rows(const mv_parts& parts) {
+  mv_rows r{};
+  std::int64_t at = 0;
+  for (int k = 0; k < 3; ++k) {
+    const mv_part p = k < parts.count ? parts.p[k] : mv_part{};
+    r.w[k] = static_cast<const std::uint8_t*>(p.w);
+    r.row_bytes[k] = p.row_bytes;
+    r.rows[k] = p.rows;
+    r.bias[k] = p.bias;
+    r.out[k] = p.out;
+    at += p.rows;
+    if (k < 2) r.end[k] = k + 1 < parts.count ? at : INT64_MAX;
+  }
+  r.total = at;
+  return r;
+}
+
+template <class T>
+__device__ __forceinline__ T mv_pick(int k, T a, T b, T c) {
+  return k == 0 ? a : k == 1 ? b : c;
+}
+
+// One output row of a launch: its weights, where its result goes (out + t * rows for token t) and
+// its bias.
+struct mv_row {
+  const std::uint8_t* w;
+  const float* bias;
+  float* out;
+  std::int64_t rows;
+};
+__device__ __forceinline__ mv_row mv_resolve(const mv_rows& m, std::int64_t r) {
+  const int k = int(r >= m.end[0]) + int(r >= m.end[1]);
+  const std::int64_t local = r - (k == 0 ? 0 : k == 1 ? m.end[0] : m.end[1]);
+  const std::size_t rb = mv_pick(k, m.row_bytes[0], m.row_bytes[1], m.row_bytes[2]);
+  const float* bias = mv_pick(k, m.bias[0], m.bias[1], m.bias[2]);
+  return {mv_pick(k, m.w[0], m.w[1], m.w[2]) + local * rb, bias ? bias + local : nullptr,
+          mv_pick(k, m.out[0], m.out[1], m.out[2]) + local, mv_pick(k, m.rows[0], m.rows[1], m.rows[2])};
 }
 
 }  // namespace holo::gpu::cuda

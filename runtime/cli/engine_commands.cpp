@@ -17,11 +17,15 @@ namespace holo::cli {
 
 void add_tokenize(CLI::App& app, command_registry& reg);
 void add_run(CLI::App& app, command_registry& reg);
+void add_mkmodel(CLI::App& app, command_registry& reg);
 void add_bench_engine(CLI::App& bench, std::vector<std::pair<CLI::App*, std::function<int()>>>& children);
 
 void register_engine_commands(CLI::App& app, command_registry& reg) {
   add_tokenize(app, reg);
   add_run(app, reg);
+  // Not handed over by holo (it needs no lean process), but a machine with holo-engine alone (a
+  // GPU box being tried out) can make its test models.
+  add_mkmodel(app, reg);
   auto* bench = app.add_subcommand("bench", "Benchmarks: engine (the others are in `holo bench`)");
   bench->require_subcommand(1);
   auto children = std::make_shared<child_commands>();

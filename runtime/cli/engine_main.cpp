@@ -1,5 +1,6 @@
 // holo-engine: the lean executable `holo` hands `run`, `tokenize` and `bench engine` to (see
-// exec_engine_command in engine_commands.cpp). Same options, help and exit codes as in `holo`.
+// exec_engine_command in engine_commands.cpp); it also has `mkmodel`. Same options, help and exit
+// codes as in `holo`.
 #include <CLI/CLI.hpp>
 
 #include "runtime/cli/commands.hpp"
