@@ -7,7 +7,8 @@
 # - a missing model fails with exit 1 and names the file;
 # - `holo bench engine` prints its rows, and its peak RSS is the lean holo-engine's: under file + KV
 #   cache + 10 MiB. Run inside `holo` itself (CAF, ZeroMQ, libpq, httplib loaded) the floor alone is
-#   ~17 MiB, so this fails if the hand-over to holo-engine breaks.
+#   ~17 MiB, so this fails if the hand-over to holo-engine breaks;
+# - holo-engine's own mkmodel writes the same file as holo's (a GPU box may carry holo-engine alone).
 # Usage: engine_cli.sh HOLO_BIN
 set -euo pipefail
 holo=$1
@@ -17,6 +18,8 @@ status=0
 fail() { echo "engine_cli: $*" >&2; status=1; }
 
 "$holo" mkmodel --preset tiny --type Q8_0 --quiet "$dir/m.gguf"
+"$(dirname "$holo")/holo-engine" mkmodel --preset tiny --type Q8_0 --quiet "$dir/m2.gguf"
+cmp -s "$dir/m.gguf" "$dir/m2.gguf" || fail "holo-engine mkmodel wrote a different file than holo mkmodel"
 
 a=$("$holo" run "$dir/m.gguf" "Once upon a time" --temperature 0 --max-tokens 12 --token-ids 2>/dev/null)
 b=$("$holo" run "$dir/m.gguf" "Once upon a time" --temperature 0 --max-tokens 12 --token-ids 2>/dev/null)
