@@ -58,6 +58,76 @@ void weighted_sum(const float* score, const f16_bits* v, std::int64_t stride, st
   }
 }
 
+// Scores of four queries (q + j * q_stride) against two keys (k0, k1), d a multiple of 8:
+// s[2j + i] = scale * q_j . k_i, each K row loaded and converted once for the four. The lanes reduce
+// as in scores8, so every score equals the one scores8 gives.
+void scores4x2(const float* q, std::int64_t q_stride, const f16_bits* k0, const f16_bits* k1, std::int64_t d,
+               float scale, float* s) {
+  __m256 acc[8];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < d; i += 8) {
+    const __m256 a0 = load_f16(k0 + i), a1 = load_f16(k1 + i);
+    for (int j = 0; j < 4; ++j) {
+      const __m256 qv = _mm256_loadu_ps(q + j * q_stride + i);
+      acc[2 * j] = _mm256_fmadd_ps(qv, a0, acc[2 * j]);
+      acc[2 * j + 1] = _mm256_fmadd_ps(qv, a1, acc[2 * j + 1]);
+    }
+  }
+  const __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]), t1 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 t2 = _mm256_hadd_ps(acc[4], acc[5]), t3 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  _mm256_storeu_ps(s, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+}
+
+// weighted_sum for two queries at once (scores s0, s1 over n keys; d a multiple of 32): each V row
+// is converted once for both. Per output element the same order of additions as weighted_sum.
+void weighted_sum2(const float* s0, const float* s1, const f16_bits* v, std::int64_t stride, std::int64_t n,
+                   std::int64_t d, float* o0, float* o1) {
+  for (std::int64_t i0 = 0; i0 < d; i0 += 32) {
+    __m256 a0[4], a1[4];
+    for (int j = 0; j < 4; ++j) a0[j] = a1[j] = _mm256_setzero_ps();
+    for (std::int64_t p = 0; p < n; ++p) {
+      const __m256 b0 = _mm256_set1_ps(s0[p]), b1 = _mm256_set1_ps(s1[p]);
+      const f16_bits* vp = v + p * stride + i0;
+      for (int j = 0; j < 4; ++j) {
+        const __m256 x = load_f16(vp + 8 * j);
+        a0[j] = _mm256_fmadd_ps(b0, x, a0[j]);
+        a1[j] = _mm256_fmadd_ps(b1, x, a1[j]);
+      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      _mm256_storeu_ps(o0 + i0 + 8 * j, a0[j]);
+      _mm256_storeu_ps(o1 + i0 + 8 * j, a1[j]);
+    }
+  }
+}
+
+// Four consecutive tokens t0.. of query head h (prefill): token t0 + j sees keys 0 .. pos0+t0+j.
+// Scores go to rows score + j * stride; a query's row is zero past its last key, so the pairs'
+// weighted sums can run to the longest row.
+void attend4(const float* q, std::int64_t q_stride, const f16_bits* k, const f16_bits* v, std::int64_t kv_row,
+             std::int64_t d, std::int64_t first_keys, float scale, float* score, std::int64_t stride, float* out,
+             std::int64_t out_stride) {
+  const std::int64_t n = first_keys + 3;  // keys of the last token
+  float s[8];
+  std::int64_t p = 0;
+  for (; p + 2 <= n; p += 2) {
+    scores4x2(q, q_stride, k + p * kv_row, k + (p + 1) * kv_row, d, scale, s);
+    for (int j = 0; j < 4; ++j) score[j * stride + p] = s[2 * j], score[j * stride + p + 1] = s[2 * j + 1];
+  }
+  for (; p < n; ++p)
+    for (int j = 0; j < 4; ++j) score[j * stride + p] = dot_f32_f16(q + j * q_stride, k + p * kv_row, d) * scale;
+  for (int j = 0; j < 4; ++j) {
+    float* row = score + j * stride;
+    softmax_row(row, first_keys + j);
+    for (std::int64_t r = first_keys + j; r < n; ++r) row[r] = 0.0f;
+  }
+  weighted_sum2(score, score + stride, v, kv_row, first_keys + 1, d, out, out + out_stride);
+  weighted_sum2(score + 2 * stride, score + 3 * stride, v, kv_row, n, d, out + 2 * out_stride,
+                out + 3 * out_stride);
+}
+
 }  // namespace
 #endif
 
@@ -76,10 +146,36 @@ void attention(thread_pool& pool, const float* q, const kv_layer& cache, const a
   const std::int64_t kv_row = std::int64_t(s.n_head_kv) * d;
   const std::int32_t group = s.n_head / s.n_head_kv;
   const float inv_sqrt_d = 1.0f / std::sqrt(float(d));
+#ifdef HOLO_CPU_AVX2
+  // Prefill: item = (block of four tokens, head), the tokens' scores side by side; tokens past the
+  // last whole block go one by one below.
+  const std::int64_t blocks = d % 32 == 0 ? n_tokens / attention_query_block : 0;
+  if (blocks > 0) {
+    const std::int64_t q_stride = std::int64_t(s.n_head) * d;
+    pool.parallel_for(blocks * s.n_head, 1, [&](std::int64_t i0, std::int64_t i1, int tid) {
+      float* score = scores + std::int64_t(tid) * attention_query_block * scores_stride;
+      for (std::int64_t item = i0; item < i1; ++item) {
+        // Blocks in the order 0, last, 1, last-1, ...: later tokens see more keys, and the threads'
+        // contiguous ranges then get equal shares of the work (in token order, the second of two
+        // threads had three quarters of it).
+        const std::int64_t z = item / s.n_head, h = item % s.n_head;
+        const std::int64_t t0 = (z % 2 == 0 ? z / 2 : blocks - 1 - z / 2) * attention_query_block;
+        const float* qh = q + t0 * q_stride + h * d;
+        attend4(qh, q_stride, cache.k + (h / group) * d, cache.v + (h / group) * d, kv_row, d, pos0 + t0 + 1,
+                inv_sqrt_d, score, scores_stride, out + t0 * q_stride + h * d, q_stride);
+      }
+    });
+  }
+  const std::int64_t first_single = blocks * attention_query_block;
+#else
+  const std::int64_t first_single = 0;
+#endif
   // item = t * n_head + h; consecutive items share a KV head (GQA), so a thread's range re-reads the
   // same K/V rows while they are still in cache.
-  pool.parallel_for(n_tokens * s.n_head, 1, [&](std::int64_t i0, std::int64_t i1, int tid) {
-    float* score = scores + tid * scores_stride;
+  pool.parallel_for((n_tokens - first_single) * s.n_head, 1, [&](std::int64_t i0, std::int64_t i1, int tid) {
+    float* score = scores + std::int64_t(tid) * attention_query_block * scores_stride;
+    i0 += first_single * s.n_head;
+    i1 += first_single * s.n_head;
     for (std::int64_t item = i0; item < i1; ++item) {
       const std::int64_t t = item / s.n_head;
       const std::int64_t h = item % s.n_head;

@@ -15,7 +15,7 @@ status cpu_backend::reserve(const backend_limits& limits) {
   HOLO_TRY(check_limits(limits));
   try {
     act_scratch_.resize(cpu::matmul_scratch_bytes(limits.tokens_max, limits.cols_max));
-    scores_.resize(static_cast<std::size_t>(pool_.size() * limits.ctx_max));
+    scores_.resize(static_cast<std::size_t>(pool_.size() * cpu::attention_query_block * limits.ctx_max));
     trig_.resize(static_cast<std::size_t>(limits.tokens_max * limits.head_dim_max));
   } catch (const std::bad_alloc&) {
     return status::resource_exhausted("cpu backend scratch");
