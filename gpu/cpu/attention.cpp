@@ -1,3 +1,7 @@
+// GCC 12's AVX-512 headers: a false -W(maybe-)uninitialized after inlining (see gemm.cpp).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include "gpu/cpu/attention.hpp"
 
 #include <algorithm>
@@ -103,6 +107,64 @@ void weighted_sum2(const float* s0, const float* s1, const f16_bits* v, std::int
   }
 }
 
+#if defined(__AVX512F__)
+// 16 halves -> 16 floats.
+inline __m512 load_f16x16(const f16_bits* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+// The two 256-bit halves of v added.
+inline __m256 fold512(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+// scores4x2 in 512-bit registers (d a multiple of 16): half the FMAs and conversions.
+void scores4x2_512(const float* q, std::int64_t q_stride, const f16_bits* k0, const f16_bits* k1, std::int64_t d,
+                   float scale, float* s) {
+  __m512 acc[8];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (std::int64_t i = 0; i < d; i += 16) {
+    const __m512 a0 = load_f16x16(k0 + i), a1 = load_f16x16(k1 + i);
+    for (int j = 0; j < 4; ++j) {
+      const __m512 qv = _mm512_loadu_ps(q + j * q_stride + i);
+      acc[2 * j] = _mm512_fmadd_ps(qv, a0, acc[2 * j]);
+      acc[2 * j + 1] = _mm512_fmadd_ps(qv, a1, acc[2 * j + 1]);
+    }
+  }
+  const __m256 t0 = _mm256_hadd_ps(fold512(acc[0]), fold512(acc[1]));
+  const __m256 t1 = _mm256_hadd_ps(fold512(acc[2]), fold512(acc[3]));
+  const __m256 t2 = _mm256_hadd_ps(fold512(acc[4]), fold512(acc[5]));
+  const __m256 t3 = _mm256_hadd_ps(fold512(acc[6]), fold512(acc[7]));
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  _mm256_storeu_ps(s, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+}
+
+// The weighted sums of four queries (scores rows s + j * stride over n keys, d a multiple of 64):
+// each V row converted once for the four, 16 accumulators of 16 lanes.
+void weighted_sum4_512(const float* s, std::int64_t stride, const f16_bits* v, std::int64_t vstride, std::int64_t n,
+                       std::int64_t d, float* out, std::int64_t out_stride) {
+  for (std::int64_t i0 = 0; i0 < d; i0 += 64) {
+    __m512 acc[4][4];
+    for (auto& a : acc)
+      for (auto& x : a) x = _mm512_setzero_ps();
+    for (std::int64_t p = 0; p < n; ++p) {
+      const f16_bits* vp = v + p * vstride + i0;
+      const __m512 x0 = load_f16x16(vp), x1 = load_f16x16(vp + 16), x2 = load_f16x16(vp + 32),
+                   x3 = load_f16x16(vp + 48);
+      for (int j = 0; j < 4; ++j) {
+        const __m512 b = _mm512_set1_ps(s[j * stride + p]);
+        acc[j][0] = _mm512_fmadd_ps(b, x0, acc[j][0]);
+        acc[j][1] = _mm512_fmadd_ps(b, x1, acc[j][1]);
+        acc[j][2] = _mm512_fmadd_ps(b, x2, acc[j][2]);
+        acc[j][3] = _mm512_fmadd_ps(b, x3, acc[j][3]);
+      }
+    }
+    for (int j = 0; j < 4; ++j)
+      for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + j * out_stride + i0 + 16 * c, acc[j][c]);
+  }
+}
+#endif
+
 // Four consecutive tokens t0.. of query head h (prefill): token t0 + j sees keys 0 .. pos0+t0+j.
 // Scores go to rows score + j * stride; a query's row is zero past its last key, so the pairs'
 // weighted sums can run to the longest row.
@@ -113,7 +175,15 @@ void attend4(const float* q, std::int64_t q_stride, const f16_bits* k, const f16
   float s[8];
   std::int64_t p = 0;
   for (; p + 2 <= n; p += 2) {
+#if defined(__AVX512F__)
+    if (d % 16 == 0) {
+      scores4x2_512(q, q_stride, k + p * kv_row, k + (p + 1) * kv_row, d, scale, s);
+    } else {
+      scores4x2(q, q_stride, k + p * kv_row, k + (p + 1) * kv_row, d, scale, s);
+    }
+#else
     scores4x2(q, q_stride, k + p * kv_row, k + (p + 1) * kv_row, d, scale, s);
+#endif
     for (int j = 0; j < 4; ++j) score[j * stride + p] = s[2 * j], score[j * stride + p + 1] = s[2 * j + 1];
   }
   for (; p < n; ++p)
@@ -123,6 +193,9 @@ void attend4(const float* q, std::int64_t q_stride, const f16_bits* k, const f16
     softmax_row(row, first_keys + j);
     for (std::int64_t r = first_keys + j; r < n; ++r) row[r] = 0.0f;
   }
+#if defined(__AVX512F__)
+  if (d % 64 == 0) return weighted_sum4_512(score, stride, v, kv_row, n, d, out, out_stride);
+#endif
   weighted_sum2(score, score + stride, v, kv_row, first_keys + 1, d, out, out + out_stride);
   weighted_sum2(score + 2 * stride, score + 3 * stride, v, kv_row, n, d, out + 2 * out_stride,
                 out + 3 * out_stride);
