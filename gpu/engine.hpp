@@ -88,7 +88,9 @@ class model {
   const std::string& path() const { return path_; }
   std::int32_t ctx_size() const { return options_.ctx_size; }
   std::int32_t batch_max() const { return options_.batch_max; }
-  transformer_options forward_options() const { return {options_.ctx_size, options_.batch_max}; }
+  transformer_options forward_options() const {
+    return {options_.ctx_size, options_.batch_max, 0, decode_weight_bytes()};
+  }
 
   std::uint64_t file_bytes() const { return file_.bytes().size(); }
   // Bytes of weight matrices read to decode one token: every layer's 7 matrices and the LM head

@@ -113,9 +113,17 @@ BOOST_AUTO_TEST_CASE(layer_passes_equal_one_pass) {
       const auto path = test::build_tiny(dir(), test::tiny_spec(arch, mix));
       auto m = test::load_or_fail(path, "cpu", 2, 256, 64);
       const auto& c = m->config();
-      BOOST_TEST(transformer::pass_rows_for(m->forward_options(), m->compute()) == 64);
-      BOOST_TEST(transformer::pass_rows_for({256, 512, 0}, m->compute()) == transformer::host_pass_rows);
-      BOOST_TEST(transformer::pass_rows_for({256, 16, 0}, m->compute()) == 16);
+      BOOST_TEST(transformer::pass_rows_for(c, m->forward_options(), m->compute()) == 64);
+      BOOST_TEST(transformer::pass_rows_for(c, {256, 512, 0}, m->compute()) == transformer::host_pass_rows);
+      BOOST_TEST(transformer::pass_rows_for(c, {256, 16, 0}, m->compute()) == 16);
+      // Larger models take larger passes, within pass_budget_percent of their weights: a tiny model's
+      // weights allow only the minimum, a 1B file's (637 MiB, Q4_K_M) 256 tokens, 2 GiB the whole batch.
+      BOOST_TEST(transformer::pass_rows_for(c, {256, 512, 0, 1u << 20}, m->compute()) ==
+                 transformer::host_pass_rows);
+      model_config big = c;
+      big.n_embd = 2048, big.n_head = 32, big.n_head_kv = 4, big.head_dim = big.head_dim_v = 64, big.n_ff = 5632;
+      BOOST_TEST(transformer::pass_rows_for(big, {256, 512, 0, 637ull << 20}, m->compute()) == 256);
+      BOOST_TEST(transformer::pass_rows_for(big, {256, 512, 0, 2048ull << 20}, m->compute()) == 512);
       auto one = transformer::create(c, m->weights(), m->compute(), {256, 64, 64});
       auto sliced = transformer::create(c, m->weights(), m->compute(), {256, 64, 5});  // 5,5,5,1
       BOOST_REQUIRE(one.ok() && sliced.ok());

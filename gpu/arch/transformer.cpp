@@ -52,15 +52,24 @@ status check_weights(const model_config& c, const model_weights& w, const arch_h
 
 }  // namespace
 
-std::int32_t transformer::pass_rows_for(const transformer_options& o, const backend& be) {
-  const std::int32_t rows = o.pass_rows > 0 ? o.pass_rows : be.device_memory() ? o.batch_max : host_pass_rows;
+std::int32_t transformer::pass_rows_for(const model_config& c, const transformer_options& o, const backend& be) {
+  std::int32_t rows = o.pass_rows > 0 ? o.pass_rows : be.device_memory() ? o.batch_max : host_pass_rows;
+  if (o.pass_rows <= 0 && !be.device_memory()) {
+    // A token's activations in a pass: xn, q, k, v, att, o (f32) and about a byte per input column
+    // of the widest matmul for its quantized copy.
+    const std::uint64_t per_row = 4 * (2 * std::uint64_t(c.n_embd) + 2 * std::uint64_t(c.n_embd_q()) +
+                                       std::uint64_t(c.n_embd_k()) + std::uint64_t(c.n_embd_v())) +
+                                  std::uint64_t(std::max(c.n_embd, c.n_ff));
+    const std::uint64_t budget = o.weight_bytes / 100 * pass_budget_percent;
+    while (rows < o.batch_max && std::uint64_t(rows) * 2 * per_row <= budget) rows *= 2;
+  }
   return std::max(1, std::min(rows, o.batch_max));
 }
 
 backend_limits transformer::backend_limits_for(const model_config& c, const transformer_options& o,
                                                const backend& be) {
   backend_limits l;
-  l.tokens_max = pass_rows_for(o, be);  // the ops see one pass at a time
+  l.tokens_max = pass_rows_for(c, o, be);  // the ops see one pass at a time
   l.cols_max = std::max({std::int64_t(c.n_embd), std::int64_t(c.n_ff), std::int64_t(c.n_embd_q())});
   l.ctx_max = o.ctx_size;
   l.heads_max = c.n_head;
@@ -99,7 +108,7 @@ transformer::transformer(const model_config& c, const model_weights& w, backend&
   rope_.freq_base = c.rope_freq_base;
   rope_.freq_scale = c.rope_freq_scale;
   shape_ = attention_shape{c.n_head, c.n_head_kv, c.head_dim};
-  pass_rows_ = pass_rows_for(o, be);
+  pass_rows_ = pass_rows_for(c, o, be);
   const auto rows = static_cast<std::size_t>(o.batch_max);
   const auto pass = static_cast<std::size_t>(pass_rows_);
   auto floats = [&](std::size_t count) { return backend_buffer(be, count * sizeof(float)); };
@@ -149,7 +158,6 @@ status transformer::embed(const std::int32_t* ids, std::int64_t n, float* out) {
 // o_ to the residual x_, fused with the next block's RMSNorm where it can (backend::add_rmsnorm).
 status transformer::attention_block(std::int32_t il, std::int64_t pos0, std::int64_t t0, std::int64_t n) {
   const layer_weights& l = weights_->layer(il);
-  const model_config& c = *config_;
   // q (n, n_head*head_dim), k/v (n, n_head_kv*head_dim) = xn (n, n_embd) @ W^T (+ b)
   const backend::matmul_part qkv[3] = {{&l.wq, hooks_.qkv_bias ? f32_data(l.bq) : nullptr, q_.f32()},
                                        {&l.wk, hooks_.qkv_bias ? f32_data(l.bk) : nullptr, k_.f32()},

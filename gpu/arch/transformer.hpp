@@ -46,6 +46,9 @@ struct transformer_options {
   // so every activation buffer but the residual stream holds pass_rows rows, not batch_max.
   // 0: the backend's choice (pass_rows_for).
   std::int32_t pass_rows = 0;
+  // Bytes of the model's weight matrices (engine: model::decode_weight_bytes), which sets how large
+  // a host backend's passes may be; 0: unknown (host_pass_rows).
+  std::uint64_t weight_bytes = 0;
 };
 
 class transformer {
@@ -59,14 +62,20 @@ class transformer {
   // What the shared backend must have been reserved for (backend::reserve) before the first call.
   static backend_limits backend_limits_for(const model_config& config, const transformer_options& options,
                                            const backend& be);
-  // Tokens per layer pass on `be`: options.pass_rows when set, else host_pass_rows on a host backend
-  // (activations are resident memory there) and batch_max on a device (a GPU wants the whole batch);
-  // never more than batch_max.
-  static std::int32_t pass_rows_for(const transformer_options& options, const backend& be);
-  // Host backends: enough tokens per pass that the prefill matmuls keep their register tiles full
-  // and read each weight block for many tokens, few enough that the activations of a 512-token
-  // batch stay a few MiB (docs/benchmarks.md "Resident memory").
+  // Tokens per layer pass on `be`: options.pass_rows when set; on a device batch_max (a GPU wants
+  // the whole batch); on a host backend (activations are resident memory there) the largest power
+  // of two, at least host_pass_rows, whose activations stay within pass_budget_percent of
+  // options.weight_bytes. Never more than batch_max.
+  static std::int32_t pass_rows_for(const model_config& config, const transformer_options& options,
+                                    const backend& be);
+  // Host backends: at least enough tokens per pass that the prefill matmuls keep their register
+  // tiles full and read each weight block for many tokens. More when the model is large: every pass
+  // reads the layer's weights again from memory, which on a 1B file costs more than the activations
+  // save (pp512 1B Q8_0, 2 threads: 98-103 tokens/s in 64-token passes, 110-126 in one); a small
+  // model keeps small passes, or its activations would break the resident-memory bound of file +
+  // KV cache + 10% (docs/benchmarks.md "Resident memory").
   static constexpr std::int32_t host_pass_rows = 64;
+  static constexpr std::uint64_t pass_budget_percent = 3;
 
   transformer(transformer&&) noexcept = default;
 
@@ -111,7 +120,7 @@ class transformer {
   rope_params rope_;
   attention_shape shape_;
   kv_cache cache_;
-  std::int64_t pass_rows_ = 1;  // P = pass_rows_for(options, backend)
+  std::int64_t pass_rows_ = 1;  // P = pass_rows_for(config, options, backend)
   // Activations in backend memory (device memory on CUDA); B = batch_max, P = pass_rows_,
   // F = min(P, ffn_rows_max):
   backend_buffer x_;      // (B, n_embd) the residual stream: every token of the batch, between layers
