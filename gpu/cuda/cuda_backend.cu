@@ -292,13 +292,7 @@ class cuda_backend final : public backend {
     HOLO_TRY(check_rope(n_tokens, shape.n_head, shape.head_dim, p, limits_));
     HOLO_TRY(check_rope(n_tokens, shape.n_head_kv, shape.head_dim, p, limits_));
     HOLO_TRY(check_kv_store(cache, shape, pos0, n_tokens));
-    q8_forget();
-    HOLO_TRY(pending());
-    if (capturing_) {
-      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
-    } else {
-      HOLO_TRY(upload_positions(positions, n_tokens));
-    }
+    HOLO_TRY(rope_positions(positions, n_tokens));
     cuda::rope_store(q, k, v, n_tokens, positions_, p, cache, shape, pos0, capturing_ ? positions_ : nullptr,
                      launches());
     return note(cudaGetLastError(), "rope_store");
@@ -426,13 +420,7 @@ class cuda_backend final : public backend {
   // rope on x (and x2 when not null), arguments checked.
   status rope_launch(float* x, std::int32_t n_heads, float* x2, std::int32_t n_heads2, std::int64_t n_tokens,
                      std::int32_t head_dim, const std::int32_t* positions, const rope_params& p) {
-    q8_forget();
-    HOLO_TRY(pending());
-    if (capturing_) {
-      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
-    } else {
-      HOLO_TRY(upload_positions(positions, n_tokens));
-    }
+    HOLO_TRY(rope_positions(positions, n_tokens));
     cuda::rope(x, n_tokens, n_heads, head_dim, positions_, p, launches(), x2, n_heads2);
     return note(cudaGetLastError(), "rope");
   }
@@ -441,6 +429,18 @@ class cuda_backend final : public backend {
   // are most of a step's time (H200, 1B: decode +4-7%); a prefill's large kernels lost 1-5% with
   // them (the next kernel's blocks take room while the current one's last blocks still run).
   cuda::stream_ref launches() const { return {stream_, pdl_ && capturing_}; }
+
+  // Before a rope: the device positions hold `positions` (a recorded step's hold the replayed one,
+  // and it ropes one token).
+  status rope_positions(const std::int32_t* positions, std::int64_t n_tokens) {
+    q8_forget();
+    HOLO_TRY(pending());
+    if (capturing_) {
+      if (n_tokens != 1) return record_status(status::failed_precondition("a recorded step ropes one token"));
+      return {};
+    }
+    return upload_positions(positions, n_tokens);
+  }
 
   // The q8 copy in q8_ holds the rounding of the `q8_count_` values at q8_of_ until any op other
   // than a matmul that does not write there runs (every op but matmul calls q8_forget first).
