@@ -454,9 +454,11 @@ struct rows16_q8_0 {
 };
 
 // Q4_K, 16 rows, block by block: the super-block's scales are unpacked and its nibbles transposed
-// once into a stack buffer (4 KiB, L1), then every token of the chunk walks its 8 sub-blocks and
-// adds its 16 results to out. Unpacking and transposing cost as much as several tokens' products,
-// so they are paid once per chunk rather than once per register tile of tokens.
+// once into a stack buffer (4 KiB, L1), then the tokens of the chunk walk its 8 sub-blocks, four at
+// a time, and add their 16 results to out. Unpacking and transposing cost as much as several
+// tokens' products, so they are paid once per chunk rather than once per register tile of tokens.
+// Four tokens per walk: 128-token matmul 75-87 -> 117-127 GMAC/s at 1 thread (`holo bench engine
+// --kernels`); 2 and 8 were slower than 4 on whole-model prefill.
 struct rows16_q4_k {
   static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
                   std::int64_t cols, float* out, std::int64_t ldo) {
@@ -477,31 +479,58 @@ struct rows16_q4_k {
       }
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
       const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
-      for (std::int64_t c = 0; c < nt; ++c) {
-        const block_q8_k& xb = row_at<block_q8_k>(x, xs, static_cast<int>(c))[b];
-        __m512i isum = _mm512_setzero_si512();
-        for (int j = 0; j < 8; ++j) {
-          __m512i s = _mm512_setzero_si512();
-          HOLO_UNROLL
-          for (int k = 0; k < 8; ++k) {
-            std::int32_t v;
-            std::memcpy(&v, xb.qs + 32 * j + 4 * k, sizeof v);
-            s = _mm512_dpbusd_epi32(s, q[j][k], _mm512_set1_epi32(v));
-          }
-          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s, _mm512_load_si512(ls.sc[j])));
-        }
-        alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
-        _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(xb));
-        __m512i mins = _mm512_setzero_si512();
+      std::int64_t c = 0;
+      for (; c + tokens_per_pass <= nt; c += tokens_per_pass)
+        add_tokens<tokens_per_pass>(q, ls, dv, dmv, x, xs, b, c, out, ldo);
+      for (; c < nt; ++c) add_tokens<1>(q, ls, dv, dmv, x, xs, b, c, out, ldo);
+    }
+  }
+
+  // T tokens walk the transposed super-block together: each of its 64 vectors is loaded once for
+  // the T tokens (one token at a time, the loads of q and of the broadcast activations outnumbered
+  // the vpdpbusd two to one).
+  static constexpr int tokens_per_pass = 4;
+  template <int T>
+  __attribute__((always_inline)) static void add_tokens(const __m512i (&q)[8][8], const q4_k_lane_scales<16>& ls,
+                                                        __m512 dv, __m512 dmv, const std::byte* x, std::size_t xs,
+                                                        std::int64_t b, std::int64_t c, float* out, std::int64_t ldo) {
+    const block_q8_k* xb[T];
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) xb[t] = &row_at<block_q8_k>(x, xs, static_cast<int>(c + t))[b];
+    __m512i isum[T];
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      __m512i s[T];
+      HOLO_UNROLL
+      for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
+      HOLO_UNROLL
+      for (int k = 0; k < 8; ++k) {
+        const __m512i qk = q[j][k];
         HOLO_UNROLL
-        for (int p = 0; p < 4; ++p)
-          mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(ls.mn[p]), _mm512_set1_epi32(bs[p])));
-        const __m512 dx = _mm512_set1_ps(xb.d);
-        float* o = out + c * ldo;
-        __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
-        a = _mm512_fmadd_ps(_mm512_mul_ps(dv, dx), _mm512_cvtepi32_ps(isum), a);
-        _mm512_storeu_ps(o, _mm512_fnmadd_ps(_mm512_mul_ps(dmv, dx), _mm512_cvtepi32_ps(mins), a));
+        for (int t = 0; t < T; ++t) {
+          std::int32_t v;
+          std::memcpy(&v, xb[t]->qs + 32 * j + 4 * k, sizeof v);
+          s[t] = _mm512_dpbusd_epi32(s[t], qk, _mm512_set1_epi32(v));
+        }
       }
+      const __m512i scj = _mm512_load_si512(ls.sc[j]);
+      HOLO_UNROLL
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scj));
+    }
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) {
+      alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
+      _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(*xb[t]));
+      __m512i mins = _mm512_setzero_si512();
+      HOLO_UNROLL
+      for (int p = 0; p < 4; ++p)
+        mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(ls.mn[p]), _mm512_set1_epi32(bs[p])));
+      const __m512 dx = _mm512_set1_ps(xb[t]->d);
+      float* o = out + (c + t) * ldo;
+      __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
+      a = _mm512_fmadd_ps(_mm512_mul_ps(dv, dx), _mm512_cvtepi32_ps(isum[t]), a);
+      _mm512_storeu_ps(o, _mm512_fnmadd_ps(_mm512_mul_ps(dmv, dx), _mm512_cvtepi32_ps(mins), a));
     }
   }
 };
@@ -548,38 +577,65 @@ struct rows16_q6_k {
         }
       }
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
-      for (std::int64_t c = 0; c < nt; ++c) {
-        const block_q8_k& xb = row_at<block_q8_k>(x, xs, static_cast<int>(c))[b];
-        __m512i isum = _mm512_setzero_si512();
-        for (int h = 0; h < 2; ++h) {
-          for (int i = 0; i < 4; ++i) {
-            const std::int8_t* xq = xb.qs + 128 * h + 32 * i;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-            HOLO_UNROLL
-            for (int k = 0; k < 4; ++k) {
-              std::int32_t v0, v1;
-              std::memcpy(&v0, xq + 4 * k, sizeof v0);
-              std::memcpy(&v1, xq + 16 + 4 * k, sizeof v1);
-              s0 = _mm512_dpbusd_epi32(s0, q[h][i][k], _mm512_set1_epi32(v0));
-              s1 = _mm512_dpbusd_epi32(s1, q[h][i][k + 4], _mm512_set1_epi32(v1));
-            }
-            const int s = 8 * h + 2 * i;  // sub-blocks s (elements 0-15 of the run) and s + 1
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s0, _mm512_load_si512(sc[s])));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s1, _mm512_load_si512(sc[s + 1])));
+      std::int64_t c = 0;
+      for (; c + rows16_q4_k::tokens_per_pass <= nt; c += rows16_q4_k::tokens_per_pass)
+        add_tokens<rows16_q4_k::tokens_per_pass>(q, sc, sp, dv, x, xs, b, c, out, ldo);
+      for (; c < nt; ++c) add_tokens<1>(q, sc, sp, dv, x, xs, b, c, out, ldo);
+    }
+  }
+
+  // T tokens walk the transposed super-block together (see rows16_q4_k::add_tokens).
+  template <int T>
+  __attribute__((always_inline)) static void add_tokens(const __m512i (&q)[2][4][8], const std::int32_t (&sc)[16][16],
+                                                        const std::int32_t (&sp)[8][16], __m512 dv, const std::byte* x,
+                                                        std::size_t xs, std::int64_t b, std::int64_t c, float* out,
+                                                        std::int64_t ldo) {
+    const block_q8_k* xb[T];
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) xb[t] = &row_at<block_q8_k>(x, xs, static_cast<int>(c + t))[b];
+    __m512i isum[T];
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      for (int i = 0; i < 4; ++i) {
+        __m512i s0[T], s1[T];
+        HOLO_UNROLL
+        for (int t = 0; t < T; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
+        HOLO_UNROLL
+        for (int k = 0; k < 4; ++k) {
+          const __m512i q0 = q[h][i][k], q1 = q[h][i][k + 4];
+          HOLO_UNROLL
+          for (int t = 0; t < T; ++t) {
+            const std::int8_t* xq = xb[t]->qs + 128 * h + 32 * i;
+            std::int32_t v0, v1;
+            std::memcpy(&v0, xq + 4 * k, sizeof v0);
+            std::memcpy(&v1, xq + 16 + 4 * k, sizeof v1);
+            s0[t] = _mm512_dpbusd_epi32(s0[t], q0, _mm512_set1_epi32(v0));
+            s1[t] = _mm512_dpbusd_epi32(s1[t], q1, _mm512_set1_epi32(v1));
           }
         }
-        __m512i off = _mm512_setzero_si512();  // sum_s scale_s * bsum_s
+        const int sb = 8 * h + 2 * i;  // sub-blocks sb (elements 0-15 of the run) and sb + 1
+        const __m512i sc0 = _mm512_load_si512(sc[sb]), sc1 = _mm512_load_si512(sc[sb + 1]);
         HOLO_UNROLL
-        for (int u = 0; u < 8; ++u) {
-          std::int32_t pair;
-          std::memcpy(&pair, xb.bsums + 2 * u, sizeof pair);
-          off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(sp[u]), _mm512_set1_epi32(pair)));
+        for (int t = 0; t < T; ++t) {
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s0[t], sc0));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s1[t], sc1));
         }
-        isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(off, 5));
-        float* o = out + c * ldo;
-        const __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
-        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_mul_ps(dv, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(isum), a));
       }
+    }
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) {
+      __m512i off = _mm512_setzero_si512();  // sum_s scale_s * bsum_s
+      HOLO_UNROLL
+      for (int u = 0; u < 8; ++u) {
+        std::int32_t pair;
+        std::memcpy(&pair, xb[t]->bsums + 2 * u, sizeof pair);
+        off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(sp[u]), _mm512_set1_epi32(pair)));
+      }
+      const __m512i is = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off, 5));
+      float* o = out + (c + t) * ldo;
+      const __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
+      _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_mul_ps(dv, _mm512_set1_ps(xb[t]->d)), _mm512_cvtepi32_ps(is), a));
     }
   }
 };
