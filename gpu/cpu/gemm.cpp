@@ -410,46 +410,75 @@ __attribute__((always_inline)) inline void transpose16_rows(Load load, __m512i o
   for (int k = 0; k < 8; ++k) out[k] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[k]), hi[k], 1);
 }
 
-// Register tiles of 16 rows x C tokens, C up to 16 (a block of 32 is too little work to amortise a
-// pass over the whole chunk per block, as the K-quant kernels below do: measured 3x slower). 16
-// tokens per transpose of the weight block instead of 8 (16 accumulators, 8 transposed weight
-// registers: 28 of the 32): pp512 100m Q8_0 at 2 threads +25-45%, 1B +6-22% (alternated runs).
+// Q8_0/Q4_0, 16 rows, eight blocks (256 values) per walk, as rows16_q4_k: the eight blocks are
+// transposed once per chunk of tokens into a stack buffer (4 KiB) with their scales and 128 x sum
+// corrections, then the tokens walk them four at a time, each transposed vector loaded once for the
+// four, and add their 16 results to out once per eight blocks. (Register tiles of 16 rows x 16
+// tokens, transposing each block again for every tile, did 66-87 GMAC/s on a 128-token matmul at
+// 1 thread; this 93-101. Walking one block at a time, out read and written per block, was 3x
+// slower.)
 template <class Wt>
-struct rows16_q8_0 {
-  template <int C>
-  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t cols,
-                  float* out, std::int64_t ldo) {
+struct rows16_q8_0_walk {
+  static constexpr int group = 8;  // blocks per walk
+  static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
+                  std::int64_t cols, float* out, std::int64_t ldo) {
     using wblock = typename Wt::block;
     const std::int64_t nb = cols / qk8_0;
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512 acc[C];
-    HOLO_UNROLL
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    for (std::int64_t b = 0; b < nb; ++b) {
-      __m512i wt[8];
-      transpose16_rows([&](int r) { return Wt::load(row_at<wblock>(w, ws, r)[b]); }, wt);
-      alignas(32) f16_bits d[16];
-      HOLO_UNROLL
-      for (int r = 0; r < 16; ++r) d[r] = row_at<wblock>(w, ws, r)[b].d;
-      __m512i corr = _mm512_setzero_si512();  // 128 * sum of each row's block
-      HOLO_UNROLL
-      for (int k = 0; k < 8; ++k) corr = _mm512_dpbusd_epi32(corr, offset, wt[k]);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
-      HOLO_UNROLL
-      for (int c = 0; c < C; ++c) {
-        const block_q8_0& xb = row_at<block_q8_0>(x, xs, c)[b];
-        __m512i s = _mm512_sub_epi32(_mm512_setzero_si512(), corr);
+    for (std::int64_t b0 = 0; b0 < nb; b0 += group) {
+      const int g = static_cast<int>(std::min<std::int64_t>(group, nb - b0));
+      alignas(64) __m512i q[group][8];
+      alignas(64) __m512i corr[group];  // -128 * sum of each row's block: the sums' start
+      alignas(64) __m512 dw[group];
+      for (int i = 0; i < g; ++i) {
+        transpose16_rows([&](int r) { return Wt::load(row_at<wblock>(w, ws, r)[b0 + i]); }, q[i]);
+        alignas(32) f16_bits d[16];
         HOLO_UNROLL
-        for (int k = 0; k < 8; ++k) {
-          std::int32_t v;
-          std::memcpy(&v, xb.qs + 4 * k, sizeof v);
-          s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(v), wt[k]);
-        }
-        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(fp16(xb.d))), _mm512_cvtepi32_ps(s), acc[c]);
+        for (int r = 0; r < 16; ++r) d[r] = row_at<wblock>(w, ws, r)[b0 + i].d;
+        __m512i c = _mm512_setzero_si512();
+        HOLO_UNROLL
+        for (int k = 0; k < 8; ++k) c = _mm512_dpbusd_epi32(c, offset, q[i][k]);
+        corr[i] = _mm512_sub_epi32(_mm512_setzero_si512(), c);
+        dw[i] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
       }
+      std::int64_t c = 0;
+      for (; c + 4 <= nt; c += 4) add_tokens<4>(q, corr, dw, g, x, xs, b0, c, out, ldo);
+      for (; c < nt; ++c) add_tokens<1>(q, corr, dw, g, x, xs, b0, c, out, ldo);
+    }
+  }
+
+  template <int T>
+  __attribute__((always_inline)) static void add_tokens(const __m512i (&q)[group][8], const __m512i (&corr)[group],
+                                                        const __m512 (&dw)[group], int g, const std::byte* x,
+                                                        std::size_t xs, std::int64_t b0, std::int64_t c, float* out,
+                                                        std::int64_t ldo) {
+    const block_q8_0* xb[T];
+    __m512 acc[T];
+    HOLO_UNROLL
+    for (int t = 0; t < T; ++t) {
+      xb[t] = row_at<block_q8_0>(x, xs, static_cast<int>(c + t)) + b0;
+      acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + (c + t) * ldo);
+    }
+    for (int i = 0; i < g; ++i) {
+      __m512i s[T];
+      HOLO_UNROLL
+      for (int t = 0; t < T; ++t) s[t] = corr[i];
+      HOLO_UNROLL
+      for (int k = 0; k < 8; ++k) {
+        const __m512i qk = q[i][k];
+        HOLO_UNROLL
+        for (int t = 0; t < T; ++t) {
+          std::int32_t v;
+          std::memcpy(&v, xb[t][i].qs + 4 * k, sizeof v);
+          s[t] = _mm512_dpbusd_epi32(s[t], _mm512_set1_epi32(v), qk);
+        }
+      }
+      HOLO_UNROLL
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], _mm512_set1_ps(fp16(xb[t][i].d))), _mm512_cvtepi32_ps(s[t]), acc[t]);
     }
     HOLO_UNROLL
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + c * ldo, acc[c]);
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + (c + t) * ldo, acc[t]);
   }
 };
 
@@ -892,17 +921,20 @@ void gemm_q4_k_rows8(const std::byte* w, std::size_t ws, std::int64_t rows, cons
 
 #ifdef HOLO_CPU_ROWS16_GEMM
 // The 16-row kernels, block-major (K::run takes a whole token chunk); the last rows % 16 go to
-// `edge`: the 8-row kernels (whose last rows % 8 go to the tiles), or the tiles.
-template <class K>
+// `edge`: the 8-row kernels (whose last rows % 8 go to the tiles), or the tiles. OffsetQ8: K reads
+// the activations offset by 128 (Q8_0/Q4_0).
+template <class K, bool OffsetQ8 = false>
 void gemm_rows16_chunks(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                         const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
                         std::int64_t ldo, gemm_fn edge) {
   const std::int64_t full = rows / 16 * 16;
   const std::int64_t chunk = std::max<std::int64_t>(1, static_cast<std::int64_t>(chunk_bytes / xs));
+  const std::byte* xk = OffsetQ8 ? x_offset : x;
   for (std::int64_t t0 = 0; full > 0 && t0 < n; t0 += chunk) {
     const std::int64_t t1 = std::min(n, t0 + chunk);
     for (std::int64_t r = 0; r < full; r += 16)
-      K::run(w + static_cast<std::size_t>(r) * ws, ws, x + static_cast<std::size_t>(t0) * xs, xs, t1 - t0, cols, out + t0 * ldo + r, ldo);
+      K::run(w + static_cast<std::size_t>(r) * ws, ws, xk + static_cast<std::size_t>(t0) * xs, xs, t1 - t0, cols,
+             out + t0 * ldo + r, ldo);
   }
   if (full < rows)
     edge(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
@@ -912,7 +944,7 @@ template <class Wt>
 void gemm_q8_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                     const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
                     std::int64_t ldo) {
-  gemm_rows<rows16_q8_0<Wt>, 16, 16, true>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo, gemm_q8_rows8<Wt>);
+  gemm_rows16_chunks<rows16_q8_0_walk<Wt>, true>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo, gemm_q8_rows8<Wt>);
 }
 
 void gemm_q4_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
