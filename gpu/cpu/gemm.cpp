@@ -410,10 +410,30 @@ __attribute__((always_inline)) inline void transpose16_rows(Load load, __m512i o
   for (int k = 0; k < 8; ++k) out[k] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[k]), hi[k], 1);
 }
 
+// The block-major 16-row kernels below transpose a weight block once per token chunk, then the
+// chunk's tokens walk it `walk_tokens` at a time, each transposed vector loaded once for them (one
+// token at a time, the loads of the vectors and of the broadcast activations outnumbered the
+// vpdpbusd two to one; 4 beat 2 and 8 on whole-model prefill). walk(nt, f) calls f(T, c) for the
+// token groups: T = walk_tokens, then single tokens for the rest.
+constexpr int walk_tokens = 4;
+template <class F>
+__attribute__((always_inline)) inline void walk(std::int64_t nt, F&& f) {
+  std::int64_t c = 0;
+  for (; c + walk_tokens <= nt; c += walk_tokens) f(std::integral_constant<int, walk_tokens>{}, c);
+  for (; c < nt; ++c) f(std::integral_constant<int, 1>{}, c);
+}
+// xb[t] = the activation blocks of token c + t from block b on.
+template <class Block, int T>
+__attribute__((always_inline)) inline void token_blocks(const std::byte* x, std::size_t xs, std::int64_t b,
+                                                        std::int64_t c, const Block* (&xb)[T]) {
+  HOLO_UNROLL
+  for (int t = 0; t < T; ++t) xb[t] = row_at<Block>(x, xs, static_cast<int>(c + t)) + b;
+}
+
 // Q8_0/Q4_0, 16 rows, eight blocks (256 values) per walk, as rows16_q4_k: the eight blocks are
 // transposed once per chunk of tokens into a stack buffer (4 KiB) with their scales and 128 x sum
-// corrections, then the tokens walk them four at a time, each transposed vector loaded once for the
-// four, and add their 16 results to out once per eight blocks. (Register tiles of 16 rows x 16
+// corrections, then the tokens walk them (walk_tokens at a time) and add their 16 results to out
+// once per eight blocks. (Register tiles of 16 rows x 16
 // tokens, transposing each block again for every tile, did 66-87 GMAC/s on a 128-token matmul at
 // 1 thread; this 93-101. Walking one block at a time, out read and written per block, was 3x
 // slower.)
@@ -441,9 +461,9 @@ struct rows16_q8_0_walk {
         corr[i] = _mm512_sub_epi32(_mm512_setzero_si512(), c);
         dw[i] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
       }
-      std::int64_t c = 0;
-      for (; c + 4 <= nt; c += 4) add_tokens<4>(q, corr, dw, g, x, xs, b0, c, out, ldo);
-      for (; c < nt; ++c) add_tokens<1>(q, corr, dw, g, x, xs, b0, c, out, ldo);
+      walk(nt, [&](auto tokens, std::int64_t c) {
+        add_tokens<decltype(tokens)::value>(q, corr, dw, g, x, xs, b0, c, out, ldo);
+      });
     }
   }
 
@@ -453,12 +473,10 @@ struct rows16_q8_0_walk {
                                                         std::size_t xs, std::int64_t b0, std::int64_t c, float* out,
                                                         std::int64_t ldo) {
     const block_q8_0* xb[T];
+    token_blocks(x, xs, b0, c, xb);
     __m512 acc[T];
     HOLO_UNROLL
-    for (int t = 0; t < T; ++t) {
-      xb[t] = row_at<block_q8_0>(x, xs, static_cast<int>(c + t)) + b0;
-      acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + (c + t) * ldo);
-    }
+    for (int t = 0; t < T; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + (c + t) * ldo);
     for (int i = 0; i < g; ++i) {
       __m512i s[T];
       HOLO_UNROLL
@@ -483,11 +501,11 @@ struct rows16_q8_0_walk {
 };
 
 // Q4_K, 16 rows, block by block: the super-block's scales are unpacked and its nibbles transposed
-// once into a stack buffer (4 KiB, L1), then the tokens of the chunk walk its 8 sub-blocks, four at
-// a time, and add their 16 results to out. Unpacking and transposing cost as much as several
-// tokens' products, so they are paid once per chunk rather than once per register tile of tokens.
-// Four tokens per walk: 128-token matmul 75-87 -> 117-127 GMAC/s at 1 thread (`holo bench engine
-// --kernels`); 2 and 8 were slower than 4 on whole-model prefill.
+// once into a stack buffer (4 KiB, L1), then the tokens of the chunk walk its 8 sub-blocks
+// (walk_tokens at a time) and add their 16 results to out. Unpacking and transposing cost as much
+// as several tokens' products, so they are paid once per chunk rather than once per register tile
+// of tokens. Four tokens per walk instead of one: 128-token matmul 75-87 -> 117-127 GMAC/s at
+// 1 thread (`holo bench engine --kernels`).
 struct rows16_q4_k {
   static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
                   std::int64_t cols, float* out, std::int64_t ldo) {
@@ -508,24 +526,19 @@ struct rows16_q4_k {
       }
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
       const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
-      std::int64_t c = 0;
-      for (; c + tokens_per_pass <= nt; c += tokens_per_pass)
-        add_tokens<tokens_per_pass>(q, ls, dv, dmv, x, xs, b, c, out, ldo);
-      for (; c < nt; ++c) add_tokens<1>(q, ls, dv, dmv, x, xs, b, c, out, ldo);
+      walk(nt, [&](auto tokens, std::int64_t c) {
+        add_tokens<decltype(tokens)::value>(q, ls, dv, dmv, x, xs, b, c, out, ldo);
+      });
     }
   }
 
-  // T tokens walk the transposed super-block together: each of its 64 vectors is loaded once for
-  // the T tokens (one token at a time, the loads of q and of the broadcast activations outnumbered
-  // the vpdpbusd two to one).
-  static constexpr int tokens_per_pass = 4;
+  // T tokens walk the transposed super-block together (see walk_tokens).
   template <int T>
   __attribute__((always_inline)) static void add_tokens(const __m512i (&q)[8][8], const q4_k_lane_scales<16>& ls,
                                                         __m512 dv, __m512 dmv, const std::byte* x, std::size_t xs,
                                                         std::int64_t b, std::int64_t c, float* out, std::int64_t ldo) {
     const block_q8_k* xb[T];
-    HOLO_UNROLL
-    for (int t = 0; t < T; ++t) xb[t] = &row_at<block_q8_k>(x, xs, static_cast<int>(c + t))[b];
+    token_blocks(x, xs, b, c, xb);
     __m512i isum[T];
     HOLO_UNROLL
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
@@ -606,22 +619,20 @@ struct rows16_q6_k {
         }
       }
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
-      std::int64_t c = 0;
-      for (; c + rows16_q4_k::tokens_per_pass <= nt; c += rows16_q4_k::tokens_per_pass)
-        add_tokens<rows16_q4_k::tokens_per_pass>(q, sc, sp, dv, x, xs, b, c, out, ldo);
-      for (; c < nt; ++c) add_tokens<1>(q, sc, sp, dv, x, xs, b, c, out, ldo);
+      walk(nt, [&](auto tokens, std::int64_t c) {
+        add_tokens<decltype(tokens)::value>(q, sc, sp, dv, x, xs, b, c, out, ldo);
+      });
     }
   }
 
-  // T tokens walk the transposed super-block together (see rows16_q4_k::add_tokens).
+  // T tokens walk the transposed super-block together (see walk_tokens).
   template <int T>
   __attribute__((always_inline)) static void add_tokens(const __m512i (&q)[2][4][8], const std::int32_t (&sc)[16][16],
                                                         const std::int32_t (&sp)[8][16], __m512 dv, const std::byte* x,
                                                         std::size_t xs, std::int64_t b, std::int64_t c, float* out,
                                                         std::int64_t ldo) {
     const block_q8_k* xb[T];
-    HOLO_UNROLL
-    for (int t = 0; t < T; ++t) xb[t] = &row_at<block_q8_k>(x, xs, static_cast<int>(c + t))[b];
+    token_blocks(x, xs, b, c, xb);
     __m512i isum[T];
     HOLO_UNROLL
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
