@@ -199,27 +199,15 @@ class cuda_backend final : public backend {
 
   status matmul(const tensor_view& w, const float* x, std::int64_t n, const float* bias, float* out) override {
     HOLO_TRY(check_matmul(w, n, limits_));
-    auto dw = weight(w.data);
-    if (!dw) return dw.error();
-    const float* db = nullptr;
-    if (bias) {
-      auto b = weight(bias);
-      if (!b) return b.error();
-      db = static_cast<const float*>(*b);
-    }
+    auto part = device_part(w, bias, out);
+    if (!part) return part.error();
     HOLO_TRY(pending());
-    const std::int64_t count = n * w.cols;
-    if (dp4a_ && n <= cuda::q8_tokens_max && cuda::matmul_q8_supported(w.type) && w.cols % cuda::q8_block == 0 &&
-        count <= q8_capacity_) {
-      // Integer products: x rounded to q8 once (the RMSNorm or SwiGLU that wrote x usually did it).
-      if (q8_of_ != x || q8_count_ != count) {
-        cuda::quantize_q8(x, count, q8_, launches());
-        q8_of_ = x;
-        q8_count_ = count;
-      }
-      cuda::matmul_q8(w.type, *dw, w.row_size(), w.rows, w.cols, q8_, n, db, out, q8_launch_, launches());
+    if (integer_products(w.type, n, w.cols)) {
+      round_q8(x, n * w.cols);
+      cuda::matmul_q8(w.type, part->w, part->row_bytes, part->rows, w.cols, q8_, n, part->bias, out, q8_launch_,
+                      launches());
     } else {
-      cuda::matmul(w.type, *dw, w.row_size(), w.rows, w.cols, x, n, db, out, launches());
+      cuda::matmul(w.type, part->w, part->row_bytes, part->rows, w.cols, x, n, part->bias, out, launches());
     }
     if (out == q8_of_) q8_forget();
     return note(cudaGetLastError(), "matmul");
@@ -228,7 +216,6 @@ class cuda_backend final : public backend {
   status matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n) override {
     // One launch per run of parts of one type (at most mv_parts_max), on the decode paths: the
     // integer products, or the f32 ones for the float types. Otherwise part by part.
-    const bool q8_path = dp4a_ && n <= cuda::q8_tokens_max;
     if (!fuse_ || count == 0 || n > cuda::q8_tokens_max) return backend::matmul_parts(parts, count, x, n);
     const tensor_view& w0 = *parts[0].w;
     for (std::size_t i = 0; i < count; ++i) {
@@ -236,30 +223,17 @@ class cuda_backend final : public backend {
       if (parts[i].w->cols != w0.cols) return backend::matmul_parts(parts, count, x, n);
     }
     HOLO_TRY(pending());
-    const std::int64_t values = n * w0.cols;
     for (std::size_t i = 0; i < count;) {
       const tensor_type type = parts[i].w->type;
-      const bool integer = q8_path && cuda::matmul_q8_supported(type) && w0.cols % cuda::q8_block == 0 &&
-                           values <= q8_capacity_;
       cuda::mv_parts group;
       std::size_t j = i;
       for (; j < count && parts[j].w->type == type && group.count < cuda::mv_parts_max; ++j) {
-        auto dw = weight(parts[j].w->data);
-        if (!dw) return dw.error();
-        const float* db = nullptr;
-        if (parts[j].bias) {
-          auto b = weight(parts[j].bias);
-          if (!b) return b.error();
-          db = static_cast<const float*>(*b);
-        }
-        group.p[group.count++] = {*dw, parts[j].w->row_size(), parts[j].w->rows, db, parts[j].out};
+        auto part = device_part(*parts[j].w, parts[j].bias, parts[j].out);
+        if (!part) return part.error();
+        group.p[group.count++] = *part;
       }
-      if (integer) {
-        if (q8_of_ != x || q8_count_ != values) {
-          cuda::quantize_q8(x, values, q8_, launches());
-          q8_of_ = x;
-          q8_count_ = values;
-        }
+      if (integer_products(type, n, w0.cols)) {
+        round_q8(x, n * w0.cols);
         cuda::matmul_q8_parts(type, group, w0.cols, q8_, n, q8_launch_, launches());
       } else {
         cuda::matvec_parts(type, group, w0.cols, x, n, launches());
@@ -440,6 +414,34 @@ class cuda_backend final : public backend {
       return {};
     }
     return upload_positions(positions, n_tokens);
+  }
+
+  // The device copies of a matrix and its bias (null when `bias` is), as a launch part writing `out`.
+  result<cuda::mv_part> device_part(const tensor_view& w, const float* bias, float* out) const {
+    auto dw = weight(w.data);
+    if (!dw) return dw.error();
+    const float* db = nullptr;
+    if (bias) {
+      auto b = weight(bias);
+      if (!b) return b.error();
+      db = static_cast<const float*>(*b);
+    }
+    return cuda::mv_part{*dw, w.row_size(), w.rows, db, out};
+  }
+
+  // Whether n tokens times a matrix of `type` with `cols` columns take the integer (dp4a) path.
+  bool integer_products(tensor_type type, std::int64_t n, std::int64_t cols) const {
+    return dp4a_ && n <= cuda::q8_tokens_max && cuda::matmul_q8_supported(type) && cols % cuda::q8_block == 0 &&
+           n * cols <= q8_capacity_;
+  }
+
+  // x (count values) rounded to q8 into q8_, unless q8_ holds that rounding already (the RMSNorm,
+  // SwiGLU or attention that wrote x usually made it).
+  void round_q8(const float* x, std::int64_t count) {
+    if (q8_of_ == x && q8_count_ == count) return;
+    cuda::quantize_q8(x, count, q8_, launches());
+    q8_of_ = x;
+    q8_count_ = count;
   }
 
   // The q8 copy in q8_ holds the rounding of the `q8_count_` values at q8_of_ until any op other
