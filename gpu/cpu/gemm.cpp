@@ -49,6 +49,28 @@ const T* row_at(const std::byte* base, std::size_t stride, int i) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// Lane r of out[k] = 32-bit group k of in[r] (an 8 x 8 transpose of 32-bit elements).
+__attribute__((always_inline)) inline void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
+  __m256i t[8], u[8];
+  HOLO_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);      // groups 0,1 | 4,5 of rows 2i, 2i+1
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);  // groups 2,3 | 6,7
+  }
+  HOLO_UNROLL
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 0 | 4
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 1 | 5
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 2 | 6
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 3 | 7
+  }
+  HOLO_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    out[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+    out[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+  }
+}
+
 // --- Q8_0 and Q4_0 weights with Q8_0 activations ---------------------------------------------------
 
 struct q8_0_weights {
@@ -128,28 +150,6 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
 #else
   return _mm256_dpbusd_avx_epi32(acc, u, s);
 #endif
-}
-
-// Lane r of out[k] = 32-bit group k of in[r] (an 8 x 8 transpose of 32-bit elements).
-__attribute__((always_inline)) inline void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
-  __m256i t[8], u[8];
-  HOLO_UNROLL
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);      // groups 0,1 | 4,5 of rows 2i, 2i+1
-    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);  // groups 2,3 | 6,7
-  }
-  HOLO_UNROLL
-  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
-    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 0 | 4
-    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 1 | 5
-    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 2 | 6
-    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 3 | 7
-  }
-  HOLO_UNROLL
-  for (int k = 0; k < 4; ++k) {
-    out[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
-    out[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
-  }
 }
 
 template <class Wt>
@@ -874,6 +874,155 @@ constexpr int q8_rows = 4, q8_toks = 3, float_rows = 4, float_toks = 3;
 #endif
 constexpr int k_rows = 2, k_toks = 4;
 
+#ifdef __AVX512F__
+// Float weights on AVX-512, many tokens: a small GEMM in the way of BLIS. The register tiles above
+// keep the columns in the lanes, so each weight vector is converted (F16/BF16 -> f32) again for
+// every tile of tokens, each pair ends in a horizontal sum, and 256-bit FMAs do half the work of
+// 512-bit ones; their token chunks also read the weights from memory once per chunk. Here the
+// weights are converted once: a panel of 32 rows x kc columns is transposed into f32 with the rows
+// in the lanes (two zmm per column, 32 KiB, stays in L1), and every group of `packed_toks` tokens
+// walks it with one broadcast activation per column and token into 24 accumulators of 16 rows; a
+// panel's sums are added to out (the first panel of a row stores). Panels go column block by column
+// block, so the activations of one block (kc columns of every token) sit in L2 while all the row
+// panels walk them, and each weight is read from memory once per matmul.
+constexpr int packed_kc = 256;         // columns per panel
+constexpr int packed_rows = 32;        // rows per panel: two zmm
+constexpr int packed_toks = 12;        // tokens per walk: 24 accumulators + 2 weight vectors
+constexpr int packed_min_tokens = 32;  // below this, packing costs more than the tiles lose
+
+// panel[k * 32 + r] = row r's column k0 + k as f32, for rows < nrows (zero above), k < kc.
+template <class Wt>
+void pack_panel(const std::byte* w, std::size_t ws, int nrows, std::int64_t k0, int kc, float* panel) {
+  using elem = typename Wt::elem;
+  const __m256 zero = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    for (int r0 = 0; r0 < packed_rows; r0 += 8) {
+      __m256i in[8], t[8];
+      HOLO_UNROLL
+      for (int r = 0; r < 8; ++r)
+        in[r] = _mm256_castps_si256(r0 + r < nrows ? Wt::load(row_at<elem>(w, ws, r0 + r) + k0 + k) : zero);
+      transpose8x8_epi32(in, t);
+      HOLO_UNROLL
+      for (int j = 0; j < 8; ++j)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (k + j) * packed_rows + r0), t[j]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (int r = 0; r < packed_rows; ++r)
+      panel[k * packed_rows + r] = r < nrows ? Wt::scalar(row_at<elem>(w, ws, r)[k0 + k]) : 0.0f;
+}
+
+// The lines of the next panel (rows from w, columns k0..k0 + kc), asked for a few at a time while
+// this panel is walked: a panel reads 32 short row pieces, which the hardware prefetcher does not
+// follow, so packing waited on memory (10% of 1B F16 prefill); asking for all 256 lines at once
+// stalls on the fill buffers instead.
+template <class Wt>
+struct panel_prefetch {
+  const std::byte* w = nullptr;
+  std::size_t ws = 0;
+  std::int64_t k0 = 0;
+  int lines_per_row = 0, lines = 0, next = 0;
+
+  void start(const std::byte* w_, std::size_t ws_, std::int64_t nrows, std::int64_t k0_, int kc) {
+    w = w_, ws = ws_, k0 = k0_, next = 0;
+    lines_per_row = static_cast<int>((static_cast<std::size_t>(kc) * sizeof(typename Wt::elem) + 63) / 64);
+    lines = static_cast<int>(nrows) * lines_per_row;
+  }
+  void some(int count) {
+    for (const int end = std::min(lines, next + count); next < end; ++next) {
+      const auto* row = reinterpret_cast<const char*>(row_at<typename Wt::elem>(w, ws, next / lines_per_row) + k0);
+      _mm_prefetch(row + 64 * (next % lines_per_row), _MM_HINT_T1);
+    }
+  }
+};
+
+// out[c * ldo + r] (+)= sum over the panel's kc columns of panel row r x token c, for T tokens at
+// x + c * xs (floats, from the panel's first column) and the rows of V vectors (mask: the last
+// vector's rows that exist).
+template <int V, int T>
+void walk_panel(const float* panel, int kc, const float* x, std::int64_t xs, float* out, std::int64_t ldo,
+                bool add, __mmask16 mask) {
+  __m512 acc[T][V];
+  HOLO_UNROLL
+  for (auto& a : acc)
+    HOLO_UNROLL
+    for (auto& v : a) v = _mm512_setzero_ps();
+  const float* xr[T];
+  HOLO_UNROLL
+  for (int c = 0; c < T; ++c) xr[c] = x + c * xs;
+  for (int k = 0; k < kc; ++k) {
+    __m512 wv[V];
+    HOLO_UNROLL
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_load_ps(panel + k * packed_rows + 16 * v);
+    HOLO_UNROLL
+    for (int c = 0; c < T; ++c) {
+      const __m512 xb = _mm512_set1_ps(xr[c][k]);
+      HOLO_UNROLL
+      for (int v = 0; v < V; ++v) acc[c][v] = _mm512_fmadd_ps(wv[v], xb, acc[c][v]);
+    }
+  }
+  HOLO_UNROLL
+  for (int c = 0; c < T; ++c) {
+    HOLO_UNROLL
+    for (int v = 0; v < V; ++v) {
+      const __mmask16 m = v == V - 1 ? mask : __mmask16(0xffff);
+      float* o = out + c * ldo + 16 * v;
+      __m512 r = acc[c][v];
+      if (add) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, o));
+      _mm512_mask_storeu_ps(o, m, r);
+    }
+  }
+}
+
+using walk_fn = void (*)(const float*, int, const float*, std::int64_t, float*, std::int64_t, bool, __mmask16);
+
+template <class Wt>
+void gemm_float_packed(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                       const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                       std::int64_t ldo) {
+  if (n < packed_min_tokens) {
+    gemm_tiled<tile_float<Wt>, float_rows, float_toks>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo);
+    return;
+  }
+  static constexpr auto walks = [] {  // walks[V - 1][T - 1]
+    std::array<std::array<walk_fn, packed_toks>, 2> t{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((t[I / packed_toks][I % packed_toks] = &walk_panel<int(I / packed_toks) + 1, int(I % packed_toks) + 1>),
+       ...);
+    }(std::make_index_sequence<2 * packed_toks>{});
+    return t;
+  }();
+  alignas(64) static thread_local float panel[packed_kc * packed_rows];
+  const auto* xf = reinterpret_cast<const float*>(x);
+  const auto xsf = static_cast<std::int64_t>(xs / sizeof(float));
+  for (std::int64_t k0 = 0; k0 < cols; k0 += packed_kc) {
+    const int kc = static_cast<int>(std::min<std::int64_t>(packed_kc, cols - k0));
+    for (std::int64_t r = 0; r < rows; r += packed_rows) {
+      const int nrows = static_cast<int>(std::min<std::int64_t>(packed_rows, rows - r));
+      pack_panel<Wt>(w + static_cast<std::size_t>(r) * ws, ws, nrows, k0, kc, panel);
+      panel_prefetch<Wt> ahead;  // the next panel: the next rows, else the next columns' first rows
+      if (r + packed_rows < rows) {
+        ahead.start(w + static_cast<std::size_t>(r + packed_rows) * ws, ws,
+                    std::min<std::int64_t>(packed_rows, rows - r - packed_rows), k0, kc);
+      } else if (k0 + packed_kc < cols) {
+        ahead.start(w, ws, std::min<std::int64_t>(packed_rows, rows), k0 + packed_kc,
+                    static_cast<int>(std::min<std::int64_t>(packed_kc, cols - k0 - packed_kc)));
+      }
+      const auto walks_n = static_cast<int>((n + packed_toks - 1) / packed_toks);
+      const int per_walk = (ahead.lines + walks_n - 1) / walks_n;
+      const int v = nrows > 16 ? 2 : 1;
+      const auto mask = static_cast<__mmask16>((1u << (nrows - 16 * (v - 1))) - 1u);
+      for (std::int64_t t = 0; t < n; t += packed_toks) {
+        const auto nt = static_cast<int>(std::min<std::int64_t>(packed_toks, n - t));
+        ahead.some(per_walk);
+        walks[v - 1][nt - 1](panel, kc, xf + t * xsf + k0, xsf, out + t * ldo + r, ldo, k0 > 0, mask);
+      }
+    }
+  }
+}
+#endif
+
 #ifdef HOLO_CPU_VNNI_GEMM
 #ifdef __AVX512VL__
 constexpr int rows8_toks = 8;  // 8 accumulators + 8 transposed weight vectors + temporaries in 32
@@ -977,12 +1126,21 @@ void gemm_q6_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, con
 
 gemm_fn gemm_for(tensor_type w) {
   switch (w) {
+#ifdef __AVX512F__
+    case tensor_type::f32:
+      return gemm_float_packed<f32_weights>;
+    case tensor_type::f16:
+      return gemm_float_packed<f16_weights>;
+    case tensor_type::bf16:
+      return gemm_float_packed<bf16_weights>;
+#else
     case tensor_type::f32:
       return gemm_tiled<tile_float<f32_weights>, float_rows, float_toks>;
     case tensor_type::f16:
       return gemm_tiled<tile_float<f16_weights>, float_rows, float_toks>;
     case tensor_type::bf16:
       return gemm_tiled<tile_float<bf16_weights>, float_rows, float_toks>;
+#endif
 #if defined(HOLO_CPU_ROWS16_GEMM)
     case tensor_type::q4_0:
       return gemm_q8_rows16<q4_0_weights>;

@@ -35,7 +35,10 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
   };
   // 4096 columns x 130 tokens crosses the 512 KiB activation chunk for every activation format; row
   // counts leave every kernel level its edge (16-row, 8-row and register tiles).
-  const shape shapes[] = {{1, 256, 2}, {5, 512, 13}, {7, 256, 5}, {33, 1024, 3}, {17, 4096, 130}, {10, 256, 7}, {24, 512, 19}};
+  // {53, 768, 41}: enough tokens for the packed float kernel (a 32-row panel, a 16-row one with 5
+  // rows, 3 walks of 12 tokens and one of 5, 3 column blocks).
+  const shape shapes[] = {{1, 256, 2},      {5, 512, 13},  {7, 256, 5},  {33, 1024, 3},
+                          {17, 4096, 130},  {10, 256, 7},  {24, 512, 19}, {53, 768, 41}};
   for (tensor_type t : all_types) {
     const gpu::cpu::gemm_fn gemm = gpu::cpu::gemm_for(t);
     if (gemm == nullptr) continue;  // scalar build: matmul uses vec_dot only
@@ -72,6 +75,35 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
           BOOST_TEST(std::fabs(got[i * s.rows + r] - want) / mag < 1e-5,
                      gpu::traits(t).name << " " << s.rows << "x" << s.cols << " n=" << s.n << " r=" << r
                                          << " t=" << i);
+        }
+      }
+    }
+  }
+}
+
+// Float weights take any column count: the packed kernel's last column block is partial and its
+// columns not a multiple of its 8-column transposes (1000 = 3 x 256 + 232, 300 = 256 + 44, 37).
+BOOST_AUTO_TEST_CASE(gemm_float_any_columns) {
+  for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::bf16}) {
+    const gpu::cpu::gemm_fn gemm = gpu::cpu::gemm_for(t);
+    if (gemm == nullptr) continue;  // scalar build
+    for (std::int64_t cols : {1000, 300, 37}) {
+      const std::int64_t rows = 40, n = 45;
+      const auto w = make_weights(t, rows, cols, unsigned(cols) + unsigned(t));
+      const auto x = random_floats(static_cast<std::size_t>(n * cols), 17);
+      std::vector<float> got(n * rows, -1.0f), wd(cols);
+      gemm(static_cast<const std::byte*>(w.view.data), w.view.row_size(), rows,
+           reinterpret_cast<const std::byte*>(x.data()), nullptr, cols * sizeof(float), n, cols, got.data(), rows);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        BOOST_REQUIRE(gpu::dequantize_row(t, w.view.row(r), wd.data(), cols).ok());
+        for (std::int64_t i = 0; i < n; ++i) {
+          double want = 0.0, mag = 0.0;
+          for (std::int64_t k = 0; k < cols; ++k) {
+            want += double(wd[k]) * x[i * cols + k];
+            mag += std::fabs(double(wd[k]) * x[i * cols + k]);
+          }
+          BOOST_TEST(std::fabs(got[i * rows + r] - want) / mag < 1e-5,
+                     gpu::traits(t).name << " cols=" << cols << " r=" << r << " t=" << i);
         }
       }
     }
