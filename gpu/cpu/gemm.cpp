@@ -20,9 +20,14 @@
 // inlining, that those may be used uninitialized (they are masked off): a false positive here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -48,6 +53,11 @@ const T* row_at(const std::byte* base, std::size_t stride, int i) {
 }
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Activation bytes per token chunk: the chunk stays in L2 while every tile of weight rows walks it,
+// and the weights stream from memory once per chunk. 512 KiB measured better than 128 and 256 KiB
+// on whole models (pp512 of the 100m and 1B presets, whose weights come from DRAM).
+constexpr std::size_t chunk_bytes = 512 * 1024;
 
 // Lane r of out[k] = 32-bit group k of in[r] (an 8 x 8 transpose of 32-bit elements).
 __attribute__((always_inline)) inline void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
@@ -679,6 +689,133 @@ struct rows16_q6_k {
     }
   }
 };
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+// Q8_0/Q4_0 with AMX (Intel's tile unit, Sapphire Rapids on): one tdpbssd multiplies 16 tokens x 32
+// activation bytes by 32 x 16 weight bytes into 16 x 16 int32 sums, 8192 products where vpdpbusd
+// does 64 (measured ~1.2 TMAC/s on one core here against ~0.1 for the VNNI kernels). Signed times
+// signed, so no offset copy. The weight tile is the VNNI kernels' transposed block (lane r of
+// vector k = row r's bytes 4k..4k+3) as it is; the activation tile is 16 tokens' qs read with the
+// activation row stride. The sums of each block then need their two scales (16 row scales x one
+// token scale per row of C), applied in float with AVX-512: that, not the tile unit, is the limit.
+#define HOLO_CPU_AMX_GEMM 1
+
+// The tile configuration (ldtilecfg's 64-byte operand): tmm0 C (16 x 16 int32), tmm1 A (16 tokens x
+// 32 bytes), tmm2 B (8 x 64 bytes: 4-byte groups of 16 rows).
+struct amx_tile_config {
+  std::uint8_t palette = 1, start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t colsb[16] = {64, 32, 64};
+  std::uint8_t rows[16] = {16, 16, 8};
+};
+
+// Q8_0/Q4_0 weights x Q8_0 activations, 16 rows (fewer: the rest read as zero, out masked) x a chunk
+// of tokens: blocks in groups of 8, transposed once per chunk as in rows16_q8_0_walk; for 16 tokens
+// at a time each block's sums go through the tile unit, are stored (1 KiB) and added to 16 float
+// accumulators with the scales; out is read and written once per group. dx: the chunk's activation
+// scales as floats, dx[t * nb + b].
+template <class Wt>
+void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* x, std::size_t xs, std::int64_t nt,
+                std::int64_t nb, const float* dx, float* out, std::int64_t ldo) {
+  using wblock = typename Wt::block;
+  constexpr int group = 8;
+  const __mmask16 rows_mask = static_cast<__mmask16>((1u << nrows) - 1u);
+  for (std::int64_t b0 = 0; b0 < nb; b0 += group) {
+    const int g = static_cast<int>(std::min<std::int64_t>(group, nb - b0));
+    alignas(64) __m512i q[group][8];
+    __m512 dw[group];
+    for (int i = 0; i < g; ++i) {
+      transpose16_rows(
+          [&](int r) { return r < nrows ? Wt::load(row_at<wblock>(w, ws, r)[b0 + i]) : _mm256_setzero_si256(); }, q[i]);
+      alignas(32) f16_bits d[16] = {};
+      for (int r = 0; r < nrows; ++r) d[r] = row_at<wblock>(w, ws, r)[b0 + i].d;
+      dw[i] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+    }
+    // Two stages, one token group apart: the tile unit works on group j's blocks while the
+    // AVX-512 units scale group j - 1's sums (their loads wait for the tile stores, which do not
+    // forward; in one stage that wait and the strided activation loads were most of the time).
+    alignas(64) std::int32_t sums[2][group][16][16];
+    alignas(64) std::int8_t tail[16][group * qk8_0];
+    const auto tiles = [&](std::int64_t t0, std::int32_t (*dst)[16][16]) {
+      const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
+      // The activation tile reads 16 rows: the last tokens of a chunk are copied into a zeroed
+      // buffer so nothing past the activations is read.
+      const std::int8_t* a = row_at<block_q8_0>(x, xs, static_cast<int>(t0))[b0].qs;
+      std::size_t a_stride = xs, a_step = sizeof(block_q8_0);  // to the next token, block
+      if (tt < 16) {
+        std::memset(tail, 0, sizeof tail);
+        for (int t = 0; t < tt; ++t)
+          for (int i = 0; i < g; ++i)
+            std::memcpy(tail[t] + i * qk8_0, row_at<block_q8_0>(x, xs, static_cast<int>(t0 + t))[b0 + i].qs, qk8_0);
+        a = tail[0], a_stride = group * qk8_0, a_step = qk8_0;
+      }
+      for (int i = 0; i < g; ++i) {
+        _tile_zero(0);
+        _tile_loadd(1, a + i * a_step, static_cast<long>(a_stride));
+        _tile_loadd(2, q[i], 64);
+        _tile_dpbssd(0, 1, 2);
+        _tile_stored(0, dst[i], 64);
+      }
+    };
+    const auto scale = [&](std::int64_t t0, std::int32_t (*src)[16][16]) {
+      const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
+      __m512 acc[16];
+      HOLO_UNROLL
+      for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+      for (int i = 0; i < g; ++i) {
+        const float* dxi = dx + t0 * nb + b0 + i;
+        HOLO_UNROLL
+        for (int t = 0; t < 16; ++t) {
+          const float s = t < tt ? dxi[t * nb] : 0.0f;
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(src[i][t])),
+                                   _mm512_mul_ps(dw[i], _mm512_set1_ps(s)), acc[t]);
+        }
+      }
+      for (int t = 0; t < tt; ++t) {
+        float* o = out + (t0 + t) * ldo;
+        const __m512 prev = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rows_mask, o);
+        _mm512_mask_storeu_ps(o, rows_mask, _mm512_add_ps(prev, acc[t]));
+      }
+    };
+    int j = 0;
+    for (std::int64_t t0 = 0; t0 < nt; t0 += 16, ++j) {
+      tiles(t0, sums[j & 1]);
+      if (j > 0) scale(t0 - 16, sums[(j - 1) & 1]);
+    }
+    scale(static_cast<std::int64_t>(j - 1) * 16, sums[(j - 1) & 1]);
+  }
+}
+
+template <class Wt>
+void gemm_q8_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                 const std::byte* /*x_offset*/, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                 std::int64_t ldo) {
+  const std::int64_t nb = cols / qk8_0;
+  // Chunks of equal size, in whole tiles of 16 tokens where they fit: a short last chunk would pay
+  // the weights' transposition for a few tokens (128 tokens in chunks of 120 took 2x as long).
+  const auto chunk_max = std::max<std::int64_t>(1, static_cast<std::int64_t>(chunk_bytes / xs));
+  const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
+  std::int64_t chunk = (n + chunks - 1) / chunks;
+  if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
+  // One float scale per activation block of a chunk: chunk * nb <= chunk_bytes / 34.
+  alignas(64) static thread_local float dx[chunk_bytes / sizeof(block_q8_0) + 1];
+  static constexpr amx_tile_config config{};
+  _tile_loadconfig(&config);
+  for (std::int64_t t0 = 0; t0 < n; t0 += chunk) {
+    const std::int64_t nt = std::min(n - t0, chunk);
+    const std::byte* xc = x + static_cast<std::size_t>(t0) * xs;
+    for (std::int64_t t = 0; t < nt; ++t) {
+      const block_q8_0* xb = row_at<block_q8_0>(xc, xs, static_cast<int>(t));
+      for (std::int64_t b = 0; b < nb; ++b) dx[t * nb + b] = fp16(xb[b].d);
+    }
+    for (std::int64_t r = 0; r < rows; r += 16)
+      amx_rows16<Wt>(w + static_cast<std::size_t>(r) * ws, ws, static_cast<int>(std::min<std::int64_t>(16, rows - r)),
+                     xc, xs, nt, nb, dx, out + t0 * ldo + r, ldo);
+  }
+  _tile_release();  // back to the initial state: no tile data for the kernel to save on a switch
+}
+
+#endif
 #endif
 
 // --- Q6_K weights with Q8_K activations --------------------------------------------------------------
@@ -840,10 +977,6 @@ constexpr std::array<std::array<tile_fn, CM>, RM> tile_table() {
   return t;
 }
 
-// Activation bytes per token chunk: the chunk stays in L2 while every tile of weight rows walks it,
-// and the weights stream from memory once per chunk. 512 KiB measured better than 128 and 256 KiB
-// on whole models (pp512 of the 100m and 1B presets, whose weights come from DRAM).
-constexpr std::size_t chunk_bytes = 512 * 1024;
 
 template <class K, int RM, int CM>
 void gemm_tiled(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
@@ -1124,6 +1257,22 @@ void gemm_q6_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, con
 
 }  // namespace
 
+#ifdef HOLO_CPU_AMX_GEMM
+// Linux hands out the tile registers only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
+// XTILEDATA, once per process); a kernel or hypervisor without it refuses, and the VNNI kernels
+// run. HOLO_CPU_AMX=0 chooses them too (tests run both; A/B timings).
+bool amx_ready() {
+  static const bool ready = [] {
+    if (const char* e = std::getenv("HOLO_CPU_AMX"); e != nullptr && std::string_view(e) == "0") return false;
+    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+  }();
+  return ready;
+}
+#else
+bool amx_ready() { return false; }
+#endif
+
 gemm_fn gemm_for(tensor_type w) {
   switch (w) {
 #ifdef __AVX512F__
@@ -1143,8 +1292,14 @@ gemm_fn gemm_for(tensor_type w) {
 #endif
 #if defined(HOLO_CPU_ROWS16_GEMM)
     case tensor_type::q4_0:
+#ifdef HOLO_CPU_AMX_GEMM
+      if (amx_ready()) return gemm_q8_amx<q4_0_weights>;
+#endif
       return gemm_q8_rows16<q4_0_weights>;
     case tensor_type::q8_0:
+#ifdef HOLO_CPU_AMX_GEMM
+      if (amx_ready()) return gemm_q8_amx<q8_0_weights>;
+#endif
       return gemm_q8_rows16<q8_0_weights>;
 #elif defined(HOLO_CPU_VNNI_GEMM)
     case tensor_type::q4_0:
@@ -1180,6 +1335,9 @@ gemm_fn gemm_for(tensor_type w) {
 
 bool gemm_wants_offset(tensor_type w) {
 #ifdef HOLO_CPU_VNNI_GEMM
+#ifdef HOLO_CPU_AMX_GEMM
+  if (amx_ready()) return false;
+#endif
   return w == tensor_type::q8_0 || w == tensor_type::q4_0;
 #else
   (void)w;
@@ -1191,6 +1349,7 @@ bool gemm_wants_offset(tensor_type w) {
 
 gemm_fn gemm_for(tensor_type) { return nullptr; }
 bool gemm_wants_offset(tensor_type) { return false; }
+bool amx_ready() { return false; }
 
 #endif
 
