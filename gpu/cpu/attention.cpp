@@ -163,7 +163,66 @@ void weighted_sum4_512(const float* s, std::int64_t stride, const f16_bits* v, s
       for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + j * out_stride + i0 + 16 * c, acc[j][c]);
   }
 }
+
+// Prefill scores with the keys in the lanes. The pair kernel above ends every 8 scores in a
+// horizontal reduction that, at head_dim 64, costs about as much as their FMAs; here one KV head's
+// keys are transposed once per attention call (per thread) into blocks of 16 keys, kt[i * 16 + p]
+// = element i of key p0 + p, and four queries multiply a block with one broadcast element each:
+// 16 scores per FMA chain and no reduction. Keys past n are zero.
+void transpose_keys(const f16_bits* k, std::int64_t kv_row, std::int64_t n, std::int64_t d, float* kt) {
+  for (std::int64_t p0 = 0; p0 < n; p0 += 16) {
+    float* blk = kt + p0 * d;
+    for (std::int64_t i0 = 0; i0 < d; i0 += 8) {
+      for (int half = 0; half < 2; ++half) {
+        __m256i in[8], t[8];
+        for (int j = 0; j < 8; ++j) {
+          const std::int64_t p = p0 + half * 8 + j;
+          in[j] = _mm256_castps_si256(p < n ? load_f16(k + p * kv_row + i0) : _mm256_setzero_ps());
+        }
+        transpose8x8_epi32(in, t);
+        for (int i = 0; i < 8; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(blk + (i0 + i) * 16 + half * 8), t[i]);
+      }
+    }
+  }
+}
+
+// s[j * stride + p] = scale * q_j . k_(p0 + p) for four queries and the 16 keys of block kt (d a
+// multiple of 16), p < m (the rest not written). Two chains per query, over each half of d.
+void scores4x16(const float* q, std::int64_t q_stride, const float* kt, std::int64_t d, float scale, float* s,
+                std::int64_t stride, int m) {
+  __m512 a[4][2];
+  for (auto& x : a) x[0] = x[1] = _mm512_setzero_ps();
+  const std::int64_t h = d / 2;
+  for (std::int64_t i = 0; i < h; ++i) {
+    const __m512 k0 = _mm512_load_ps(kt + i * 16), k1 = _mm512_load_ps(kt + (i + h) * 16);
+    for (int j = 0; j < 4; ++j) {
+      a[j][0] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * q_stride + i]), k0, a[j][0]);
+      a[j][1] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * q_stride + i + h]), k1, a[j][1]);
+    }
+  }
+  const auto mask = static_cast<__mmask16>(m >= 16 ? 0xffffu : (1u << m) - 1u);
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(s + j * stride, mask, _mm512_mul_ps(_mm512_add_ps(a[j][0], a[j][1]), sc));
+}
 #endif
+
+// The four queries' scores (rows score + j * stride, first_keys + j keys each) -> softmax -> their
+// weighted sums of V.
+void finish4(const f16_bits* v, std::int64_t kv_row, std::int64_t d, std::int64_t first_keys, float* score,
+             std::int64_t stride, float* out, std::int64_t out_stride) {
+  const std::int64_t n = first_keys + 3;  // keys of the last token
+  for (int j = 0; j < 4; ++j) {
+    float* row = score + j * stride;
+    softmax_row(row, first_keys + j);
+    for (std::int64_t r = first_keys + j; r < n; ++r) row[r] = 0.0f;
+  }
+#if defined(__AVX512F__)
+  if (d % 64 == 0) return weighted_sum4_512(score, stride, v, kv_row, n, d, out, out_stride);
+#endif
+  weighted_sum2(score, score + stride, v, kv_row, first_keys + 1, d, out, out + out_stride);
+  weighted_sum2(score + 2 * stride, score + 3 * stride, v, kv_row, n, d, out + 2 * out_stride,
+                out + 3 * out_stride);
+}
 
 // Four consecutive tokens t0.. of query head h (prefill): token t0 + j sees keys 0 .. pos0+t0+j.
 // Scores go to rows score + j * stride; a query's row is zero past its last key, so the pairs'
@@ -188,17 +247,7 @@ void attend4(const float* q, std::int64_t q_stride, const f16_bits* k, const f16
   }
   for (; p < n; ++p)
     for (int j = 0; j < 4; ++j) score[j * stride + p] = dot_f32_f16(q + j * q_stride, k + p * kv_row, d) * scale;
-  for (int j = 0; j < 4; ++j) {
-    float* row = score + j * stride;
-    softmax_row(row, first_keys + j);
-    for (std::int64_t r = first_keys + j; r < n; ++r) row[r] = 0.0f;
-  }
-#if defined(__AVX512F__)
-  if (d % 64 == 0) return weighted_sum4_512(score, stride, v, kv_row, n, d, out, out_stride);
-#endif
-  weighted_sum2(score, score + stride, v, kv_row, first_keys + 1, d, out, out + out_stride);
-  weighted_sum2(score + 2 * stride, score + 3 * stride, v, kv_row, n, d, out + 2 * out_stride,
-                out + 3 * out_stride);
+  finish4(v, kv_row, d, first_keys, score, stride, out, out_stride);
 }
 
 }  // namespace
@@ -212,9 +261,13 @@ void kv_store(const kv_layer& cache, const attention_shape& s, std::int64_t pos0
   f32_to_f16_row(v, cache.v + pos0 * row, n_tokens * row);
 }
 
+std::size_t attention_keys_floats(std::int64_t ctx_max, std::int64_t head_dim_max) {
+  return static_cast<std::size_t>((ctx_max + 15) / 16 * 16 * head_dim_max);
+}
+
 void attention(thread_pool& pool, const float* q, const kv_layer& cache, const attention_shape& s,
-               std::int64_t pos0, std::int64_t n_tokens, float* out, float* scores,
-               std::int64_t scores_stride) {
+               std::int64_t pos0, std::int64_t n_tokens, float* out, float* scores, std::int64_t scores_stride,
+               float* keys, std::int64_t keys_stride) {
   const std::int64_t d = s.head_dim;
   const std::int64_t kv_row = std::int64_t(s.n_head_kv) * d;
   const std::int32_t group = s.n_head / s.n_head_kv;
@@ -223,7 +276,37 @@ void attention(thread_pool& pool, const float* q, const kv_layer& cache, const a
   // Prefill: item = (block of four tokens, head), the tokens' scores side by side; tokens past the
   // last whole block go one by one below.
   const std::int64_t blocks = d % 32 == 0 ? n_tokens / attention_query_block : 0;
+#if defined(__AVX512F__)
+  // With AVX-512: items head by head (a thread's range then spans few KV heads, whose keys it
+  // transposes once each into its `keys` rows; see transpose_keys), the blocks of a head in the
+  // order 0, last, 1, last-1, ... as below.
+  if (blocks > 0 && keys != nullptr) {
+    const std::int64_t q_stride = std::int64_t(s.n_head) * d;
+    const std::int64_t n_keys = pos0 + blocks * attention_query_block;  // all the blocks see
+    pool.parallel_for(blocks * s.n_head, 1, [&](std::int64_t i0, std::int64_t i1, int tid) {
+      float* score = scores + std::int64_t(tid) * attention_query_block * scores_stride;
+      float* kt = keys + std::int64_t(tid) * keys_stride;
+      std::int64_t kt_head = -1;
+      for (std::int64_t item = i0; item < i1; ++item) {
+        const std::int64_t h = item / blocks, z = item % blocks;
+        const std::int64_t t0 = (z % 2 == 0 ? z / 2 : blocks - 1 - z / 2) * attention_query_block;
+        if (h / group != kt_head) {
+          kt_head = h / group;
+          transpose_keys(cache.k + kt_head * d, kv_row, n_keys, d, kt);
+        }
+        const float* qh = q + t0 * q_stride + h * d;
+        const std::int64_t first_keys = pos0 + t0 + 1, n = first_keys + 3;
+        for (std::int64_t p0 = 0; p0 < n; p0 += 16)
+          scores4x16(qh, q_stride, kt + p0 * d, d, inv_sqrt_d, score + p0, scores_stride,
+                     static_cast<int>(std::min<std::int64_t>(16, n - p0)));
+        finish4(cache.v + kt_head * d, kv_row, d, first_keys, score, scores_stride, out + t0 * q_stride + h * d,
+                q_stride);
+      }
+    });
+  } else if (blocks > 0) {
+#else
   if (blocks > 0) {
+#endif
     const std::int64_t q_stride = std::int64_t(s.n_head) * d;
     pool.parallel_for(blocks * s.n_head, 1, [&](std::int64_t i0, std::int64_t i1, int tid) {
       float* score = scores + std::int64_t(tid) * attention_query_block * scores_stride;

@@ -20,10 +20,15 @@ void kv_store(const kv_layer& cache, const attention_shape& s, std::int64_t pos0
 // Queries a thread scores together in a prefill (their K and V rows are read once for all of them).
 inline constexpr int attention_query_block = 4;
 
+// Floats of one thread's `keys` scratch for attention (a KV head's keys, transposed).
+std::size_t attention_keys_floats(std::int64_t ctx_max, std::int64_t head_dim_max);
+
 // q (n_tokens, n_head * head_dim) -> out (same shape). `scores` holds pool.size() *
-// attention_query_block rows of `scores_stride` >= pos0 + n_tokens floats.
+// attention_query_block rows of `scores_stride` >= pos0 + n_tokens floats; `keys` pool.size() rows
+// of keys_stride >= attention_keys_floats(pos0 + n_tokens, head_dim) floats, 64-byte aligned (null:
+// prefill without the transposed keys).
 void attention(thread_pool& pool, const float* q, const kv_layer& cache, const attention_shape& s,
-               std::int64_t pos0, std::int64_t n_tokens, float* out, float* scores,
-               std::int64_t scores_stride);
+               std::int64_t pos0, std::int64_t n_tokens, float* out, float* scores, std::int64_t scores_stride,
+               float* keys, std::int64_t keys_stride);
 
 }  // namespace holo::gpu::cpu

@@ -1,5 +1,7 @@
 #include "gpu/cpu/cpu_backend.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <new>
 
 #include "gpu/cpu/attention.hpp"
@@ -14,7 +16,11 @@ cpu_backend::cpu_backend(int threads) : pool_(threads) {}
 status cpu_backend::reserve(const backend_limits& limits) {
   HOLO_TRY(check_limits(limits));
   try {
-    act_scratch_.resize(cpu::matmul_scratch_bytes(limits.tokens_max, limits.cols_max));
+    // Attention's transposed keys share the matmul scratch (no op uses both; the larger decides, and
+    // resident memory stays within the file + KV cache + 10% bound), 64 bytes of slack to align them.
+    keys_stride_ = static_cast<std::int64_t>(cpu::attention_keys_floats(limits.ctx_max, limits.head_dim_max));
+    const auto keys_bytes = static_cast<std::size_t>(pool_.size() * keys_stride_) * sizeof(float) + 64;
+    act_scratch_.resize(std::max(cpu::matmul_scratch_bytes(limits.tokens_max, limits.cols_max), keys_bytes));
     scores_.resize(static_cast<std::size_t>(pool_.size() * cpu::attention_query_block * limits.ctx_max));
     trig_.resize(static_cast<std::size_t>(limits.tokens_max * limits.head_dim_max));
   } catch (const std::bad_alloc&) {
@@ -57,7 +63,11 @@ status cpu_backend::kv_store(const kv_layer& cache, const attention_shape& shape
 status cpu_backend::attention(const float* q, const kv_layer& cache, const attention_shape& shape,
                               std::int64_t pos0, std::int64_t n_tokens, float* out) {
   HOLO_TRY(check_attention(cache, shape, pos0, n_tokens, limits_));
-  cpu::attention(pool_, q, cache, shape, pos0, n_tokens, out, scores_.data(), limits_.ctx_max);
+  // The transposed keys are read with aligned 512-bit loads: the rows start on a 64-byte boundary
+  // (keys_stride_ is a multiple of 16 floats).
+  const auto base = reinterpret_cast<std::uintptr_t>(act_scratch_.data());
+  auto* keys = reinterpret_cast<float*>((base + 63) & ~std::uintptr_t(63));
+  cpu::attention(pool_, q, cache, shape, pos0, n_tokens, out, scores_.data(), limits_.ctx_max, keys, keys_stride_);
   return {};
 }
 

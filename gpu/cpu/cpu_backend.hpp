@@ -47,8 +47,9 @@ class cpu_backend final : public backend {
  private:
   cpu::thread_pool pool_;
   backend_limits limits_;
-  std::vector<std::byte> act_scratch_;  // quantized activations (matmul)
+  std::vector<std::byte> act_scratch_;  // quantized activations (matmul); transposed keys (attention)
   std::vector<float> scores_;           // threads x ctx_max attention scores
+  std::int64_t keys_stride_ = 0;        // floats per thread of the transposed keys in act_scratch_
   std::vector<float> trig_;             // tokens_max x head_dim_max rope cos/sin
 };
 

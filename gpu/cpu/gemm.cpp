@@ -59,28 +59,6 @@ inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<co
 // on whole models (pp512 of the 100m and 1B presets, whose weights come from DRAM).
 constexpr std::size_t chunk_bytes = 512 * 1024;
 
-// Lane r of out[k] = 32-bit group k of in[r] (an 8 x 8 transpose of 32-bit elements).
-__attribute__((always_inline)) inline void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
-  __m256i t[8], u[8];
-  HOLO_UNROLL
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);      // groups 0,1 | 4,5 of rows 2i, 2i+1
-    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);  // groups 2,3 | 6,7
-  }
-  HOLO_UNROLL
-  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
-    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 0 | 4
-    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // group 1 | 5
-    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 2 | 6
-    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // group 3 | 7
-  }
-  HOLO_UNROLL
-  for (int k = 0; k < 4; ++k) {
-    out[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
-    out[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
-  }
-}
-
 // --- Q8_0 and Q4_0 weights with Q8_0 activations ---------------------------------------------------
 
 struct q8_0_weights {
@@ -798,7 +776,9 @@ void gemm_q8_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const st
   std::int64_t chunk = (n + chunks - 1) / chunks;
   if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
   // One float scale per activation block of a chunk: chunk * nb <= chunk_bytes / 34.
-  alignas(64) static thread_local float dx[chunk_bytes / sizeof(block_q8_0) + 1];
+  // On the stack (62 KiB at most): a thread_local array is zeroed, so resident, in every thread
+  // of the process from its start, whether it runs this kernel or not.
+  alignas(64) float dx[chunk_bytes / sizeof(block_q8_0) + 1];
   static constexpr amx_tile_config config{};
   _tile_loadconfig(&config);
   for (std::int64_t t0 = 0; t0 < n; t0 += chunk) {
@@ -1126,7 +1106,7 @@ void gemm_float_packed(const std::byte* w, std::size_t ws, std::int64_t rows, co
     }(std::make_index_sequence<2 * packed_toks>{});
     return t;
   }();
-  alignas(64) static thread_local float panel[packed_kc * packed_rows];
+  alignas(64) float panel[packed_kc * packed_rows];  // 32 KiB, on the stack as gemm_q8_amx's dx
   const auto* xf = reinterpret_cast<const float*>(x);
   const auto xsf = static_cast<std::int64_t>(xs / sizeof(float));
   for (std::int64_t k0 = 0; k0 < cols; k0 += packed_kc) {
