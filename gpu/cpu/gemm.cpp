@@ -679,12 +679,12 @@ struct rows16_q6_k {
 #define HOLO_CPU_AMX_GEMM 1
 
 // The tile configuration (ldtilecfg's 64-byte operand): tmm0 C (16 x 16 int32), tmm1 A (16 tokens x
-// 32 bytes), tmm2 B (8 x 64 bytes: 4-byte groups of 16 rows).
+// 32 bytes), tmm2 B (8 x 64 bytes: 4-byte groups of 16 rows); tmm3-5 the same again.
 struct amx_tile_config {
   std::uint8_t palette = 1, start_row = 0;
   std::uint8_t reserved[14] = {};
-  std::uint16_t colsb[16] = {64, 32, 64};
-  std::uint8_t rows[16] = {16, 16, 8};
+  std::uint16_t colsb[16] = {64, 32, 64, 64, 32, 64};
+  std::uint8_t rows[16] = {16, 16, 8, 16, 16, 8};
 };
 
 // Q8_0/Q4_0 weights x Q8_0 activations, 16 rows (fewer: the rest read as zero, out masked) x a chunk
@@ -727,12 +727,21 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
             std::memcpy(tail[t] + i * qk8_0, row_at<block_q8_0>(x, xs, static_cast<int>(t0 + t))[b0 + i].qs, qk8_0);
         a = tail[0], a_stride = group * qk8_0, a_step = qk8_0;
       }
-      for (int i = 0; i < g; ++i) {
+      // Even blocks on tiles 0-2, odd ones on 3-5: no block waits for the previous one's store to
+      // free its tiles.
+      for (int i = 0; i < g; i += 2) {
         _tile_zero(0);
         _tile_loadd(1, a + i * a_step, static_cast<long>(a_stride));
         _tile_loadd(2, q[i], 64);
         _tile_dpbssd(0, 1, 2);
+        if (i + 1 < g) {
+          _tile_zero(3);
+          _tile_loadd(4, a + (i + 1) * a_step, static_cast<long>(a_stride));
+          _tile_loadd(5, q[i + 1], 64);
+          _tile_dpbssd(3, 4, 5);
+        }
         _tile_stored(0, dst[i], 64);
+        if (i + 1 < g) _tile_stored(3, dst[i + 1], 64);
       }
     };
     const auto scale = [&](std::int64_t t0, std::int32_t (*src)[16][16]) {
