@@ -773,6 +773,13 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
   }
 }
 
+// The AMX kernel's token chunks: the 512 KiB of activations the other kernels keep in L2, but at
+// least amx_chunk_tokens where the rows are long (FFN down projections: 87 tokens at 5632 columns),
+// since every chunk reads and transposes the weights again (1024 x 5632 x 512 tokens: 156 -> 173
+// GMAC/s); at most what the scales buffer holds (amx_scales floats, 256 KiB of stack).
+constexpr std::int64_t amx_chunk_tokens = 176;
+constexpr std::int64_t amx_scales = 64 * 1024;
+
 template <class Wt>
 void gemm_q8_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                  const std::byte* /*x_offset*/, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
@@ -780,14 +787,15 @@ void gemm_q8_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const st
   const std::int64_t nb = cols / qk8_0;
   // Chunks of equal size, in whole tiles of 16 tokens where they fit: a short last chunk would pay
   // the weights' transposition for a few tokens (128 tokens in chunks of 120 took 2x as long).
-  const auto chunk_max = std::max<std::int64_t>(1, static_cast<std::int64_t>(chunk_bytes / xs));
+  const auto chunk_max = std::max<std::int64_t>(
+      1, std::min(amx_scales / nb, std::max(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs))));
   const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
   std::int64_t chunk = (n + chunks - 1) / chunks;
   if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
-  // One float scale per activation block of a chunk: chunk * nb <= chunk_bytes / 34.
-  // On the stack (62 KiB at most): a thread_local array is zeroed, so resident, in every thread
-  // of the process from its start, whether it runs this kernel or not.
-  alignas(64) float dx[chunk_bytes / sizeof(block_q8_0) + 1];
+  // One float scale per activation block of a chunk (chunk * nb <= amx_scales). On the stack: a
+  // thread_local array is zeroed, so resident, in every thread of the process from its start,
+  // whether it runs this kernel or not.
+  alignas(64) float dx[amx_scales];
   static constexpr amx_tile_config config{};
   _tile_loadconfig(&config);
   for (std::int64_t t0 = 0; t0 < n; t0 += chunk) {
