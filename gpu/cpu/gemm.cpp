@@ -773,6 +773,89 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
   }
 }
 
+// Q4_K weights x Q8_K activations, 16 rows x a chunk of tokens, super-block by super-block: the
+// nibbles transposed as rows16_q4_k does (q[sub-block] is a B tile as it is), each sub-block's 16 x
+// 16 sums from the tile unit, then in AVX-512 integer: times the rows' 6-bit sub-block scales and
+// summed over the 8 sub-blocks, the minimums' term from the activation's bsums, and one float
+// scaling per super-block. Two stages one token group apart, as amx_rows16.
+inline void amx_rows16_q4_k(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
+                            std::int64_t cols, float* out, std::int64_t ldo) {
+  const std::int64_t nb = cols / qk_k;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    q4_k_lane_scales<16> ls;
+    ls.gather(w, ws, b);
+    alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' nibbles as bytes
+    for (int p = 0; p < 4; ++p) {
+      __m512i t[8];
+      transpose16_rows([&](int r) { return load256(row_at<block_q4_k>(w, ws, r)[b].qs + 32 * p); }, t);
+      HOLO_UNROLL
+      for (int k = 0; k < 8; ++k) {
+        q[2 * p][k] = _mm512_and_si512(t[k], m4);
+        q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
+      }
+    }
+    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
+    const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
+    alignas(64) std::int32_t sums[2][8][16][16];
+    alignas(64) std::int8_t tail[16][qk_k];
+    const auto tiles = [&](std::int64_t t0, std::int32_t (*dst)[16][16]) {
+      const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
+      const std::int8_t* a = row_at<block_q8_k>(x, xs, static_cast<int>(t0))[b].qs;
+      std::size_t a_stride = xs;
+      if (tt < 16) {  // copied, so nothing past the activations is read
+        std::memset(tail, 0, sizeof tail);
+        for (int t = 0; t < tt; ++t) std::memcpy(tail[t], row_at<block_q8_k>(x, xs, static_cast<int>(t0 + t))[b].qs, qk_k);
+        a = tail[0], a_stride = qk_k;
+      }
+      for (int j = 0; j < 8; j += 2) {
+        _tile_zero(0);
+        _tile_loadd(1, a + 32 * j, static_cast<long>(a_stride));
+        _tile_loadd(2, q[j], 64);
+        _tile_dpbssd(0, 1, 2);
+        _tile_zero(3);
+        _tile_loadd(4, a + 32 * (j + 1), static_cast<long>(a_stride));
+        _tile_loadd(5, q[j + 1], 64);
+        _tile_dpbssd(3, 4, 5);
+        _tile_stored(0, dst[j], 64);
+        _tile_stored(3, dst[j + 1], 64);
+      }
+    };
+    const auto scale = [&](std::int64_t t0, std::int32_t (*src)[16][16]) {
+      const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
+      __m512i isum[16];
+      HOLO_UNROLL
+      for (int t = 0; t < 16; ++t) isum[t] = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) {
+        const __m512i scj = _mm512_load_si512(ls.sc[j]);
+        HOLO_UNROLL
+        for (int t = 0; t < 16; ++t)
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_load_si512(src[j][t]), scj));
+      }
+      for (int t = 0; t < tt; ++t) {
+        const block_q8_k& xb = *(row_at<block_q8_k>(x, xs, static_cast<int>(t0 + t)) + b);
+        alignas(16) std::int32_t bs[4];  // pairs of per-32 sums, i16 each
+        _mm_store_si128(reinterpret_cast<__m128i*>(bs), bsums32(xb));
+        __m512i mins = _mm512_setzero_si512();
+        HOLO_UNROLL
+        for (int p = 0; p < 4; ++p)
+          mins = _mm512_add_epi32(mins, _mm512_madd_epi16(_mm512_load_si512(ls.mn[p]), _mm512_set1_epi32(bs[p])));
+        const __m512 dx = _mm512_set1_ps(xb.d);
+        float* o = out + (t0 + t) * ldo;
+        __m512 acc = b == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(dv, dx), _mm512_cvtepi32_ps(isum[t]), acc);
+        _mm512_storeu_ps(o, _mm512_fnmadd_ps(_mm512_mul_ps(dmv, dx), _mm512_cvtepi32_ps(mins), acc));
+      }
+    };
+    int i = 0;
+    for (std::int64_t t0 = 0; t0 < nt; t0 += 16, ++i) {
+      tiles(t0, sums[i & 1]);
+      if (i > 0) scale(t0 - 16, sums[(i - 1) & 1]);
+    }
+    scale(static_cast<std::int64_t>(i - 1) * 16, sums[(i - 1) & 1]);
+  }
+}
+
 // The AMX kernel's token chunks: the 512 KiB of activations the other kernels keep in L2, but at
 // least amx_chunk_tokens where the rows are long (FFN down projections: 87 tokens at 5632 columns),
 // since every chunk reads and transposes the weights again (1024 x 5632 x 512 tokens: 156 -> 173
@@ -1243,6 +1326,32 @@ void gemm_q4_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, con
   gemm_rows16_chunks<rows16_q4_k>(w, ws, rows, x, x_offset, xs, n, cols, out, ldo, gemm_q4_k_rows8);
 }
 
+#ifdef HOLO_CPU_AMX_GEMM
+// Q4_K on AMX: 16-row groups over token chunks (as gemm_q8_amx's), the last rows % 16 to the
+// 8-row kernels.
+void gemm_q4_k_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                   const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                   std::int64_t ldo) {
+  const auto chunk_max =
+      std::max<std::int64_t>(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs));
+  const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
+  std::int64_t chunk = (n + chunks - 1) / chunks;
+  if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
+  const std::int64_t full = rows / 16 * 16;
+  static constexpr amx_tile_config config{};
+  _tile_loadconfig(&config);
+  for (std::int64_t t0 = 0; full > 0 && t0 < n; t0 += chunk) {
+    const std::int64_t nt = std::min(n - t0, chunk);
+    for (std::int64_t r = 0; r < full; r += 16)
+      amx_rows16_q4_k(w + static_cast<std::size_t>(r) * ws, ws, x + static_cast<std::size_t>(t0) * xs, xs, nt, cols,
+                      out + t0 * ldo + r, ldo);
+  }
+  _tile_release();
+  if (full < rows)
+    gemm_q4_k_rows8(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
+}
+#endif
+
 void gemm_q6_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                       const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
                       std::int64_t ldo) {
@@ -1311,6 +1420,9 @@ gemm_fn gemm_for(tensor_type w) {
 #endif
     case tensor_type::q4_k:
 #if defined(HOLO_CPU_ROWS16_GEMM)
+#ifdef HOLO_CPU_AMX_GEMM
+      if (amx_ready()) return gemm_q4_k_amx;
+#endif
       return gemm_q4_k_rows16;
 #elif defined(HOLO_CPU_VNNI_GEMM)
       return gemm_q4_k_rows8;
