@@ -299,10 +299,11 @@ struct q4_k_lane_scales {
   alignas(64) f16_bits d[N];
   alignas(64) f16_bits dmin[N];
 
+  template <class Block = block_q4_k>  // Q4_K, or Q5_K (the same scales)
   __attribute__((always_inline)) void gather(const std::byte* w, std::size_t ws, std::int64_t b) {
     HOLO_UNROLL
     for (int r = 0; r < N; ++r) {
-      const block_q4_k& wb = row_at<block_q4_k>(w, ws, r)[b];
+      const Block& wb = row_at<Block>(w, ws, r)[b];
       std::uint8_t s8[8], m8[8];
       unpack_k4(wb.scales, s8, m8);
       HOLO_UNROLL
@@ -773,26 +774,37 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
   }
 }
 
-// Q4_K weights x Q8_K activations, 16 rows x a chunk of tokens, super-block by super-block: the
-// nibbles transposed as rows16_q4_k does (q[sub-block] is a B tile as it is), each sub-block's 16 x
-// 16 sums from the tile unit, then in AVX-512 integer: times the rows' 6-bit sub-block scales and
-// summed over the 8 sub-blocks, the minimums' term from the activation's bsums, and one float
-// scaling per super-block. Two stages one token group apart, as amx_rows16.
-inline void amx_rows16_q4_k(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
-                            std::int64_t cols, float* out, std::int64_t ldo) {
+// Q4_K (Q5_K: Five) weights x Q8_K activations, 16 rows x a chunk of tokens, super-block by
+// super-block: the quants transposed as rows16_q4_k does (q[sub-block] is a B tile as it is; Q5_K's
+// fifth bits transposed the same way and shifted in), each sub-block's 16 x 16 sums from the tile
+// unit, then in AVX-512 integer: times the rows' 6-bit sub-block scales and summed over the 8
+// sub-blocks, the minimums' term from the activation's bsums, and one float scaling per
+// super-block. Two stages one token group apart, as amx_rows16.
+template <bool Five>
+void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
+                      std::int64_t cols, float* out, std::int64_t ldo) {
+  using wblock = std::conditional_t<Five, block_q5_k, block_q4_k>;
   const std::int64_t nb = cols / qk_k;
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m1 = _mm512_set1_epi8(1);
   for (std::int64_t b = 0; b < nb; ++b) {
     q4_k_lane_scales<16> ls;
-    ls.gather(w, ws, b);
-    alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' nibbles as bytes
+    ls.gather<wblock>(w, ws, b);
+    alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' quants as bytes
+    [[maybe_unused]] __m512i h[8];  // Q5_K: bit j of byte l = fifth bit of sub-block j's element l
+    if constexpr (Five) transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qh); }, h);
     for (int p = 0; p < 4; ++p) {
       __m512i t[8];
-      transpose16_rows([&](int r) { return load256(row_at<block_q4_k>(w, ws, r)[b].qs + 32 * p); }, t);
+      transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qs + 32 * p); }, t);
       HOLO_UNROLL
       for (int k = 0; k < 8; ++k) {
         q[2 * p][k] = _mm512_and_si512(t[k], m4);
         q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
+        if constexpr (Five) {  // bit 2p, 2p + 1 of qh to bit 4 of each byte (16-bit shifts: no carry)
+          q[2 * p][k] = _mm512_or_si512(
+              q[2 * p][k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p), m1), 4));
+          q[2 * p + 1][k] = _mm512_or_si512(
+              q[2 * p + 1][k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p + 1), m1), 4));
+        }
       }
     }
     const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
@@ -1327,11 +1339,12 @@ void gemm_q4_k_rows16(const std::byte* w, std::size_t ws, std::int64_t rows, con
 }
 
 #ifdef HOLO_CPU_AMX_GEMM
-// Q4_K on AMX: 16-row groups over token chunks (as gemm_q8_amx's), the last rows % 16 to the
-// 8-row kernels.
-void gemm_q4_k_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
-                   const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
-                   std::int64_t ldo) {
+// Q4_K and Q5_K on AMX: 16-row groups over token chunks (as gemm_q8_amx's), the last rows % 16 to
+// the 8-row kernels (Q4_K) or the register tiles (Q5_K).
+template <bool Five>
+void gemm_q45_k_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
+                    const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
+                    std::int64_t ldo) {
   const auto chunk_max =
       std::max<std::int64_t>(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs));
   const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
@@ -1343,12 +1356,13 @@ void gemm_q4_k_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const 
   for (std::int64_t t0 = 0; full > 0 && t0 < n; t0 += chunk) {
     const std::int64_t nt = std::min(n - t0, chunk);
     for (std::int64_t r = 0; r < full; r += 16)
-      amx_rows16_q4_k(w + static_cast<std::size_t>(r) * ws, ws, x + static_cast<std::size_t>(t0) * xs, xs, nt, cols,
-                      out + t0 * ldo + r, ldo);
+      amx_rows16_q45_k<Five>(w + static_cast<std::size_t>(r) * ws, ws, x + static_cast<std::size_t>(t0) * xs, xs,
+                             nt, cols, out + t0 * ldo + r, ldo);
   }
   _tile_release();
-  if (full < rows)
-    gemm_q4_k_rows8(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
+  if (full == rows) return;
+  const gemm_fn edge = Five ? gemm_tiled<tile_q45_k<true>, k_rows, k_toks> : gemm_q4_k_rows8;
+  edge(w + static_cast<std::size_t>(full) * ws, ws, rows - full, x, x_offset, xs, n, cols, out + full, ldo);
 }
 #endif
 
@@ -1421,7 +1435,7 @@ gemm_fn gemm_for(tensor_type w) {
     case tensor_type::q4_k:
 #if defined(HOLO_CPU_ROWS16_GEMM)
 #ifdef HOLO_CPU_AMX_GEMM
-      if (amx_ready()) return gemm_q4_k_amx;
+      if (amx_ready()) return gemm_q45_k_amx<false>;
 #endif
       return gemm_q4_k_rows16;
 #elif defined(HOLO_CPU_VNNI_GEMM)
@@ -1430,6 +1444,9 @@ gemm_fn gemm_for(tensor_type w) {
       return gemm_tiled<tile_q45_k<false>, k_rows, k_toks>;
 #endif
     case tensor_type::q5_k:
+#ifdef HOLO_CPU_AMX_GEMM
+      if (amx_ready()) return gemm_q45_k_amx<true>;
+#endif
       return gemm_tiled<tile_q45_k<true>, k_rows, k_toks>;
     case tensor_type::q6_k:
 #if defined(HOLO_CPU_ROWS16_GEMM)
