@@ -489,6 +489,33 @@ struct rows16_q8_0_walk {
   }
 };
 
+// A Q4_K (Q5_K: Five) super-block b of 16 rows from w, transposed for the 16-row kernels: q[j][k]
+// lane r = row r's quants 4k..4k+3 of sub-block j, one per byte (0..15; Q5_K 0..31, the fifth bits
+// transposed the same way from qh and shifted in).
+template <bool Five>
+__attribute__((always_inline)) inline void transpose_q45_k(const std::byte* w, std::size_t ws, std::int64_t b,
+                                                           __m512i (&q)[8][8]) {
+  using wblock = std::conditional_t<Five, block_q5_k, block_q4_k>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m1 = _mm512_set1_epi8(1);
+  [[maybe_unused]] __m512i h[8];  // Q5_K: bit j of byte l = fifth bit of sub-block j's element l
+  if constexpr (Five) transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qh); }, h);
+  for (int p = 0; p < 4; ++p) {  // qs bytes 32p..32p+31: sub-block 2p (low nibbles), 2p + 1 (high)
+    __m512i t[8];
+    transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qs + 32 * p); }, t);
+    HOLO_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      q[2 * p][k] = _mm512_and_si512(t[k], m4);
+      q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
+      if constexpr (Five) {  // bits 2p, 2p + 1 of qh to bit 4 of each byte (16-bit shifts: no carry)
+        q[2 * p][k] = _mm512_or_si512(q[2 * p][k],
+                                      _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p), m1), 4));
+        q[2 * p + 1][k] = _mm512_or_si512(
+            q[2 * p + 1][k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p + 1), m1), 4));
+      }
+    }
+  }
+}
+
 // Q4_K, 16 rows, block by block: the super-block's scales are unpacked and its nibbles transposed
 // once into a stack buffer (4 KiB, L1), then the tokens of the chunk walk its 8 sub-blocks
 // (walk_tokens at a time) and add their 16 results to out. Unpacking and transposing cost as much
@@ -499,20 +526,11 @@ struct rows16_q4_k {
   static void run(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
                   std::int64_t cols, float* out, std::int64_t ldo) {
     const std::int64_t nb = cols / qk_k;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (std::int64_t b = 0; b < nb; ++b) {
       q4_k_lane_scales<16> ls;
       ls.gather(w, ws, b);
       alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' nibbles as bytes
-      for (int p = 0; p < 4; ++p) {
-        __m512i t[8];
-        transpose16_rows([&](int r) { return load256(row_at<block_q4_k>(w, ws, r)[b].qs + 32 * p); }, t);
-        HOLO_UNROLL
-        for (int k = 0; k < 8; ++k) {
-          q[2 * p][k] = _mm512_and_si512(t[k], m4);
-          q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
-        }
-      }
+      transpose_q45_k<false>(w, ws, b, q);
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
       const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
       walk(nt, [&](auto tokens, std::int64_t c) {
@@ -785,28 +803,11 @@ void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, st
                       std::int64_t cols, float* out, std::int64_t ldo) {
   using wblock = std::conditional_t<Five, block_q5_k, block_q4_k>;
   const std::int64_t nb = cols / qk_k;
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m1 = _mm512_set1_epi8(1);
   for (std::int64_t b = 0; b < nb; ++b) {
     q4_k_lane_scales<16> ls;
     ls.gather<wblock>(w, ws, b);
     alignas(64) __m512i q[8][8];  // [sub-block][group of 4 elements]: 16 rows' quants as bytes
-    [[maybe_unused]] __m512i h[8];  // Q5_K: bit j of byte l = fifth bit of sub-block j's element l
-    if constexpr (Five) transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qh); }, h);
-    for (int p = 0; p < 4; ++p) {
-      __m512i t[8];
-      transpose16_rows([&](int r) { return load256(row_at<wblock>(w, ws, r)[b].qs + 32 * p); }, t);
-      HOLO_UNROLL
-      for (int k = 0; k < 8; ++k) {
-        q[2 * p][k] = _mm512_and_si512(t[k], m4);
-        q[2 * p + 1][k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
-        if constexpr (Five) {  // bit 2p, 2p + 1 of qh to bit 4 of each byte (16-bit shifts: no carry)
-          q[2 * p][k] = _mm512_or_si512(
-              q[2 * p][k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p), m1), 4));
-          q[2 * p + 1][k] = _mm512_or_si512(
-              q[2 * p + 1][k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h[k], 2 * p + 1), m1), 4));
-        }
-      }
-    }
+    transpose_q45_k<Five>(w, ws, b, q);
     const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.d)));
     const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ls.dmin)));
     alignas(64) std::int32_t sums[2][8][16][16];
