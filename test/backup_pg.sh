@@ -88,7 +88,12 @@ expect_rc 1 backup restore --key "$other_key" --dsn "$dsn" "$archive"
 grep -q "wrong key" "$work/out" || fail "wrong key: $(cat "$work/out")"
 cp "$archive" "$work/damaged.hbak"
 size=$(stat -c %s "$work/damaged.hbak")
-printf '\xff' | dd of="$work/damaged.hbak" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# Flip a bit of the middle byte (writing a fixed 0xff left the archive intact whenever that byte
+# already was 0xff: 1 run in 256 restored it and failed here).
+pos=$((size / 2))
+orig=$(od -An -tu1 -j "$pos" -N1 "$work/damaged.hbak" | tr -d ' ')
+printf "$(printf '\\%03o' $((orig ^ 4)))" | dd of="$work/damaged.hbak" bs=1 seek="$pos" conv=notrunc status=none
+cmp -s "$archive" "$work/damaged.hbak" && fail "the damaged copy equals the archive"
 expect_rc 1 backup restore --key "$key" --dsn "$dsn" "$work/damaged.hbak"
 grep -q "damaged archive" "$work/out" || fail "damaged archive: $(cat "$work/out")"
 [ "$(q 'SELECT count(*) FROM canary')" = "$before" ] || fail "a refused restore changed the database"
