@@ -40,8 +40,8 @@ gemm_fn gemm_for(tensor_type w);
 // Whether gemm_for(w) reads x_offset (the VNNI kernels for Q8_0/Q4_0 weights: vpdpbusd multiplies
 // unsigned by signed bytes).
 bool gemm_wants_offset(tensor_type w);
-// Whether gemm_for takes the AMX kernels for Q8_0/Q4_0 weights: built for a CPU with AMX-INT8, the
-// kernel granted the tile registers, and HOLO_CPU_AMX is not "0".
+// Whether gemm_for takes the AMX kernels for Q8_0, Q4_0, Q4_K and Q5_K weights: built for a CPU with
+// AMX-INT8, the kernel granted the tile registers, and HOLO_CPU_AMX is not "0".
 bool amx_ready();
 // `blocks` Q8_0 blocks from `in` to `out` with every quant q stored as q + 128 (q ^ 0x80, read as
 // unsigned); the scales are copied.

@@ -688,7 +688,7 @@ struct rows16_q6_k {
 };
 
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__)
-// Q8_0/Q4_0 with AMX (Intel's tile unit, Sapphire Rapids on): one tdpbssd multiplies 16 tokens x 32
+// Q8_0/Q4_0 (and Q4_K/Q5_K below) with AMX (Intel's tile unit, Sapphire Rapids on): one tdpbssd multiplies 16 tokens x 32
 // activation bytes by 32 x 16 weight bytes into 16 x 16 int32 sums, 8192 products where vpdpbusd
 // does 64 (measured ~1.2 TMAC/s on one core here against ~0.1 for the VNNI kernels). Signed times
 // signed, so no offset copy. The weight tile is the VNNI kernels' transposed block (lane r of
@@ -705,6 +705,42 @@ struct amx_tile_config {
   std::uint16_t colsb[16] = {64, 32, 64, 64, 32, 64};
   std::uint8_t rows[16] = {16, 16, 8, 16, 16, 8};
 };
+
+// dst[i] = the 16 x 16 sums of activation tile a + i * a_step (16 rows a_stride apart, 32 bytes
+// each) with weight tile q[i], for i < g. Even blocks on tiles 0-2, odd ones on 3-5: no block waits
+// for the previous one's store to free its tiles.
+inline void amx_products(const std::int8_t* a, std::size_t a_step, std::size_t a_stride, const __m512i (*q)[8], int g,
+                         std::int32_t (*dst)[16][16]) {
+  for (int i = 0; i < g; i += 2) {
+    _tile_zero(0);
+    _tile_loadd(1, a + i * a_step, static_cast<long>(a_stride));
+    _tile_loadd(2, q[i], 64);
+    _tile_dpbssd(0, 1, 2);
+    if (i + 1 < g) {
+      _tile_zero(3);
+      _tile_loadd(4, a + (i + 1) * a_step, static_cast<long>(a_stride));
+      _tile_loadd(5, q[i + 1], 64);
+      _tile_dpbssd(3, 4, 5);
+    }
+    _tile_stored(0, dst[i], 64);
+    if (i + 1 < g) _tile_stored(3, dst[i + 1], 64);
+  }
+}
+
+// Runs tiles(t0, sums) and scale(t0, sums) over the groups of 16 tokens of a chunk of nt, in two
+// stages one group apart: the tile unit works on group j while the AVX-512 units scale group j - 1's
+// sums (their loads wait for the tile stores, which do not forward; in one stage that wait and the
+// strided activation loads were most of the time). Sums: the two groups' buffers.
+template <class Sums, class Tiles, class Scale>
+__attribute__((always_inline)) inline void amx_two_stages(std::int64_t nt, Sums (&sums)[2], Tiles&& tiles,
+                                                          Scale&& scale) {
+  int j = 0;
+  for (std::int64_t t0 = 0; t0 < nt; t0 += 16, ++j) {
+    tiles(t0, sums[j & 1]);
+    if (j > 0) scale(t0 - 16, sums[(j - 1) & 1]);
+  }
+  scale(static_cast<std::int64_t>(j - 1) * 16, sums[(j - 1) & 1]);
+}
 
 // Q8_0/Q4_0 weights x Q8_0 activations, 16 rows (fewer: the rest read as zero, out masked) x a chunk
 // of tokens: blocks in groups of 8, transposed once per chunk as in rows16_q8_0_walk; for 16 tokens
@@ -728,9 +764,6 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
       for (int r = 0; r < nrows; ++r) d[r] = row_at<wblock>(w, ws, r)[b0 + i].d;
       dw[i] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
     }
-    // Two stages, one token group apart: the tile unit works on group j's blocks while the
-    // AVX-512 units scale group j - 1's sums (their loads wait for the tile stores, which do not
-    // forward; in one stage that wait and the strided activation loads were most of the time).
     alignas(64) std::int32_t sums[2][group][16][16];
     alignas(64) std::int8_t tail[16][group * qk8_0];
     const auto tiles = [&](std::int64_t t0, std::int32_t (*dst)[16][16]) {
@@ -746,22 +779,7 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
             std::memcpy(tail[t] + i * qk8_0, row_at<block_q8_0>(x, xs, static_cast<int>(t0 + t))[b0 + i].qs, qk8_0);
         a = tail[0], a_stride = group * qk8_0, a_step = qk8_0;
       }
-      // Even blocks on tiles 0-2, odd ones on 3-5: no block waits for the previous one's store to
-      // free its tiles.
-      for (int i = 0; i < g; i += 2) {
-        _tile_zero(0);
-        _tile_loadd(1, a + i * a_step, static_cast<long>(a_stride));
-        _tile_loadd(2, q[i], 64);
-        _tile_dpbssd(0, 1, 2);
-        if (i + 1 < g) {
-          _tile_zero(3);
-          _tile_loadd(4, a + (i + 1) * a_step, static_cast<long>(a_stride));
-          _tile_loadd(5, q[i + 1], 64);
-          _tile_dpbssd(3, 4, 5);
-        }
-        _tile_stored(0, dst[i], 64);
-        if (i + 1 < g) _tile_stored(3, dst[i + 1], 64);
-      }
+      amx_products(a, a_step, a_stride, q, g, dst);
     };
     const auto scale = [&](std::int64_t t0, std::int32_t (*src)[16][16]) {
       const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
@@ -783,12 +801,7 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
         _mm512_mask_storeu_ps(o, rows_mask, _mm512_add_ps(prev, acc[t]));
       }
     };
-    int j = 0;
-    for (std::int64_t t0 = 0; t0 < nt; t0 += 16, ++j) {
-      tiles(t0, sums[j & 1]);
-      if (j > 0) scale(t0 - 16, sums[(j - 1) & 1]);
-    }
-    scale(static_cast<std::int64_t>(j - 1) * 16, sums[(j - 1) & 1]);
+    amx_two_stages(nt, sums, tiles, scale);
   }
 }
 
@@ -797,7 +810,7 @@ void amx_rows16(const std::byte* w, std::size_t ws, int nrows, const std::byte* 
 // fifth bits transposed the same way and shifted in), each sub-block's 16 x 16 sums from the tile
 // unit, then in AVX-512 integer: times the rows' 6-bit sub-block scales and summed over the 8
 // sub-blocks, the minimums' term from the activation's bsums, and one float scaling per
-// super-block. Two stages one token group apart, as amx_rows16.
+// super-block. Two stages one token group apart (amx_two_stages).
 template <bool Five>
 void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, std::size_t xs, std::int64_t nt,
                       std::int64_t cols, float* out, std::int64_t ldo) {
@@ -821,18 +834,7 @@ void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, st
         for (int t = 0; t < tt; ++t) std::memcpy(tail[t], row_at<block_q8_k>(x, xs, static_cast<int>(t0 + t))[b].qs, qk_k);
         a = tail[0], a_stride = qk_k;
       }
-      for (int j = 0; j < 8; j += 2) {
-        _tile_zero(0);
-        _tile_loadd(1, a + 32 * j, static_cast<long>(a_stride));
-        _tile_loadd(2, q[j], 64);
-        _tile_dpbssd(0, 1, 2);
-        _tile_zero(3);
-        _tile_loadd(4, a + 32 * (j + 1), static_cast<long>(a_stride));
-        _tile_loadd(5, q[j + 1], 64);
-        _tile_dpbssd(3, 4, 5);
-        _tile_stored(0, dst[j], 64);
-        _tile_stored(3, dst[j + 1], 64);
-      }
+      amx_products(a, 32, a_stride, q, 8, dst);  // sub-block j: activation bytes 32j..32j+31
     };
     const auto scale = [&](std::int64_t t0, std::int32_t (*src)[16][16]) {
       const int tt = static_cast<int>(std::min<std::int64_t>(16, nt - t0));
@@ -860,12 +862,7 @@ void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, st
         _mm512_storeu_ps(o, _mm512_fnmadd_ps(_mm512_mul_ps(dmv, dx), _mm512_cvtepi32_ps(mins), acc));
       }
     };
-    int i = 0;
-    for (std::int64_t t0 = 0; t0 < nt; t0 += 16, ++i) {
-      tiles(t0, sums[i & 1]);
-      if (i > 0) scale(t0 - 16, sums[(i - 1) & 1]);
-    }
-    scale(static_cast<std::int64_t>(i - 1) * 16, sums[(i - 1) & 1]);
+    amx_two_stages(nt, sums, tiles, scale);
   }
 }
 
@@ -876,18 +873,22 @@ void amx_rows16_q45_k(const std::byte* w, std::size_t ws, const std::byte* x, st
 constexpr std::int64_t amx_chunk_tokens = 176;
 constexpr std::int64_t amx_scales = 64 * 1024;
 
+// Tokens per chunk for n tokens and at most chunk_max per chunk: chunks of equal size, in whole
+// tiles of 16 tokens where they fit (a short last chunk would pay the weights' transposition for a
+// few tokens: 128 tokens in chunks of 120 took 2x as long).
+inline std::int64_t amx_chunk(std::int64_t n, std::int64_t chunk_max) {
+  const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
+  const std::int64_t chunk = (n + chunks - 1) / chunks;
+  return (chunk + 15) / 16 * 16 <= chunk_max ? (chunk + 15) / 16 * 16 : chunk;
+}
+
 template <class Wt>
 void gemm_q8_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                  const std::byte* /*x_offset*/, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
                  std::int64_t ldo) {
   const std::int64_t nb = cols / qk8_0;
-  // Chunks of equal size, in whole tiles of 16 tokens where they fit: a short last chunk would pay
-  // the weights' transposition for a few tokens (128 tokens in chunks of 120 took 2x as long).
-  const auto chunk_max = std::max<std::int64_t>(
-      1, std::min(amx_scales / nb, std::max(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs))));
-  const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
-  std::int64_t chunk = (n + chunks - 1) / chunks;
-  if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
+  const std::int64_t chunk = amx_chunk(n, std::max<std::int64_t>(1, std::min(amx_scales / nb,
+      std::max(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs)))));
   // One float scale per activation block of a chunk (chunk * nb <= amx_scales). On the stack: a
   // thread_local array is zeroed, so resident, in every thread of the process from its start,
   // whether it runs this kernel or not.
@@ -1346,11 +1347,8 @@ template <bool Five>
 void gemm_q45_k_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::byte* x,
                     const std::byte* x_offset, std::size_t xs, std::int64_t n, std::int64_t cols, float* out,
                     std::int64_t ldo) {
-  const auto chunk_max =
-      std::max<std::int64_t>(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs));
-  const std::int64_t chunks = (n + chunk_max - 1) / chunk_max;
-  std::int64_t chunk = (n + chunks - 1) / chunks;
-  if ((chunk + 15) / 16 * 16 <= chunk_max) chunk = (chunk + 15) / 16 * 16;
+  const std::int64_t chunk =
+      amx_chunk(n, std::max<std::int64_t>(amx_chunk_tokens, static_cast<std::int64_t>(chunk_bytes / xs)));
   const std::int64_t full = rows / 16 * 16;
   static constexpr amx_tile_config config{};
   _tile_loadconfig(&config);

@@ -37,7 +37,7 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
   // counts leave every kernel level its edge (16-row, 8-row and register tiles).
   // {53, 768, 41}: enough tokens for the packed float kernel (a 32-row panel, a 16-row one with 5
   // rows, 3 walks of 12 tokens and one of 5, 3 column blocks).
-  BOOST_TEST_MESSAGE("AMX kernels for Q8_0/Q4_0: " << (gpu::cpu::amx_ready() ? "on" : "off (no AMX, or HOLO_CPU_AMX=0)"));
+  BOOST_TEST_MESSAGE("AMX kernels for Q8_0/Q4_0/Q4_K/Q5_K: " << (gpu::cpu::amx_ready() ? "on" : "off (no AMX, or HOLO_CPU_AMX=0)"));
   const shape shapes[] = {{1, 256, 2},      {5, 512, 13},  {7, 256, 5},  {33, 1024, 3},
                           {17, 4096, 190},  {10, 256, 7},  {24, 512, 19}, {53, 768, 41}};
   for (tensor_type t : all_types) {
