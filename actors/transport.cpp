@@ -49,6 +49,7 @@ cluster_io_options io_options(const node_context& ctx) {
   for (auto& n : ctx.cluster.nodes)
     if (!n.public_key.empty()) o.allowed.emplace_back(n.public_key, n.name);
   for (auto& c : ctx.cluster.clients) o.allowed_clients.emplace_back(c.public_key, c.name);
+  o.coalesce_idle_us = static_cast<int>(ctx.cluster.transport.coalesce_us);
   return o;
 }
 
@@ -61,6 +62,7 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
     return raw->on_frame(peer, frame, host);
   };
   opts.on_tick = [raw = link.get()] { raw->on_tick(); };
+  opts.on_batch_end = [raw = link.get()] { raw->on_batch_end(); };
   auto io = cluster_io::start(self->system(), *ctx->zmq, std::move(opts), caf::actor_cast<caf::actor>(self));
   if (!io) {
     log.error("cannot open the cluster endpoint", {{"error", io.error().to_string()}});
@@ -115,6 +117,8 @@ caf::behavior transport(transport_actor* self, node_context_ptr ctx) {
         s.undeliverable = c.undeliverable;
         s.rejected_handshakes = c.rejected_handshakes;
         s.pending_requests = l.pending_requests();
+        s.batches_in = c.batches_in;
+        s.batches_out = c.batches_out;
         return s;
       },
   };

@@ -53,8 +53,10 @@ struct transport_stats {
   std::uint64_t undeliverable = 0;        // peer not connected or its queue full
   std::uint64_t rejected_handshakes = 0;  // keys the ZAP handler refused
   std::uint64_t pending_requests = 0;
+  std::uint64_t batches_in = 0;   // ZeroMQ messages that carried several frames (coalescing)
+  std::uint64_t batches_out = 0;
   HOLO_WIRE_FIELDS(frames_in, frames_out, bytes_in, bytes_out, dropped_frames, undeliverable,
-                   rejected_handshakes, pending_requests)
+                   rejected_handshakes, pending_requests, batches_in, batches_out)
 };
 
 caf::actor spawn_transport(caf::actor_system& sys, node_context_ptr ctx);

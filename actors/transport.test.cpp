@@ -64,9 +64,10 @@ caf::behavior sink(caf::stateful_actor<sink_state>* self) {
 struct two_nodes {
   node a, b;
   caf::actor silent_actor;  // kept: its promises must stay unanswered, not broken
-  two_nodes() {
+  explicit two_nodes(std::int64_t coalesce_us = holo::config::transport_config{}.coalesce_us) {
     holo::config::cluster_config cluster;
     cluster.name = "t";
+    cluster.transport.coalesce_us = coalesce_us;
     for (auto name : {"a", "b"}) {
       holo::config::node_config n;
       n.name = name;
@@ -214,6 +215,74 @@ BOOST_AUTO_TEST_CASE(every_failure_is_a_typed_error_and_none_hangs) {
             BOOST_CHECK_EQUAL(st.pending_requests, 0u);
           },
           [&](caf::error& e) { BOOST_FAIL(t.a.sys->render(e)); });
+}
+
+namespace {
+
+holo::transport_stats stats_of(caf::actor_system& sys, const caf::actor& transport) {
+  caf::scoped_actor s{sys};
+  holo::transport_stats out;
+  s->request(transport, 2s, holo::transport_stats_atom::value)
+      .receive([&](holo::transport_stats& st) { out = st; }, [](caf::error&) {});
+  return out;
+}
+
+// The sink's pongs as node b has them, once `n` arrived (or what arrived within 4 s).
+std::vector<std::uint64_t> sink_contents(two_nodes& t, std::size_t n) {
+  auto sink = caf::actor_cast<caf::actor>(t.b.sys->registry().get(caf::atom("sink")));
+  caf::scoped_actor sb{*t.b.sys};
+  std::vector<std::uint64_t> seen;
+  for (int i = 0; i < 200 && seen.size() < n; ++i) {
+    sb->request(sink, 2s, caf::get_atom::value).receive([&](std::vector<std::uint64_t>& v) { seen = v; },
+                                                         [](caf::error&) {});
+    if (seen.size() < n) std::this_thread::sleep_for(20ms);
+  }
+  return seen;
+}
+
+// A burst from one thread, with requests between its parts: everything arrives, in order, and
+// the requests are answered although frames before them wait in a batch.
+void burst_with_requests(two_nodes& t, std::uint64_t n) {
+  auto door = holo::transport_door(*t.a.sys);
+  caf::scoped_actor s{*t.a.sys};
+  for (std::uint64_t i = 0; i < n; ++i) {
+    s->send(door, holo::remote_send_atom::value, std::string("b"), std::string("sink"), caf::make_message(pong{i, "x"}));
+    if (i % 250 == 249) BOOST_CHECK(t.ask(door, "b", "echo", 2000, i).seq == i);
+  }
+  auto seen = sink_contents(t, n);
+  BOOST_REQUIRE_EQUAL(seen.size(), n);
+  for (std::uint64_t i = 0; i < n; ++i)
+    if (seen[i] != i) {
+      BOOST_ERROR("out of order at " << i << ": " << seen[i]);
+      break;
+    }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_burst_is_coalesced_into_batches_and_keeps_its_order) {
+  two_nodes t;
+  t.wait_linked();
+  auto before = stats_of(*t.b.sys, t.b.transport);
+  burst_with_requests(t, 1000);
+  auto a = stats_of(*t.a.sys, t.a.transport);
+  auto b = stats_of(*t.b.sys, t.b.transport);
+  BOOST_TEST_MESSAGE("a sent " << a.frames_out << " frames in " << a.batches_out << " batches; b read "
+                               << b.batches_in - before.batches_in << " batches");
+  // A burst from one thread far outruns the 20 us window: most of it travels in batches.
+  BOOST_CHECK_GT(a.batches_out, 0u);
+  BOOST_CHECK_LT(a.batches_out, 500u);
+  BOOST_CHECK_EQUAL(b.batches_in - before.batches_in, a.batches_out);
+  BOOST_CHECK_EQUAL(b.dropped_frames, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(with_coalescing_off_every_frame_travels_alone) {
+  two_nodes t(0);
+  t.wait_linked();
+  burst_with_requests(t, 1000);
+  auto a = stats_of(*t.a.sys, t.a.transport);
+  BOOST_CHECK_EQUAL(a.batches_out, 0u);
+  BOOST_CHECK_GE(a.frames_out, 1000u);
 }
 
 BOOST_AUTO_TEST_CASE(one_way_sends_from_one_thread_arrive_in_order) {

@@ -46,7 +46,10 @@ int free_tcp_port() {
 // ---- raw ZeroMQ: the baseline ----------------------------------------------------------------------
 transport_bench_row bench_raw(const transport_bench_options& o, bool curve) {
   transport_bench_row row{curve ? "raw zmq + curve" : "raw zeromq"};
-  zmq::context_t ctx;
+  // One context per side, as two nodes (two processes) have: each its own ZeroMQ I/O thread. With
+  // one shared context a single I/O thread would carry both ends of the TCP connection, a shortcut
+  // two nodes never get (and the holo rows below do not: two actor systems, two contexts).
+  zmq::context_t ctx, client_ctx;
   auto ep = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
   std::atomic<bool> stop{false};
   std::optional<curve_keypair> server_keys, client_keys;
@@ -78,7 +81,7 @@ transport_bench_row bench_raw(const transport_bench_options& o, bool curve) {
       }
     }
   });
-  zmq::socket_t d(ctx, zmq::socket_type::dealer);
+  zmq::socket_t d(client_ctx, zmq::socket_type::dealer);
   d.set(zmq::sockopt::linger, 0);
   if (curve) {
     d.set(zmq::sockopt::curve_serverkey, server_keys->public_z85);

@@ -30,11 +30,19 @@ class door_actor final : public caf::monitorable_actor {
   void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* host) override {
     if (!what) return;
     auto& c = what->content();
-    if (c.match_elements<remote_send_atom, std::string, std::string, caf::message>()) {
+    // Matched by the signature's type token (one number, all of these types are CAF built-ins)
+    // and the atom's value: match_elements costs four virtual calls per message.
+    static constexpr auto send_token = caf::make_type_token<remote_send_atom, std::string, std::string, caf::message>();
+    static constexpr auto request_token =
+        caf::make_type_token<remote_request_atom, std::string, std::string, std::int64_t, caf::message>();
+    static_assert(caf::type_nr<remote_send_atom>::value != 0 && caf::type_nr<caf::message>::value != 0,
+                  "the door's type tokens need built-in types only");
+    auto token = c.type_token();
+    if (token == send_token && c.get_as<caf::atom_value>(0) == remote_send_atom::value) {
       link_->send(what->sender, c.get_as<std::string>(1), c.get_as<std::string>(2), c.get_as<caf::message>(3));
       return;
     }
-    if (c.match_elements<remote_request_atom, std::string, std::string, std::int64_t, caf::message>()) {
+    if (token == request_token && c.get_as<caf::atom_value>(0) == remote_request_atom::value) {
       link_->request(*what);
       return;
     }
@@ -121,6 +129,19 @@ caf::actor transport_link::make_door(const caf::actor& transport) {
 caf::strong_actor_ptr transport_link::local_actor(std::string_view name) const {
   if (name.empty() || name.size() > 10) return nullptr;  // a CAF atom holds 10 characters
   return sys_.registry().get(caf::atom_from_string(name));
+}
+
+const caf::strong_actor_ptr& transport_link::io_actor(std::string_view name) {
+  if (!io_cached_actor_ || name != io_cached_name_) {
+    io_cached_actor_ = local_actor(name);
+    io_cached_name_.assign(name);
+  }
+  return io_cached_actor_;
+}
+
+void transport_link::on_batch_end() {
+  io_cached_actor_ = nullptr;
+  io_cached_name_.clear();
 }
 
 void transport_link::respond(pending_request& p, caf::message answer, caf::execution_unit* host) {
@@ -245,7 +266,7 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame, c
   }
   switch (e->kind) {
     case wire::frame_kind::send: {
-      auto target = local_actor(e->to_actor);
+      const auto& target = io_actor(e->to_actor);
       // As anon_send: a thread-safe enqueue with no sender.
       auto element = target ? wire::decode_to_mailbox(e->type, e->body, nullptr, caf::make_message_id())
                             : result<caf::mailbox_element_ptr>(status::not_found("no such actor"));
@@ -280,7 +301,7 @@ void transport_link::serve(const std::string& peer, std::string_view their_actor
                 element.error().message());
     return;
   }
-  auto target = local_actor(our_actor);
+  const auto& target = io_actor(our_actor);
   if (!target) {
     error_frame(peer, their_actor, our_actor, correlation, static_cast<int>(status_code::not_found),
                 "no actor '" + std::string(our_actor) + "' on " + self_);

@@ -75,6 +75,7 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
   // Always true: dealt with. `host` (cluster_io's deferred scheduling) goes to every enqueue.
   bool on_frame(const std::string& peer, std::string_view frame, caf::execution_unit* host = nullptr);
   void on_tick();                                                    // expires timed-out requests
+  void on_batch_end();  // the batch of inbound frames is done: forget the target looked up for it
 
   // ---- counters ----
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
@@ -107,6 +108,11 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
   void complete(const std::string& peer, std::uint64_t correlation, bool is_error, std::uint16_t type,
                 std::string_view body, caf::execution_unit* host);
   caf::strong_actor_ptr local_actor(std::string_view name) const;
+  // local_actor for the I/O thread: the last name looked up is remembered until on_batch_end, so a
+  // burst for one actor costs one registry lookup (a shared lock and a hash) instead of one per
+  // frame. An actor re-registered under the name meanwhile gets the batch's frames one batch later
+  // at most, as if they had arrived just before the change.
+  const caf::strong_actor_ptr& io_actor(std::string_view name);
 
   caf::actor_system& sys_;
   const std::string self_;
@@ -114,6 +120,8 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
   std::unique_ptr<cluster_io> io_;  // set by attach(), before any other thread uses the link
   caf::strong_actor_ptr sink_;      // the reply sink: sender of every request we deliver locally
   std::atomic<std::uint64_t> dropped_{0};
+  std::string io_cached_name_;  // I/O thread only: io_actor's cache
+  caf::strong_actor_ptr io_cached_actor_;
 
   mutable std::mutex pending_mtx_;  // guards up_peers_, pending_
   std::set<std::string> up_peers_;

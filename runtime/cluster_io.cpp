@@ -7,6 +7,9 @@
 #include <mutex>
 #include <vector>
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <caf/execution_unit.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
@@ -15,6 +18,7 @@
 #include <zmq_addon.hpp>
 
 #include "runtime/keys.hpp"
+#include "runtime/wire_batch.hpp"
 #include "runtime/zap.hpp"
 
 namespace holo {
@@ -51,6 +55,10 @@ struct peer_link {
   std::optional<io_clock::time_point> failing_since;  // first failed send of the current streak
   io_clock::time_point created = io_clock::now();
   bool rebuild_wanted = false;  // set by send(), acted on by the I/O thread (which owns `monitor`)
+  // Coalescing (cluster_io.hpp): frames of a burst wait here, as one batch, for the next flush.
+  std::string batch;
+  std::size_t batch_frames = 0;
+  io_clock::time_point last_send{};  // the last send() to this peer, direct or coalesced
 };
 
 // libzmq 4.3 gives up on a connection for good after some handshake failures (a peer that spoke
@@ -66,6 +74,10 @@ struct cluster_io::sockets {
   std::map<std::string, peer_link> dealers;  // by peer name; guarded by dealers_mtx
   bool closed = false;                       // guarded by dealers_mtx: send() refuses from now on
   std::atomic<bool> rebuild_wanted{false};   // some link's rebuild_wanted is set
+  int wake_fd = -1;  // timerfd: send() started a batch, the I/O thread flushes it when this fires
+  ~sockets() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
   std::optional<zap_handler> zap;  // with CURVE; created before the ROUTER binds (ZAP fails open)
 };
 
@@ -136,6 +148,8 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
   } catch (const zmq::error_t& e) {
     return status::unavailable("cluster endpoint " + o.bind_endpoint + ": " + e.what());
   }
+  s.wake_fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (s.wake_fd < 0) return status::unavailable("cannot create the I/O thread's batch timer (timerfd)");
   (void)sys;  // kept in the signature: the I/O thread reaches actors through owner and deliver_inline
   io->thread_ = std::thread([raw = io.get()] { raw->run(); });
   return io;
@@ -189,39 +203,104 @@ void cluster_io::stop() {
   if (thread_.joinable()) thread_.join();
   opts_.deliver_inline = nullptr;
   opts_.on_tick = nullptr;
+  opts_.on_batch_end = nullptr;
 }
 
-bool cluster_io::send(const std::string& peer, std::string_view frame) {
-  auto& s = *sockets_;
-  auto& c = *counters_;
-  std::lock_guard<std::mutex> guard{s.dealers_mtx};
-  auto it = s.closed ? s.dealers.end() : s.dealers.find(peer);
-  if (it == s.dealers.end()) {
-    ++c.dropped_unknown_peer;
+namespace {
+
+// One non-blocking send on a DEALER; false when ZeroMQ refuses (not connected, queue full).
+bool send_now(zmq::socket_t& socket, std::string_view bytes) {
+  try {
+    zmq::message_t msg(bytes.data(), bytes.size());
+    return socket.send(msg, zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
     return false;
   }
-  auto& link = it->second;
-  bool sent = false;
-  try {
-    zmq::message_t msg(frame.data(), frame.size());
-    sent = link.socket->send(msg, zmq::send_flags::dontwait).has_value();
-  } catch (const zmq::error_t&) {
-    sent = false;
-  }
-  if (sent) {
-    ++c.frames_out;
-    c.bytes_out += frame.size();
+}
+
+}  // namespace
+
+// Under dealers_mtx: puts `frames` frames (`bytes`, one frame or a batch) on the link's DEALER and
+// keeps the counters and the refusal streak.
+bool cluster_io::put_on_wire(peer_link& link, std::string_view bytes, std::size_t frames) {
+  auto& c = *counters_;
+  if (send_now(*link.socket, bytes)) {
+    c.frames_out += frames;
+    c.bytes_out += bytes.size();
+    if (frames > 1) ++c.batches_out;
     link.failing_since.reset();
     return true;
   }
-  ++c.undeliverable;
+  c.undeliverable += frames;
   auto now = io_clock::now();
   if (!link.failing_since) link.failing_since = now;
   if (now - *link.failing_since > link_rebuild_after && now - link.created > link_rebuild_after) {
     link.rebuild_wanted = true;  // the I/O thread owns the monitor socket: it rebuilds (within 50 ms)
-    s.rebuild_wanted = true;
+    sockets_->rebuild_wanted = true;
   }
   return false;
+}
+
+// Under dealers_mtx: sends the link's waiting batch (a batch of one as the frame alone).
+bool cluster_io::flush_batch(peer_link& link) {
+  if (link.batch_frames == 0) return true;
+  bool ok = link.batch_frames == 1 ? put_on_wire(link, wire::only_frame_of_batch(link.batch), 1)
+                                   : put_on_wire(link, link.batch, link.batch_frames);
+  link.batch.clear();
+  if (link.batch.capacity() > 2 * opts_.batch_bytes_max) std::string().swap(link.batch);
+  link.batch_frames = 0;
+  return ok;
+}
+
+bool cluster_io::send(const std::string& peer, std::string_view frame) {
+  auto& s = *sockets_;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> guard{s.dealers_mtx};
+    auto it = s.closed ? s.dealers.end() : s.dealers.find(peer);
+    if (it == s.dealers.end()) {
+      ++counters_->dropped_unknown_peer;
+      return false;
+    }
+    auto& link = it->second;
+    auto now = io_clock::now();
+    bool idle = now - link.last_send >= std::chrono::microseconds(opts_.coalesce_idle_us);
+    link.last_send = now;
+    // Alone and at once: the first frame after a quiet spell (a request, a heartbeat, a token),
+    // every frame while the link refuses (so the caller hears of it now), and large frames.
+    bool alone = opts_.coalesce_idle_us <= 0 || link.failing_since.has_value() ||
+                 frame.size() + wire::batch_prefix_bytes + 1 > opts_.batch_bytes_max;
+    if (link.batch_frames == 0 && (idle || alone)) return put_on_wire(link, frame, 1);
+    // Part of a burst: joins the batch the I/O thread sends when it wakes. A full batch (bytes or
+    // frames) goes out from this thread first, so a batch never outgrows its bounds.
+    if (link.batch_frames > 0 &&
+        (alone || link.batch.size() + wire::batch_prefix_bytes + frame.size() > opts_.batch_bytes_max ||
+         link.batch_frames >= static_cast<std::size_t>(opts_.peer_queue_frames_max))) {
+      if (!flush_batch(link)) {
+        ++counters_->undeliverable;
+        return false;
+      }
+      if (alone) return put_on_wire(link, frame, 1);
+    }
+    wire::append_to_batch(link.batch, frame);
+    wake = ++link.batch_frames == 1;
+  }
+  if (wake) {
+    // The batch's deadline: frames that come within it join; then the I/O thread sends them all.
+    itimerspec when{};
+    when.it_value.tv_nsec = static_cast<long>(opts_.coalesce_idle_us) * 1000;
+    ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
+  }
+  return true;
+}
+
+// I/O thread: sends every waiting batch.
+void cluster_io::flush_batches() {
+  auto& s = *sockets_;
+  std::uint64_t expirations = 0;
+  (void)!::read(s.wake_fd, &expirations, sizeof expirations);
+  std::lock_guard<std::mutex> guard{s.dealers_mtx};
+  for (auto& [name, link] : s.dealers) flush_batch(link);
 }
 
 // I/O thread: replaces the DEALER (and its monitor) of every link that send() found refusing.
@@ -262,7 +341,8 @@ void cluster_io::run() {
   auto& c = *counters_;
   deferred_scheduling batch(&owner_->home_system());
   bool curve = opts_.curve.has_value();
-  std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}};
+  // 0: the ROUTER, 1: the wake-up eventfd, 2: the ZAP socket (with CURVE), then the link monitors.
+  std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, s.wake_fd, ZMQ_POLLIN, 0}};
   if (s.zap) items.push_back({s.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
   std::vector<zmq::message_t> parts;
   const std::size_t fixed = items.size();
@@ -303,6 +383,7 @@ void cluster_io::run() {
         rebuild_items();
       }
       zmq::poll(items, opts_.on_tick ? tick : std::chrono::milliseconds(50));
+      if (items[1].revents & ZMQ_POLLIN) flush_batches();
       for (std::size_t i = fixed; i < items.size(); ++i)
         if (items[i].revents & ZMQ_POLLIN) read_monitor(monitored[i - fixed]);
       for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {
@@ -320,25 +401,37 @@ void cluster_io::run() {
         } else {
           peer = parts[0].to_string();
         }
-        ++c.frames_in;
         c.bytes_in += parts[1].size();
-        if (opts_.deliver_inline && opts_.deliver_inline(peer, parts[1].to_string_view(), &batch)) continue;
-        caf::anon_send(owner_, cluster_in_atom::value, std::move(peer), parts[1].to_string());
+        auto deliver = [&](std::string_view frame) {
+          ++c.frames_in;
+          if (opts_.deliver_inline && opts_.deliver_inline(peer, frame, &batch)) return;
+          caf::anon_send(owner_, cluster_in_atom::value, peer, std::string(frame));
+        };
+        auto message = parts[1].to_string_view();
+        if (!wire::is_batch(message)) {
+          deliver(message);
+        } else {
+          ++c.batches_in;
+          if (!wire::for_each_batched_frame(message, deliver)) ++c.dropped_malformed;
+        }
       }
+      if (opts_.on_batch_end) opts_.on_batch_end();
       batch.flush();  // before anything else can wait: the next poll may sleep
-      if (s.zap && (items[1].revents & ZMQ_POLLIN)) {
+      if (s.zap && (items[2].revents & ZMQ_POLLIN)) {
         s.zap->handle_ready();
         c.rejected_handshakes = s.zap->rejected();
       }
     } catch (const zmq::error_t& e) {
+      if (opts_.on_batch_end) opts_.on_batch_end();
       batch.flush();
       if (e.num() == ETERM) break;
     }
   }
   s.router.reset();
   {
-    // What send() queued is already in the DEALERs; their linger lets a last `leave` out.
+    // What send() queued goes into the DEALERs; their linger lets a last `leave` out.
     std::lock_guard<std::mutex> guard{s.dealers_mtx};
+    for (auto& [name, link] : s.dealers) flush_batch(link);
     s.closed = true;
     for (auto& [name, link] : s.dealers) link.monitor.reset();
     s.dealers.clear();

@@ -9,10 +9,19 @@
 // the frame is from: with CURVE, the name the ZAP handler gave the client's public key
 // (authenticated); without CURVE (loopback only), the DEALER's routing id.
 // Outbound frames go straight into the peer's DEALER from the caller's thread, under a mutex (a
-// ZeroMQ socket may change threads across a full memory barrier); ZeroMQ's own I/O thread batches
-// them onto the wire. A frame for a peer whose connection is not up, or whose queue
-// (`peer_queue_frames_max`) is full, is not queued: send() says so at once, so requests fail fast.
-// The performance bet: no actor or thread hop between the owner and the wire (docs/benchmarks.md).
+// ZeroMQ socket may change threads across a full memory barrier). A frame for a peer whose
+// connection is not up, or whose queue (`peer_queue_frames_max`) is full, is not queued: send()
+// says so at once, so requests fail fast. The performance bet: no actor or thread hop between the
+// owner and the wire (docs/benchmarks.md).
+// Bursts are coalesced (`coalesce_idle_us`): the first frame after a quiet spell still goes out at
+// once and alone, but frames that follow it closely are appended to the peer's batch
+// (runtime/wire_batch.hpp), which the I/O thread puts on the DEALER as one ZeroMQ message when a
+// timer (armed by the batch's first frame) fires. Per frame ZeroMQ then costs a memcpy instead of
+// a message, a queue entry, and (with CURVE) an encryption; every I/O thread on the way wakes once
+// per batch. A batched frame that the DEALER then refuses (the link fell in between) is counted
+// as undeliverable, like one ZeroMQ drops from its queue when the connection breaks: a request in
+// it fails by its timeout or when the peer is marked down. While a link refuses, nothing is
+// coalesced, so callers hear of it at once.
 //
 // Security: with `curve` set, the ROUTER is a CURVE server and every DEALER a CURVE client of its
 // peer's public key; a ZAP handler on the same context admits only the keys in `allowed`. Without
@@ -87,6 +96,17 @@ struct cluster_io_options {
   // deadlines kept by the owner's shared state (request timeouts). Must not block.
   std::function<void()> on_tick;
   int tick_ms = 20;
+  // Runs on the I/O thread after each batch of inbound frames it read (before the actors they
+  // woke are scheduled): what deliver_inline cached for the batch can be dropped. Must not block.
+  std::function<void()> on_batch_end;
+  // Coalescing. A frame sent to a peer that has had no send for `coalesce_idle_us` goes on the wire
+  // at once, alone; frames that follow it closer than that join a batch (runtime/wire_batch.hpp)
+  // that the I/O thread sends when it wakes, a few microseconds later, or the sender itself once
+  // the batch holds batch_bytes_max bytes or peer_queue_frames_max frames. A lone request or
+  // heartbeat pays nothing; a burst costs one ZeroMQ message per batch instead of one per frame.
+  // 0 sends every frame alone.
+  int coalesce_idle_us = 20;
+  std::size_t batch_bytes_max = 64 << 10;
 };
 
 struct cluster_io_counters {
@@ -99,6 +119,8 @@ struct cluster_io_counters {
   std::atomic<std::uint64_t> undeliverable{0};        // send() refused: peer not connected or its queue full
   std::atomic<std::uint64_t> rejected_handshakes{0};  // ZAP said no
   std::atomic<std::uint64_t> links_rebuilt{0};        // DEALERs recreated after a refusing streak
+  std::atomic<std::uint64_t> batches_out{0};          // ZeroMQ messages that carried several frames
+  std::atomic<std::uint64_t> batches_in{0};
 };
 
 // True when every host in `endpoint` is a loopback address (127.0.0.0/8, ::1, localhost).
@@ -130,6 +152,9 @@ class cluster_io {
   std::unique_ptr<zmq::socket_t> make_dealer(const struct peer_link& link);
   void rebuild_failing_links();
   std::unique_ptr<zmq::socket_t> make_monitor(zmq::socket_t& dealer, const std::string& peer);
+  bool put_on_wire(struct peer_link& link, std::string_view bytes, std::size_t frames);
+  bool flush_batch(struct peer_link& link);
+  void flush_batches();
   void run();
 
   class deferred_scheduling;  // cluster_io.cpp: the `host` of deliver_inline

@@ -486,6 +486,11 @@ void read_sections(const toml::table& root, cluster_config& c, error_list& errs)
     h.number("phi_threshold", c.health.phi_threshold, 0.5, 100.0);
     h.finish();
   }
+  if (auto t = r.table("transport")) {
+    table_reader tr(*t, "transport", errs);
+    tr.integer("coalesce_us", c.transport.coalesce_us, 0, 1000);
+    tr.finish();
+  }
   r.finish();
 }
 

@@ -158,6 +158,13 @@ struct health_config {
   double phi_threshold = 8.0;
 };
 
+// Node-to-node links (runtime/cluster_io.hpp).
+struct transport_config {
+  // Frames sent to a peer closer together than this are coalesced into one ZeroMQ message, each
+  // waiting at most this long; the first after a quiet spell goes at once. 0: every frame alone.
+  std::int64_t coalesce_us = 20;
+};
+
 // A client allowed on client endpoints that require CURVE (a shell, a gateway, a script).
 struct client_config {
   std::string name;
@@ -187,6 +194,7 @@ struct cluster_config {
   backup_config backup;
   metrics_config metrics;
   health_config health;
+  transport_config transport;
   admin_config admin;
 
   const node_config* find_node(const std::string& name) const;

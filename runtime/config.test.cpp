@@ -58,7 +58,11 @@ BOOST_AUTO_TEST_CASE(defaults_fill_what_is_left_out) {
   BOOST_CHECK_EQUAL(r->nodes[0].data_dir, "var/a");
   BOOST_CHECK_EQUAL(r->persistence.backend, "sqlite");
   BOOST_CHECK_EQUAL(r->health.heartbeat_interval_ms, 250);
+  BOOST_CHECK_EQUAL(r->transport.coalesce_us, 20);
   BOOST_CHECK_EQUAL(r->routing.policy, "least_loaded");
+  auto off = load_string(node_ok + "[transport]\ncoalesce_us = 0\n", "t.toml");
+  BOOST_REQUIRE(off.ok());
+  BOOST_CHECK_EQUAL(off->transport.coalesce_us, 0);
 }
 
 BOOST_AUTO_TEST_CASE(syntax_error_names_line_and_column) {
@@ -103,7 +107,9 @@ BOOST_AUTO_TEST_CASE(missing_required_values_are_named) {
 }
 
 BOOST_AUTO_TEST_CASE(values_out_of_range_or_not_allowed) {
-  auto e = error_of(node_ok + "[health]\nheartbeat_interval_ms = 0\n");
+  auto e = error_of(node_ok + "[transport]\ncoalesce_us = 5000\n");
+  BOOST_CHECK_MESSAGE(e.find("transport.coalesce_us: value 5000 is out of range [0, 1000]") != std::string::npos, e);
+  e = error_of(node_ok + "[health]\nheartbeat_interval_ms = 0\n");
   BOOST_CHECK_MESSAGE(e.find("health.heartbeat_interval_ms: value 0 is out of range [10, 60000]") != std::string::npos, e);
   e = error_of(node_ok + "roles = [\"router\", \"chef\"]\n");
   BOOST_CHECK_MESSAGE(e.find("'chef' is not one of: router, shard, store, sync, backup") != std::string::npos, e);

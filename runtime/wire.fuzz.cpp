@@ -8,11 +8,16 @@
 #include <caf/message.hpp>
 
 #include "runtime/wire.hpp"
+#include "runtime/wire_batch.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view frame(reinterpret_cast<const char*>(data), size);
   auto e = holo::wire::decode_envelope(frame);
   if (e.ok()) (void)holo::wire::decode_message(e->type, e->body);
+  // A batch (first byte 0xc1): split it as the I/O thread does, and decode every frame inside.
+  (void)holo::wire::for_each_batched_frame(frame, [](std::string_view f) {
+    if (auto inner = holo::wire::decode_envelope(f); inner.ok()) (void)holo::wire::decode_message(inner->type, inner->body);
+  });
   // The body decoder is reachable directly too (a valid envelope around a hostile body).
   if (size > 2) (void)holo::wire::decode_message(static_cast<std::uint16_t>(data[0] % 12), frame.substr(1));
   return 0;

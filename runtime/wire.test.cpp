@@ -7,6 +7,7 @@
 
 #include "runtime/cluster_messages.hpp"
 #include "runtime/wire.hpp"
+#include "runtime/wire_batch.hpp"
 
 using namespace holo::wire;
 
@@ -118,4 +119,71 @@ BOOST_AUTO_TEST_CASE(random_and_truncated_frames_never_crash) {
     if (e.ok() && decode_message(e->type, e->body).ok()) ++accepted;
   }
   BOOST_TEST_MESSAGE(accepted << " of 20000 mutated frames still decoded");
+}
+
+namespace {
+
+std::vector<std::string> unbatch(std::string_view b, bool* ok = nullptr) {
+  std::vector<std::string> out;
+  bool good = for_each_batched_frame(b, [&](std::string_view f) { out.emplace_back(f); });
+  if (ok) *ok = good;
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_batch_gives_back_its_frames_in_order) {
+  std::vector<std::string> frames;
+  for (int i = 0; i < 300; ++i)
+    frames.push_back(*encode_frame(frame_kind::send, "a", "anon", "b", "sink", 0,
+                                   caf::make_message(pong{static_cast<std::uint64_t>(i), std::string(i, 'x')})));
+  frames.push_back(std::string(70000, 'y'));  // lengths past 16 bits survive
+  std::string batch;
+  for (auto& f : frames) append_to_batch(batch, f);
+  BOOST_CHECK(is_batch(batch));
+  BOOST_CHECK(!is_batch(frames[0]));  // an envelope never starts with the marker
+  bool ok = false;
+  auto back = unbatch(batch, &ok);
+  BOOST_CHECK(ok);
+  BOOST_REQUIRE_EQUAL(back.size(), frames.size());
+  for (std::size_t i = 0; i < frames.size(); ++i) BOOST_CHECK(back[i] == frames[i]);
+  std::string one;
+  append_to_batch(one, frames[3]);
+  BOOST_CHECK(only_frame_of_batch(one) == frames[3]);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_batches_stop_at_the_fault_and_never_read_past_the_end) {
+  std::string batch;
+  append_to_batch(batch, "first");
+  append_to_batch(batch, "second");
+  bool ok = true;
+  // Every truncation: the whole frames before the cut come out, then the fault is reported (a
+  // cut right after the first frame leaves a well-formed batch of one).
+  const std::size_t first_end = 1 + batch_prefix_bytes + 5;
+  for (std::size_t cut = 0; cut < batch.size(); ++cut) {
+    auto part = std::string(batch.substr(0, cut));  // its own allocation: ASan sees any overread
+    auto back = unbatch(part, &ok);
+    BOOST_CHECK_MESSAGE(ok == (cut == first_end), "cut at " << cut);
+    BOOST_CHECK_EQUAL(back.size(), cut >= first_end ? 1u : 0u);
+  }
+  BOOST_CHECK_EQUAL(unbatch(batch, &ok).size(), 2u);
+  BOOST_CHECK(ok);
+  std::string zero = batch;
+  zero[1] = zero[2] = zero[3] = zero[4] = 0;  // a zero length
+  BOOST_CHECK(unbatch(zero, &ok).empty());
+  BOOST_CHECK(!ok);
+  std::string huge = batch;
+  huge[4] = '\x7f';  // a length of ~2 GiB in a 20-byte message
+  BOOST_CHECK(unbatch(huge, &ok).empty());
+  BOOST_CHECK(!ok);
+  BOOST_CHECK(unbatch(std::string(1, batch_marker), &ok).empty());  // the marker alone
+  BOOST_CHECK(!ok);
+  BOOST_CHECK(unbatch("first", &ok).empty());  // no marker: not a batch
+  BOOST_CHECK(!ok);
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    auto f = batch;
+    for (int k = 0; k < 3; ++k) f[1 + rng() % (f.size() - 1)] = static_cast<char>(rng());
+    (void)unbatch(f);
+  }
 }

@@ -15,6 +15,7 @@
 #include "runtime/cluster_messages.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/wire.hpp"
+#include "runtime/wire_batch.hpp"
 #include "test/cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -249,13 +250,25 @@ BOOST_AUTO_TEST_CASE(garbage_on_the_cluster_port_is_dropped_and_the_node_keeps_s
   d.connect("tcp://127.0.0.1:" + std::to_string(c.nodes()[0].cluster_port));
   std::mt19937_64 rng(42);
   // A valid frame to mutate, and hostile variants: wrong version, spoofed sender, unknown type,
-  // a request for an actor that does not exist.
+  // a request for an actor that does not exist; and batches of such frames, some with a length
+  // that lies.
   holo::wire::envelope e{holo::wire::version, holo::wire::frame_kind::request, holo::wire::heartbeat::wire_id,
                          "n2", "health", "n1", "health", 1, holo::wire::encode(holo::wire::heartbeat{"n2", 1, 1, "up"})};
   auto good = holo::wire::encode_envelope(e);
   for (int i = 0; i < 100000; ++i) {
     std::string f;
-    switch (i % 4) {
+    switch (i % 5) {
+      case 4: {  // a batch of hostile frames, sometimes with a broken length
+        for (int k = 0; k < 3; ++k) {
+          auto h = e;
+          h.correlation = i + k;
+          h.from_node = k == 0 ? "n9" : "n2";
+          h.to_actor = k == 1 ? "nosuch" : "health";
+          holo::wire::append_to_batch(f, holo::wire::encode_envelope(h));
+        }
+        if (i % 2) f[1 + rng() % (f.size() - 1)] = static_cast<char>(rng());
+        break;
+      }
       case 0: {  // random bytes
         f.resize(rng() % 64);
         for (auto& ch : f) ch = static_cast<char>(rng());
