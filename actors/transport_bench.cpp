@@ -156,6 +156,49 @@ caf::behavior bench_echo(caf::event_based_actor* self, std::size_t ack_every) {
   };
 }
 
+// ---- the ceiling: the same two measurements between two actors of one actor system -----------------
+// No transport at all (no encoding, no ZeroMQ, no second system): what CAF's mailboxes and
+// scheduler alone cost on this host, the bound any CAF-based transport works under.
+transport_bench_row bench_caf_local(const transport_bench_options& o) {
+  transport_bench_row row{"caf local"};
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto sink = caf::actor_cast<caf::actor>(self.ptr());
+  auto echo = sys.spawn([=, ack_every = o.ack_every](caf::event_based_actor* me) -> caf::behavior {
+    auto count = std::make_shared<std::uint64_t>(0);
+    return {
+        [](wire::ping& p) { return wire::pong{p.seq, std::move(p.payload)}; },
+        [=](wire::pong&) {
+          if (++*count % ack_every == 0) me->send(sink, wire::pong{*count, {}});
+        },
+    };
+  });
+  std::string payload(o.payload_bytes - std::min<std::size_t>(o.payload_bytes, 16), 'x');
+  std::vector<double> rtts;
+  rtts.reserve(o.round_trips);
+  for (std::size_t i = 0; i < o.round_trips; ++i) {
+    auto t0 = clock_type::now();
+    self->request(echo, caf::infinite, wire::ping{i, payload}).receive([](wire::pong&) {}, [](caf::error&) {});
+    rtts.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  }
+  row.rtt_p50_us = percentile(rtts, 0.5);
+  row.rtt_p99_us = percentile(rtts, 0.99);
+  std::size_t acked = 0;
+  auto wait_ack = [&] { self->receive([&](wire::pong&) { acked += o.ack_every; }); };
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < o.one_way_messages; ++i) {
+    while (i - acked >= o.window) wait_ack();
+    self->send(echo, wire::pong{i, payload});
+  }
+  while (acked + o.ack_every <= o.one_way_messages) wait_ack();
+  row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  self->send_exit(echo, caf::exit_reason::user_shutdown);
+  return row;
+}
+
 transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   transport_bench_row row{curve ? "holo + curve" : "holo"};
   std::optional<curve_keypair> ka, kb;
@@ -250,7 +293,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
 
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts) {
   std::vector<transport_bench_row> rows{bench_raw(opts, false), bench_holo(opts, false), bench_raw(opts, true),
-                                        bench_holo(opts, true)};
+                                        bench_holo(opts, true), bench_caf_local(opts)};
   rows[1].baseline = 0;
   rows[3].baseline = 2;
   rows[2].baseline = 2;

@@ -3,6 +3,9 @@
 // measured the same way in the same run (also off and on: each holo row is compared with the raw
 // row doing the same encryption, so the ratio is the transport's own cost). Both "nodes" live in this process (two actor systems, two
 // ZeroMQ contexts, real sockets), so the figures isolate the transport from process scheduling.
+// A last row, "caf local", measures the same between two actors of one system with no transport
+// at all: the ceiling CAF's own mailboxes and scheduler set on this host (compared with raw ZeroMQ
+// without CURVE).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +23,7 @@ struct transport_bench_options {
 };
 
 struct transport_bench_row {
-  std::string name;          // "raw zeromq", "holo", "raw zeromq + curve", "holo + curve"
+  std::string name;          // "raw zeromq", "holo", "raw zmq + curve", "holo + curve", "caf local"
   std::size_t baseline = 0;  // index of the raw ZeroMQ row it is compared with (CURVE with CURVE)
   double rtt_p50_us = 0;
   double rtt_p99_us = 0;

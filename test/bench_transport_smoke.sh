@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Smoke test of `holo bench transport` (ctest bench_transport_smoke): a short run (two in-process
+# nodes on loopback ports) must exit 0 and print every row with a round trip and a rate above zero,
+# so the bench cannot rot unnoticed. Figures are not checked: they are machine-dependent.
+# Usage: bench_transport_smoke.sh HOLO_BIN
+set -euo pipefail
+holo=$1
+out=$("$holo" bench transport --round-trips 50 --messages 3000 --rounds 2)
+printf '%s\n' "$out"
+status=0
+for row in 'raw zeromq' 'holo' 'raw zmq \+ curve' 'holo \+ curve' 'caf local'; do
+  # name, p50, p99, msg/s (> 0), ratio, share; twice per round plus the summary.
+  n=$(grep -Ec "^${row} +[0-9.]+ +[0-9.]+ +[1-9][0-9]* +[0-9.]+ +[0-9]+%" <<<"$out" || true)
+  if [ "$n" -lt 3 ]; then
+    echo "bench_transport_smoke: row '$row' printed $n times with figures, expected 3" >&2
+    status=1
+  fi
+done
+grep -q 'stalled' <<<"$out" && { echo "bench_transport_smoke: a one-way run stalled" >&2; status=1; }
+exit $status
