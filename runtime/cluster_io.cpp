@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include <poll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ struct cluster_io::sockets {
   bool closed = false;                       // guarded by dealers_mtx: send() refuses from now on
   std::atomic<bool> rebuild_wanted{false};   // some link's rebuild_wanted is set
   int wake_fd = -1;  // timerfd: send() started a batch, the I/O thread flushes it when this fires
+  std::atomic<bool> batch_armed{false};  // wake_fd is armed: the I/O thread looks at it even when busy
   ~sockets() {
     if (wake_fd >= 0) ::close(wake_fd);
   }
@@ -290,6 +292,7 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
     itimerspec when{};
     when.it_value.tv_nsec = static_cast<long>(opts_.coalesce_idle_us) * 1000;
     ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
+    s.batch_armed.store(true, std::memory_order_relaxed);
   }
   return true;
 }
@@ -298,6 +301,7 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
 void cluster_io::flush_batches() {
   auto& s = *sockets_;
   std::uint64_t expirations = 0;
+  s.batch_armed.store(false, std::memory_order_relaxed);
   (void)!::read(s.wake_fd, &expirations, sizeof expirations);
   std::lock_guard<std::mutex> guard{s.dealers_mtx};
   for (auto& [name, link] : s.dealers) flush_batch(link);
@@ -318,6 +322,57 @@ void cluster_io::rebuild_failing_links() {
     ++counters_->links_rebuilt;
   }
 }
+
+namespace {
+
+bool socket_readable(void* socket) {  // ZMQ_EVENTS: libzmq processes the socket's commands first
+  int events = 0;
+  std::size_t len = sizeof events;
+  return zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+}
+
+// zmq_poll for the I/O thread, without what it costs on every wake-up here: a poll(2) with a zero
+// timeout before each blocking one and a ZMQ_EVENTS query of every socket on both sides of it (each
+// query is a getpid and a poll(2) inside libzmq). A socket's ZMQ_FD is an edge ("something
+// changed"), not a level; its edge is only lost when an operation on the socket consumed it. So:
+// a socket this thread drained (its last recv said EAGAIN, `quiet`) will fire its fd on the next
+// arrival and is not asked before sleeping; any other is asked (ZMQ_EVENTS) and, if readable, no
+// sleep happens. After waking, a socket whose fd fired is reported ready without asking: the
+// caller's recv (non-blocking) finds out. Plain fds (the batch timer) are polled as they are; when
+// a socket is ready at once they are looked at only if `plain_fds_too` (a batch is waiting), with a
+// zero timeout. Sets each item's revents; returns how many are ready.
+int wait_ready(std::vector<zmq::pollitem_t>& items, const std::vector<char>& quiet, std::vector<pollfd>& fds,
+               int timeout_ms, bool plain_fds_too) {
+  int ready = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& it = items[i];
+    it.revents = 0;
+    if (it.socket && !quiet[i] && socket_readable(it.socket)) {
+      it.revents = ZMQ_POLLIN;
+      ++ready;
+    }
+  }
+  if (ready && !plain_fds_too) return ready;
+  fds.resize(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    fds[i] = {items[i].fd, POLLIN, 0};
+    if (items[i].socket) {
+      std::size_t len = sizeof fds[i].fd;
+      zmq_getsockopt(items[i].socket, ZMQ_FD, &fds[i].fd, &len);
+      if (ready) fds[i].fd = -1;  // known already: only the plain fds are wanted now
+    }
+  }
+  int n = ::poll(fds.data(), fds.size(), ready ? 0 : timeout_ms);
+  if (n <= 0) return ready;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLERR | POLLHUP))) {
+      items[i].revents = ZMQ_POLLIN;
+      ++ready;
+    }
+  return ready;
+}
+
+}  // namespace
 
 // The execution unit the I/O thread hands to deliver_inline: a scheduled actor that a delivery
 // wakes (its mailbox was empty) lands here instead of in the scheduler, and goes there at flush(),
@@ -345,6 +400,8 @@ void cluster_io::run() {
   std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, s.wake_fd, ZMQ_POLLIN, 0}};
   if (s.zap) items.push_back({s.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
   std::vector<zmq::message_t> parts;
+  std::vector<pollfd> pollfds;
+  std::vector<char> quiet;  // per item: this thread drained the socket (wait_ready)
   const std::size_t fixed = items.size();
   std::vector<std::string> monitored;  // peer of items[fixed + i]
   auto rebuild_items = [&] {
@@ -355,19 +412,22 @@ void cluster_io::run() {
         items.push_back({link.monitor->handle(), 0, ZMQ_POLLIN, 0});
         monitored.push_back(name);
       }
+    quiet.assign(items.size(), 0);  // new sockets: ask each before the first sleep
   };
+  // True when it drained the monitor (its last recv found nothing).
   auto read_monitor = [&](const std::string& peer) {
     auto it = s.dealers.find(peer);
-    if (it == s.dealers.end() || !it->second.monitor) return;
+    if (it == s.dealers.end() || !it->second.monitor) return true;
     for (int n = 0; n < 16; ++n) {
       parts.clear();
-      if (!zmq::recv_multipart(*it->second.monitor, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
+      if (!zmq::recv_multipart(*it->second.monitor, std::back_inserter(parts), zmq::recv_flags::dontwait)) return true;
       if (parts.empty() || parts[0].size() < 6) continue;
       std::uint16_t event = 0;
       std::memcpy(&event, parts[0].data(), sizeof(event));
       if (event == ZMQ_EVENT_DISCONNECTED) caf::anon_send(owner_, cluster_link_atom::value, peer, false);
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) caf::anon_send(owner_, cluster_link_atom::value, peer, true);
     }
+    return false;
   };
   rebuild_items();
   const auto tick = std::chrono::milliseconds(std::max(1, opts_.tick_ms));
@@ -382,13 +442,18 @@ void cluster_io::run() {
         rebuild_failing_links();
         rebuild_items();
       }
-      zmq::poll(items, opts_.on_tick ? tick : std::chrono::milliseconds(50));
+      wait_ready(items, quiet, pollfds, static_cast<int>(opts_.on_tick ? tick.count() : 50),
+                 s.batch_armed.load(std::memory_order_relaxed));
       if (items[1].revents & ZMQ_POLLIN) flush_batches();
       for (std::size_t i = fixed; i < items.size(); ++i)
-        if (items[i].revents & ZMQ_POLLIN) read_monitor(monitored[i - fixed]);
+        if (items[i].revents & ZMQ_POLLIN) quiet[i] = read_monitor(monitored[i - fixed]);
+      if (items[0].revents & ZMQ_POLLIN) quiet[0] = 0;
       for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {
         parts.clear();
-        if (!zmq::recv_multipart(*s.router, std::back_inserter(parts), zmq::recv_flags::dontwait)) break;
+        if (!zmq::recv_multipart(*s.router, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+          quiet[0] = 1;
+          break;
+        }
         if (parts.size() != 2) {
           ++c.dropped_malformed;
           continue;
@@ -418,10 +483,12 @@ void cluster_io::run() {
       if (opts_.on_batch_end) opts_.on_batch_end();
       batch.flush();  // before anything else can wait: the next poll may sleep
       if (s.zap && (items[2].revents & ZMQ_POLLIN)) {
-        s.zap->handle_ready();
+        s.zap->handle_ready();  // reads until nothing is left
+        quiet[2] = 1;
         c.rejected_handshakes = s.zap->rejected();
       }
     } catch (const zmq::error_t& e) {
+      quiet.assign(items.size(), 0);
       if (opts_.on_batch_end) opts_.on_batch_end();
       batch.flush();
       if (e.num() == ETERM) break;
