@@ -49,7 +49,8 @@ cluster_io_options io_options(const node_context& ctx) {
   for (auto& n : ctx.cluster.nodes)
     if (!n.public_key.empty()) o.allowed.emplace_back(n.public_key, n.name);
   for (auto& c : ctx.cluster.clients) o.allowed_clients.emplace_back(c.public_key, c.name);
-  o.coalesce_idle_us = static_cast<int>(ctx.cluster.transport.coalesce_us);
+  o.coalesce_wait_us = static_cast<int>(ctx.cluster.transport.coalesce_us);
+  o.coalesce_idle_us = std::min(o.coalesce_idle_us, o.coalesce_wait_us);
   return o;
 }
 

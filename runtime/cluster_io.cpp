@@ -270,7 +270,7 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
     link.last_send = now;
     // Alone and at once: the first frame after a quiet spell (a request, a heartbeat, a token),
     // every frame while the link refuses (so the caller hears of it now), and large frames.
-    bool alone = opts_.coalesce_idle_us <= 0 || link.failing_since.has_value() ||
+    bool alone = opts_.coalesce_wait_us <= 0 || link.failing_since.has_value() ||
                  frame.size() + wire::batch_prefix_bytes + 1 > opts_.batch_bytes_max;
     if (link.batch_frames == 0 && (idle || alone)) return put_on_wire(link, frame, 1);
     // Part of a burst: joins the batch the I/O thread sends when it wakes. A full batch (bytes or
@@ -290,7 +290,7 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
   if (wake) {
     // The batch's deadline: frames that come within it join; then the I/O thread sends them all.
     itimerspec when{};
-    when.it_value.tv_nsec = static_cast<long>(opts_.coalesce_idle_us) * 1000;
+    when.it_value.tv_nsec = static_cast<long>(opts_.coalesce_wait_us) * 1000;
     ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
     s.batch_armed.store(true, std::memory_order_relaxed);
   }

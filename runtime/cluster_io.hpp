@@ -13,7 +13,7 @@
 // connection is not up, or whose queue (`peer_queue_frames_max`) is full, is not queued: send()
 // says so at once, so requests fail fast. The performance bet: no actor or thread hop between the
 // owner and the wire (docs/benchmarks.md).
-// Bursts are coalesced (`coalesce_idle_us`): the first frame after a quiet spell still goes out at
+// Bursts are coalesced (`coalesce_wait_us`): the first frame after a quiet spell still goes out at
 // once and alone, but frames that follow it closely are appended to the peer's batch
 // (runtime/wire_batch.hpp), which the I/O thread puts on the DEALER as one ZeroMQ message when a
 // timer (armed by the batch's first frame) fires. Per frame ZeroMQ then costs a memcpy instead of
@@ -101,12 +101,17 @@ struct cluster_io_options {
   std::function<void()> on_batch_end;
   // Coalescing. A frame sent to a peer that has had no send for `coalesce_idle_us` goes on the wire
   // at once, alone; frames that follow it closer than that join a batch (runtime/wire_batch.hpp)
-  // that the I/O thread sends when it wakes, a few microseconds later, or the sender itself once
+  // that the I/O thread sends `coalesce_wait_us` after its first frame, or the sender itself once
   // the batch holds batch_bytes_max bytes or peer_queue_frames_max frames. A lone request or
   // heartbeat pays nothing; a burst costs one ZeroMQ message per batch instead of one per frame.
-  // 0 sends every frame alone.
+  // The idle threshold sits well below a loopback round trip (~60 us), so a request/response loop
+  // never waits; the wait and the size decide how many frames share a batch's fixed cost (wake-ups
+  // of four threads): 20 us gave 30-60 frames a batch in the transport bench, 100 us with 16 KiB
+  // 120-190 and +50% throughput; 500 us filled the bench's whole window and stalled it (benchmarks.md).
+  // coalesce_wait_us = 0 sends every frame alone.
   int coalesce_idle_us = 20;
-  std::size_t batch_bytes_max = 64 << 10;
+  int coalesce_wait_us = 100;
+  std::size_t batch_bytes_max = 16 << 10;
 };
 
 struct cluster_io_counters {

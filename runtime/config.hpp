@@ -160,9 +160,9 @@ struct health_config {
 
 // Node-to-node links (runtime/cluster_io.hpp).
 struct transport_config {
-  // Frames sent to a peer closer together than this are coalesced into one ZeroMQ message, each
-  // waiting at most this long; the first after a quiet spell goes at once. 0: every frame alone.
-  std::int64_t coalesce_us = 20;
+  // Frames sent to a peer within 20 us of the previous one are coalesced into one ZeroMQ message,
+  // each waiting at most this long; the first after a quiet spell goes at once. 0: every frame alone.
+  std::int64_t coalesce_us = 100;
 };
 
 // A client allowed on client endpoints that require CURVE (a shell, a gateway, a script).

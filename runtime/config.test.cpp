@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_CASE(defaults_fill_what_is_left_out) {
   BOOST_CHECK_EQUAL(r->nodes[0].data_dir, "var/a");
   BOOST_CHECK_EQUAL(r->persistence.backend, "sqlite");
   BOOST_CHECK_EQUAL(r->health.heartbeat_interval_ms, 250);
-  BOOST_CHECK_EQUAL(r->transport.coalesce_us, 20);
+  BOOST_CHECK_EQUAL(r->transport.coalesce_us, 100);
   BOOST_CHECK_EQUAL(r->routing.policy, "least_loaded");
   auto off = load_string(node_ok + "[transport]\ncoalesce_us = 0\n", "t.toml");
   BOOST_REQUIRE(off.ok());
