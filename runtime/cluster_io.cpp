@@ -265,9 +265,15 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
       return false;
     }
     auto& link = it->second;
-    auto now = io_clock::now();
-    bool idle = now - link.last_send >= std::chrono::microseconds(opts_.coalesce_idle_us);
-    link.last_send = now;
+    // The clock only matters when no batch is waiting (a frame joins a waiting batch regardless):
+    // a long stream then sends one frame alone per batch, after each flush, and reads the clock
+    // once per batch instead of once per frame.
+    bool idle = false;
+    if (link.batch_frames == 0) {
+      auto now = io_clock::now();
+      idle = now - link.last_send >= std::chrono::microseconds(opts_.coalesce_idle_us);
+      link.last_send = now;
+    }
     // Alone and at once: the first frame after a quiet spell (a request, a heartbeat, a token),
     // every frame while the link refuses (so the caller hears of it now), and large frames.
     bool alone = opts_.coalesce_wait_us <= 0 || link.failing_since.has_value() ||
