@@ -341,21 +341,24 @@ bool socket_readable(void* socket) {  // ZMQ_EVENTS: libzmq processes the socket
 // timeout before each blocking one and a ZMQ_EVENTS query of every socket on both sides of it (each
 // query is a getpid and a poll(2) inside libzmq). A socket's ZMQ_FD is an edge ("something
 // changed"), not a level; its edge is only lost when an operation on the socket consumed it. So:
-// a socket this thread drained (its last recv said EAGAIN, `quiet`) will fire its fd on the next
-// arrival and is not asked before sleeping; any other is asked (ZMQ_EVENTS) and, if readable, no
-// sleep happens. After waking, a socket whose fd fired is reported ready without asking: the
+// a socket this thread drained (its last recv said EAGAIN, or ZMQ_EVENTS said nothing to read:
+// `quiet`) will fire its fd on the next arrival and is not asked before sleeping; any other is
+// asked (ZMQ_EVENTS) and, if readable, no sleep happens, else it is quiet from then on. After waking, a socket whose fd fired is reported ready without asking: the
 // caller's recv (non-blocking) finds out. Plain fds (the batch timer) are polled as they are; when
 // a socket is ready at once they are looked at only if `plain_fds_too` (a batch is waiting), with a
 // zero timeout. Sets each item's revents; returns how many are ready.
-int wait_ready(std::vector<zmq::pollitem_t>& items, const std::vector<char>& quiet, std::vector<pollfd>& fds,
+int wait_ready(std::vector<zmq::pollitem_t>& items, std::vector<char>& quiet, std::vector<pollfd>& fds,
                int timeout_ms, bool plain_fds_too) {
   int ready = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& it = items[i];
     it.revents = 0;
-    if (it.socket && !quiet[i] && socket_readable(it.socket)) {
+    if (!it.socket || quiet[i]) continue;
+    if (socket_readable(it.socket)) {
       it.revents = ZMQ_POLLIN;
       ++ready;
+    } else {
+      quiet[i] = 1;
     }
   }
   if (ready && !plain_fds_too) return ready;
