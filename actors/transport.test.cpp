@@ -240,6 +240,15 @@ std::vector<std::uint64_t> sink_contents(two_nodes& t, std::size_t n) {
   return seen;
 }
 
+void check_all_in_order(const std::vector<std::uint64_t>& seen, std::uint64_t n) {
+  BOOST_REQUIRE_EQUAL(seen.size(), n);
+  for (std::uint64_t i = 0; i < n; ++i)
+    if (seen[i] != i) {
+      BOOST_ERROR("out of order at " << i << ": " << seen[i]);
+      break;
+    }
+}
+
 // A burst from one thread, with requests between its parts: everything arrives, in order, and
 // the requests are answered although frames before them wait in a batch.
 void burst_with_requests(two_nodes& t, std::uint64_t n) {
@@ -249,13 +258,7 @@ void burst_with_requests(two_nodes& t, std::uint64_t n) {
     s->send(door, holo::remote_send_atom::value, std::string("b"), std::string("sink"), caf::make_message(pong{i, "x"}));
     if (i % 250 == 249) BOOST_CHECK(t.ask(door, "b", "echo", 2000, i).seq == i);
   }
-  auto seen = sink_contents(t, n);
-  BOOST_REQUIRE_EQUAL(seen.size(), n);
-  for (std::uint64_t i = 0; i < n; ++i)
-    if (seen[i] != i) {
-      BOOST_ERROR("out of order at " << i << ": " << seen[i]);
-      break;
-    }
+  check_all_in_order(sink_contents(t, n), n);
 }
 
 }  // namespace
@@ -301,18 +304,5 @@ BOOST_AUTO_TEST_CASE(one_way_sends_from_one_thread_arrive_in_order) {
       s->request(t.a.transport, 2s, holo::status_atom::value).receive([](holo::actor_status&) {}, [](caf::error&) {});
     }
   }
-  auto sink = caf::actor_cast<caf::actor>(t.b.sys->registry().get(caf::atom("sink")));
-  caf::scoped_actor sb{*t.b.sys};
-  std::vector<std::uint64_t> seen;
-  for (int i = 0; i < 200 && seen.size() < n; ++i) {
-    sb->request(sink, 2s, caf::get_atom::value).receive([&](std::vector<std::uint64_t>& v) { seen = v; },
-                                                         [](caf::error&) {});
-    if (seen.size() < n) std::this_thread::sleep_for(20ms);
-  }
-  BOOST_REQUIRE_EQUAL(seen.size(), n);
-  for (std::uint64_t i = 0; i < n; ++i)
-    if (seen[i] != i) {
-      BOOST_ERROR("out of order at " << i << ": " << seen[i]);
-      break;
-    }
+  check_all_in_order(sink_contents(t, n), n);
 }
