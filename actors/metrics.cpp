@@ -280,7 +280,7 @@ void refresh(metrics_actor* self, const node_context_ptr& ctx) {
   if (auto t = registered(self, names::transport))
     self->request(t, ask_timeout, transport_stats_atom::value).then([](transport_stats& s) {
       metrics::set_transport({s.frames_in, s.frames_out, s.bytes_in, s.bytes_out, s.dropped_frames, s.undeliverable,
-                              s.rejected_handshakes, s.pending_requests});
+                              s.rejected_handshakes, s.pending_requests, s.batches_in, s.batches_out});
     }, [](caf::error&) {});
   if (st.assessing) return;  // the last one has not finished (bounded by ask_timeout)
   st.assessing = true;

@@ -79,6 +79,7 @@ bool store_degraded();
 struct transport_totals {
   std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t dropped_frames = 0, undeliverable = 0, rejected_handshakes = 0, pending_requests = 0;
+  std::uint64_t batches_in = 0, batches_out = 0;
 };
 // Mirrors the transport's own counters: a counter grows by what they grew since the last call, and
 // by their whole value after the transport restarted (its counters began again at zero).

@@ -62,9 +62,11 @@ BOOST_AUTO_TEST_CASE(counts_only_after_init_and_exposes_every_family) {
 
 BOOST_AUTO_TEST_CASE(transport_mirror_adds_growth_and_survives_a_restart) {
   m::init({"n1", "c1", "0.1.0", false, 86400});  // a second init is ignored
-  m::set_transport({10, 20, 1000, 2000, 1, 0, 0, 3});
-  m::set_transport({15, 20, 1500, 2000, 1, 0, 0, 0});
+  m::set_transport({10, 20, 1000, 2000, 1, 0, 0, 3, 0, 2});
+  m::set_transport({15, 20, 1500, 2000, 1, 0, 0, 0, 1, 2});
   auto text = m::scrape();
+  BOOST_TEST(contains(text, R"(holo_transport_batches_total{node="n1",direction="in"} 1)"), text);
+  BOOST_TEST(contains(text, R"(holo_transport_batches_total{node="n1",direction="out"} 2)"), text);
   BOOST_TEST(contains(text, R"(holo_transport_frames_total{node="n1",direction="in"} 15)"), text);
   BOOST_TEST(contains(text, R"(holo_transport_bytes_total{node="n1",direction="in"} 1500)"));
   BOOST_TEST(contains(text, R"(holo_transport_dropped_frames_total{node="n1"} 1)"));

@@ -215,7 +215,7 @@ const std::vector<std::string> expected_metrics = {
     "holo_request_duration_seconds_bucket", "holo_queue_time_seconds_bucket", "holo_routing_decisions_total",
     "holo_transport_frames_total", "holo_transport_bytes_total", "holo_transport_dropped_frames_total",
     "holo_transport_undeliverable_frames_total", "holo_transport_rejected_handshakes_total",
-    "holo_transport_pending_requests", "holo_store_write_seconds_bucket", "holo_store_write_failures_total",
+    "holo_transport_pending_requests", "holo_transport_batches_total", "holo_store_write_seconds_bucket", "holo_store_write_failures_total",
     "holo_store_degraded", "holo_store_sync_lag_seconds", "holo_backup_last_success_timestamp_seconds",
     "holo_backup_enabled", "holo_backup_interval_seconds", "holo_engine_tokens_per_second",
     "holo_shard_active_generations", "holo_shard_queued_generations", "holo_shard_ready", "holo_shard_stuck"};
