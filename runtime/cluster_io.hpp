@@ -88,9 +88,9 @@ struct cluster_io_options {
   // the payload (valid only during the call). Returns true when it has dealt with the frame;
   // false sends it on to the owner as cluster_in_atom. Must not block. Unset: everything goes on.
   // `host`: pass it to the enqueue of what the frame delivers. An actor woken that way is handed to
-  // the scheduler once the I/O thread has read every frame waiting (at most 256), not at once: a
-  // burst for one actor then costs one wake-up of a worker instead of one per frame (the worker
-  // used to drain a frame or two, sleep, and be woken again by the next).
+  // the scheduler once the I/O thread has delivered every frame of the ZeroMQ message (a batch:
+  // a sender's burst), not at once: a burst for one actor then costs one wake-up of a worker
+  // instead of one per frame (the worker used to drain a frame or two, sleep, and be woken again).
   std::function<bool(const std::string& peer, std::string_view frame, caf::execution_unit* host)> deliver_inline;
   // Runs on the I/O thread about every `tick_ms` (the poll wakes at least that often): for
   // deadlines kept by the owner's shared state (request timeouts). Must not block.
