@@ -279,6 +279,102 @@ BOOST_AUTO_TEST_CASE(a_burst_is_coalesced_into_batches_and_keeps_its_order) {
   BOOST_CHECK_EQUAL(b.dropped_frames, 0u);
 }
 
+// Three nodes: a streams short bursts to c for a while; one burst of two pongs goes to b's sink in
+// the middle. The second of those waits in a batch of its own while c's batches come and go: one
+// batch timer serves every peer of a node, and its flush must send every peer's batch, promptly
+// (armed by the first batch since the last flush, never pushed back by later ones).
+BOOST_AUTO_TEST_CASE(a_stream_to_one_peer_does_not_hold_back_a_batch_to_another) {
+  holo::config::cluster_config cluster;
+  cluster.name = "t3";
+  for (auto name : {"a", "b", "c"}) {
+    holo::config::node_config n;
+    n.name = name;
+    n.cluster_endpoint = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+    cluster.nodes.push_back(n);
+  }
+  node nodes[3];
+  for (int i = 0; i < 3; ++i) {
+    auto& n = nodes[i];
+    n.cfg.set("scheduler.max-threads", 2);
+    holo::register_error_category(n.cfg);
+    n.sys = std::make_unique<caf::actor_system>(n.cfg);
+    auto ctx = std::make_shared<holo::node_context>();
+    ctx->cluster = cluster;
+    ctx->node = cluster.nodes[i];
+    ctx->zmq = &n.zmq;
+    n.transport = holo::spawn_transport(*n.sys, ctx);
+    caf::scoped_actor s{*n.sys};
+    s->request(n.transport, 5s, holo::sup::ready_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
+    n.sys->registry().put(caf::atom("sink"), caf::actor_cast<caf::strong_actor_ptr>(n.sys->spawn(sink)));
+    n.sys->registry().put(caf::atom("echo"), caf::actor_cast<caf::strong_actor_ptr>(n.sys->spawn(echo)));
+  }
+  auto& a = nodes[0];
+  caf::scoped_actor s{*a.sys};
+  for (auto peer : {"b", "c"}) s->send(a.transport, holo::peer_state_atom::value, std::string(peer), true);
+  auto door = holo::transport_door(*a.sys);
+  auto linked = [&](const char* peer) {
+    for (int i = 0; i < 250; ++i) {
+      bool ok = false;
+      s->request(door, 2s, holo::remote_request_atom::value, std::string(peer), std::string("echo"),
+                 std::int64_t{1000}, caf::make_message(ping{1, "x"}))
+          .receive([&](pong&) { ok = true; }, [](caf::error&) {});
+      if (ok) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+  BOOST_REQUIRE(linked("b"));
+  BOOST_REQUIRE(linked("c"));
+  auto sink_of = [&](node& n) { return caf::actor_cast<caf::actor>(n.sys->registry().get(caf::atom("sink"))); };
+  auto count_at = [&](node& n) {
+    caf::scoped_actor q{*n.sys};
+    std::size_t count = 0;
+    q->request(sink_of(n), 2s, caf::get_atom::value)
+        .receive([&](std::vector<std::uint64_t>& v) { count = v.size(); }, [](caf::error&) {});
+    return count;
+  };
+  auto send_to = [&](const char* peer, std::uint64_t seq) {
+    s->send(door, holo::remote_send_atom::value, std::string(peer), std::string("sink"), caf::make_message(pong{seq, "x"}));
+  };
+  std::atomic<bool> streaming{true};
+  std::thread stream([&] {
+    caf::scoped_actor t{*a.sys};
+    std::uint64_t seq = 0;
+    while (streaming) {  // bursts of three, 40 us apart: each starts a new batch to c
+      for (int k = 0; k < 3; ++k)
+        t->send(door, holo::remote_send_atom::value, std::string("c"), std::string("sink"),
+                caf::make_message(pong{seq++, "x"}));
+      // A spin, not a sleep: a sleep's slack (50 us and more) would space the batches out.
+      for (auto until = clock_type::now() + 40us; clock_type::now() < until;) {
+      }
+    }
+  });
+  std::this_thread::sleep_for(50ms);
+  auto t0 = clock_type::now();
+  send_to("b", 0);
+  send_to("b", 1);  // within 20 us of the first: waits in a batch
+  bool arrived = false;
+  while (!arrived && clock_type::now() - t0 < 1s) {
+    arrived = count_at(nodes[1]) == 2;
+    if (!arrived) std::this_thread::sleep_for(2ms);
+  }
+  auto waited = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  streaming = false;
+  stream.join();
+  BOOST_TEST_MESSAGE("b had both pongs after " << waited << " ms; c got " << count_at(nodes[2]));
+  BOOST_CHECK_MESSAGE(arrived, "the batched pong to b waited more than a second behind c's stream");
+  BOOST_CHECK_LT(waited, 500.0);
+  for (auto& n : nodes) {
+    caf::scoped_actor q{*n.sys};
+    q->send_exit(n.transport, caf::exit_reason::user_shutdown);
+    for (auto name : {"sink", "echo"}) {
+      if (auto h = n.sys->registry().get(caf::atom_from_string(name)))
+        caf::anon_send_exit(caf::actor_cast<caf::actor>(h), caf::exit_reason::user_shutdown);
+      n.sys->registry().erase(caf::atom_from_string(name));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(with_coalescing_off_every_frame_travels_alone) {
   two_nodes t(0);
   t.wait_linked();

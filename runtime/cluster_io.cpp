@@ -76,7 +76,8 @@ struct cluster_io::sockets {
   bool closed = false;                       // guarded by dealers_mtx: send() refuses from now on
   std::atomic<bool> rebuild_wanted{false};   // some link's rebuild_wanted is set
   int wake_fd = -1;  // timerfd: send() started a batch, the I/O thread flushes it when this fires
-  std::atomic<bool> batch_armed{false};  // wake_fd is armed: the I/O thread looks at it even when busy
+  std::atomic<bool> batch_armed{false};  // wake_fd is armed (send() arms it only when this was false);
+                                         // the I/O thread looks at it even when busy
   ~sockets() {
     if (wake_fd >= 0) ::close(wake_fd);
   }
@@ -293,12 +294,14 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
     wire::append_to_batch(link.batch, frame);
     wake = ++link.batch_frames == 1;
   }
-  if (wake) {
-    // The batch's deadline: frames that come within it join; then the I/O thread sends them all.
+  // The batch's deadline: frames that come within it join; then the I/O thread sends every waiting
+  // batch. One timer serves all peers, armed by the first batch since the last flush and never
+  // pushed back by later ones: re-arming it for every new batch would let a stream of batches to
+  // one peer postpone another peer's batch for as long as the stream lasts.
+  if (wake && !s.batch_armed.exchange(true)) {
     itimerspec when{};
-    when.it_value.tv_nsec = static_cast<long>(opts_.coalesce_wait_us) * 1000;
+    when.it_value.tv_nsec = static_cast<long>(std::min(opts_.coalesce_wait_us, 999999)) * 1000;
     ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
-    s.batch_armed.store(true, std::memory_order_relaxed);
   }
   return true;
 }
@@ -307,7 +310,7 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
 void cluster_io::flush_batches() {
   auto& s = *sockets_;
   std::uint64_t expirations = 0;
-  s.batch_armed.store(false, std::memory_order_relaxed);
+  s.batch_armed.store(false);  // before the flush: a batch started after it arms the timer again
   (void)!::read(s.wake_fd, &expirations, sizeof expirations);
   std::lock_guard<std::mutex> guard{s.dealers_mtx};
   for (auto& [name, link] : s.dealers) flush_batch(link);
