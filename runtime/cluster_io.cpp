@@ -59,7 +59,7 @@ struct peer_link {
   // Coalescing (cluster_io.hpp): frames of a burst wait here, as one batch, for the next flush.
   std::string batch;
   std::size_t batch_frames = 0;
-  io_clock::time_point last_send{};  // the last send() to this peer, direct or coalesced
+  io_clock::time_point last_send{};  // the last send() to this peer that found no batch waiting
 };
 
 // libzmq 4.3 gives up on a connection for good after some handshake failures (a peer that spoke
@@ -346,8 +346,9 @@ bool socket_readable(void* socket) {  // ZMQ_EVENTS: libzmq processes the socket
 // changed"), not a level; its edge is only lost when an operation on the socket consumed it. So:
 // a socket this thread drained (its last recv said EAGAIN, or ZMQ_EVENTS said nothing to read:
 // `quiet`) will fire its fd on the next arrival and is not asked before sleeping; any other is
-// asked (ZMQ_EVENTS) and, if readable, no sleep happens, else it is quiet from then on. After waking, a socket whose fd fired is reported ready without asking: the
-// caller's recv (non-blocking) finds out. Plain fds (the batch timer) are polled as they are; when
+// asked (ZMQ_EVENTS) and, if readable, no sleep happens, else it is quiet from then on. After
+// waking, a socket whose fd fired is reported ready without asking: the caller's recv
+// (non-blocking) finds out. Plain fds (the batch timer) are polled as they are; when
 // a socket is ready at once they are looked at only if `plain_fds_too` (a batch is waiting), with a
 // zero timeout. Sets each item's revents; returns how many are ready.
 int wait_ready(std::vector<zmq::pollitem_t>& items, std::vector<char>& quiet, std::vector<pollfd>& fds,
@@ -408,7 +409,7 @@ void cluster_io::run() {
   auto& c = *counters_;
   deferred_scheduling batch(&owner_->home_system());
   bool curve = opts_.curve.has_value();
-  // 0: the ROUTER, 1: the wake-up eventfd, 2: the ZAP socket (with CURVE), then the link monitors.
+  // 0: the ROUTER, 1: the batch timer (timerfd), 2: the ZAP socket (with CURVE), then the link monitors.
   std::vector<zmq::pollitem_t> items{{s.router->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, s.wake_fd, ZMQ_POLLIN, 0}};
   if (s.zap) items.push_back({s.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
   std::vector<zmq::message_t> parts;
@@ -496,10 +497,8 @@ void cluster_io::run() {
         // a few microseconds sooner, and a burst, which arrives as one batch, still wakes its
         // actor once.
         if (opts_.on_batch_end) opts_.on_batch_end();
-        batch.flush();
+        batch.flush();  // also before anything else can wait: the next poll may sleep
       }
-      if (opts_.on_batch_end) opts_.on_batch_end();
-      batch.flush();  // before anything else can wait: the next poll may sleep
       if (s.zap && (items[2].revents & ZMQ_POLLIN)) {
         s.zap->handle_ready();  // reads until nothing is left
         quiet[2] = 1;

@@ -16,7 +16,7 @@
 // Bursts are coalesced (`coalesce_wait_us`): the first frame after a quiet spell still goes out at
 // once and alone, but frames that follow it closely are appended to the peer's batch
 // (runtime/wire_batch.hpp), which the I/O thread puts on the DEALER as one ZeroMQ message when a
-// timer (armed by the batch's first frame) fires. Per frame ZeroMQ then costs a memcpy instead of
+// timer fires (one per node, armed by the first batch since the last flush). Per frame ZeroMQ then costs a memcpy instead of
 // a message, a queue entry, and (with CURVE) an encryption; every I/O thread on the way wakes once
 // per batch. A batched frame that the DEALER then refuses (the link fell in between) is counted
 // as undeliverable, like one ZeroMQ drops from its queue when the connection breaks: a request in
@@ -96,12 +96,13 @@ struct cluster_io_options {
   // deadlines kept by the owner's shared state (request timeouts). Must not block.
   std::function<void()> on_tick;
   int tick_ms = 20;
-  // Runs on the I/O thread after each batch of inbound frames it read (before the actors they
-  // woke are scheduled): what deliver_inline cached for the batch can be dropped. Must not block.
+  // Runs on the I/O thread after each inbound ZeroMQ message (one frame or a batch), before the
+  // actors its frames woke are scheduled: what deliver_inline cached for it can be dropped. Must
+  // not block.
   std::function<void()> on_batch_end;
   // Coalescing. A frame sent to a peer that has had no send for `coalesce_idle_us` goes on the wire
   // at once, alone; frames that follow it closer than that join a batch (runtime/wire_batch.hpp)
-  // that the I/O thread sends `coalesce_wait_us` after its first frame, or the sender itself once
+  // that the I/O thread sends at most `coalesce_wait_us` after its first frame, or the sender itself once
   // the batch holds batch_bytes_max bytes or peer_queue_frames_max frames. A lone request or
   // heartbeat pays nothing; a burst costs one ZeroMQ message per batch instead of one per frame.
   // The idle threshold sits well below a loopback round trip (~60 us), so a request/response loop
