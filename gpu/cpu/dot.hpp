@@ -43,6 +43,22 @@ bool gemm_wants_offset(tensor_type w);
 // Whether gemm_for takes the AMX kernels for Q8_0, Q4_0, Q4_K and Q5_K weights: built for a CPU with
 // AMX-INT8, the kernel granted the tile registers, and HOLO_CPU_AMX is not "0".
 bool amx_ready();
+// Prefill on AMX-BF16 (gemm_bf16.cpp): out[t * ldo + r] = sum_i w_r[i] * x_t[i] with the weights
+// dequantized to bf16 and x in bf16 as pack_bf16_rows lays it out (n tokens padded with zeros to a
+// multiple of 16; cols a multiple of 32). Null where there is none: a CPU or build
+// without AMX-BF16, HOLO_CPU_AMX=0, or a weight type it does not take (then gemm_for).
+using gemm_bf16_fn = void (*)(const std::byte* w, std::size_t w_stride, std::int64_t rows, const std::uint16_t* x,
+                              std::int64_t n, std::int64_t cols, float* out, std::int64_t ldo);
+gemm_bf16_fn gemm_bf16_for(tensor_type w);
+// Fewer tokens than this go to gemm_for: the weights' conversion is paid once per matmul, and at
+// 2048 x 2048 on one thread it broke even near 32 tokens (16: 64-68 GMAC/s vs 76-87; 64: 160-179
+// vs 138-141).
+constexpr std::int64_t gemm_bf16_tokens_min = 48;
+// Tokens t0 .. t1-1 of x (n x cols f32) rounded to bf16 into dst in tiles of 16 tokens x 32 columns
+// (1 KiB each, a tile load's 16 rows 64 bytes apart): tile (g, j) = tokens 16g.., columns 32j..,
+// at dst + (g * cols / 32 + j) * 512. Tokens at or past n are written as zeros.
+void pack_bf16_rows(const float* x, std::int64_t t0, std::int64_t t1, std::int64_t n, std::int64_t cols,
+                    std::uint16_t* dst);
 // `blocks` Q8_0 blocks from `in` to `out` with every quant q stored as q + 128 (q ^ 0x80, read as
 // unsigned); the scales are copied.
 void offset_q8_0(const void* in, void* out, std::int64_t blocks);

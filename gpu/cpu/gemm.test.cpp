@@ -14,6 +14,7 @@
 #include "gpu/cpu/dot.hpp"
 #include "gpu/cpu/reference_backend.hpp"
 #include "gpu/cpu/test_util.hpp"
+#include "gpu/f16.hpp"
 
 namespace gpu = holo::gpu;
 using gpu::tensor_type;
@@ -80,6 +81,53 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
       }
     }
   }
+}
+
+// The AMX-BF16 kernels (gemm_bf16.cpp) against sums in double of exactly what they multiply: each
+// dequantized weight and each activation rounded to bf16 (gpu/f16.hpp's round-to-nearest-even).
+// What is left is f32 accumulation: 1e-5 of the pair's |w||x| sum. Shapes leave partial row groups
+// (5, 33, 70 rows: 16 and 32), partial token groups (17, 45), several column panels (4128 = 2 x
+// 2064, 9216 = 3 x 3072); out is wider than the rows (ldo) and what lies beyond must stay untouched.
+BOOST_AUTO_TEST_CASE(gemm_bf16_equals_bf16_rounded_sums) {
+  const tensor_type types[] = {tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k, tensor_type::q5_k,
+                               tensor_type::q6_k};
+  bool any = false;
+  for (tensor_type t : types) {
+    const gpu::cpu::gemm_bf16_fn gemm = gpu::cpu::gemm_bf16_for(t);
+    if (gemm == nullptr) continue;
+    any = true;
+    struct shape {
+      std::int64_t rows, cols, n;
+    };
+    const std::int64_t k = t == tensor_type::q8_0 || t == tensor_type::q4_0 ? 32 : 256;  // block
+    const shape shapes[] = {{5, 8 * k, 16}, {33, 4128 / k * k + k, 17}, {70, 9216, 45}, {16, 2 * k, 64}, {1, k, 32}};
+    for (const shape& s : shapes) {
+      const auto w = make_weights(t, s.rows, s.cols, unsigned(s.rows * 5 + s.cols + unsigned(t)));
+      const auto x = random_floats(static_cast<std::size_t>(s.n * s.cols), unsigned(s.n + 1));
+      const std::int64_t padded = (s.n + 15) / 16 * 16, ldo = s.rows + 3;
+      std::vector<std::uint16_t> xb(static_cast<std::size_t>(padded * s.cols), 0xffff);
+      gpu::cpu::pack_bf16_rows(x.data(), 0, padded, s.n, s.cols, xb.data());
+      std::vector<float> got(static_cast<std::size_t>(s.n * ldo), -7.0f);
+      gemm(static_cast<const std::byte*>(w.view.data), w.view.row_size(), s.rows, xb.data(), s.n, s.cols, got.data(), ldo);
+      std::vector<float> wd(s.cols);
+      for (std::int64_t r = 0; r < s.rows; ++r) {
+        BOOST_REQUIRE(gpu::dequantize_row(t, w.view.row(r), wd.data(), s.cols).ok());
+        for (float& v : wd) v = gpu::bf16_to_f32(gpu::f32_to_bf16(v));
+        for (std::int64_t i = 0; i < s.n; ++i) {
+          double want = 0.0, mag = 0.0;
+          for (std::int64_t c = 0; c < s.cols; ++c) {
+            const double xv = gpu::bf16_to_f32(gpu::f32_to_bf16(x[i * s.cols + c]));
+            want += wd[c] * xv, mag += std::fabs(wd[c] * xv);
+          }
+          BOOST_TEST(std::fabs(got[i * ldo + r] - want) / mag < 1e-5,
+                     gpu::traits(t).name << " " << s.rows << "x" << s.cols << " n=" << s.n << " r=" << r << " t=" << i);
+        }
+      }
+      for (std::int64_t i = 0; i < s.n; ++i)
+        for (std::int64_t r = s.rows; r < ldo; ++r) BOOST_TEST(got[i * ldo + r] == -7.0f);
+    }
+  }
+  BOOST_TEST_MESSAGE("AMX-BF16 prefill kernels: " << (any ? "tested" : "none here (no AMX-BF16, or HOLO_CPU_AMX=0)"));
 }
 
 // Float weights take any column count: the packed kernel's last column block is partial and its
