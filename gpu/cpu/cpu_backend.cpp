@@ -46,6 +46,20 @@ status cpu_backend::matmul(const tensor_view& w, const float* x, std::int64_t n,
   return {};
 }
 
+status cpu_backend::matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n) {
+  for (std::size_t i = 0; i < count; ++i) HOLO_TRY(check_matmul(*parts[i].w, n, limits_));
+  // The transformer passes three (q, k, v) or two (gate, up); more go in groups (no allocation
+  // per token).
+  constexpr std::size_t group = 4;
+  for (std::size_t i0 = 0; i0 < count; i0 += group) {
+    cpu::matmul_part cp[group];
+    const std::size_t m = std::min(group, count - i0);
+    for (std::size_t i = 0; i < m; ++i) cp[i] = {parts[i0 + i].w, parts[i0 + i].bias, parts[i0 + i].out};
+    cpu::matmul_parts(pool_, cp, m, x, n, act_scratch_.data());
+  }
+  return {};
+}
+
 status cpu_backend::rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
                          const std::int32_t* positions, const rope_params& p) {
   HOLO_TRY(check_rope(n_tokens, n_heads, head_dim, p, limits_));

@@ -27,6 +27,7 @@ class cpu_backend final : public backend {
 
   status get_rows(const tensor_view& table, const std::int32_t* ids, std::int64_t n, float* out) override;
   status matmul(const tensor_view& w, const float* x, std::int64_t n, const float* bias, float* out) override;
+  status matmul_parts(const matmul_part* parts, std::size_t count, const float* x, std::int64_t n) override;
   status rope(float* x, std::int64_t n_tokens, std::int32_t n_heads, std::int32_t head_dim,
               const std::int32_t* positions, const rope_params& p) override;
   status kv_store(const kv_layer& cache, const attention_shape& shape, std::int64_t pos0,

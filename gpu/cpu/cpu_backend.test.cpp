@@ -134,6 +134,49 @@ BOOST_AUTO_TEST_CASE(matmul_odd_block_counts) {
 
 // Sanity: the metric catches a layout bug. Decoding Q4_0 with the nibbles of byte i taken as elements
 // 2i and 2i+1 (the wrong, interleaved order) must land far outside the Q4_0 bound.
+// matmul_parts shares one preparation of the activations and one partition of all the parts' rows
+// over the threads: each part must come out as its own matmul does (to f32 rounding: a part's rows
+// may fall into other row groups of the kernels) and as the reference does. Parts of two types
+// take one matmul each. n = 64 reaches the AMX-BF16 kernels where the CPU has them.
+BOOST_AUTO_TEST_CASE(matmul_parts_equal_matmul_per_part) {
+  gpu::backend_limits wide = limits;
+  wide.tokens_max = 64;
+  gpu::cpu_reference_backend ref;
+  BOOST_REQUIRE(ref.reserve(wide).ok());
+  const std::int64_t cols = 512, rows[] = {48, 16, 21};
+  for (tensor_type t : {tensor_type::q8_0, tensor_type::q4_k, tensor_type::q6_k, tensor_type::f16}) {
+    for (bool mixed : {false, true}) {
+      std::vector<gpu::test::weight_matrix> ws;
+      for (int i = 0; i < 3; ++i)
+        ws.push_back(make_weights(mixed && i == 1 ? tensor_type::q8_0 : t, rows[i], cols, unsigned(7 * i) + unsigned(t)));
+      const auto bias = random_floats(64, 5);
+      for (int threads : {1, 3}) {
+        gpu::cpu_backend f(threads);
+        BOOST_REQUIRE(f.reserve(wide).ok());
+        for (std::int64_t n : {1, 5, 64}) {
+          const auto x = random_floats(static_cast<std::size_t>(n * cols), unsigned(n) + 1);
+          std::vector<std::vector<float>> got(3), one(3), want(3);
+          std::vector<gpu::backend::matmul_part> parts;
+          for (int i = 0; i < 3; ++i) {
+            got[i].assign(static_cast<std::size_t>(n * rows[i]), NAN);
+            one[i] = want[i] = got[i];
+            parts.push_back({&ws[i].view, i == 2 ? bias.data() : nullptr, got[i].data()});
+          }
+          BOOST_REQUIRE(f.matmul_parts(parts.data(), parts.size(), x.data(), n).ok());
+          for (int i = 0; i < 3; ++i) {
+            BOOST_REQUIRE(f.matmul(ws[i].view, x.data(), n, parts[i].bias, one[i].data()).ok());
+            BOOST_REQUIRE(ref.matmul(ws[i].view, x.data(), n, parts[i].bias, want[i].data()).ok());
+            const auto name = gpu::traits(ws[i].view.type).name;
+            BOOST_TEST(norm_error(got[i], one[i]) < 1e-6, name << " part " << i << " n=" << n << " threads=" << threads);
+            BOOST_TEST(norm_error(got[i], want[i]) < matmul_bound(ws[i].view.type, n * rows[i]),
+                       name << " part " << i << " n=" << n << " threads=" << threads);
+          }
+        }
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(wrong_layout_is_detected) {
   const std::int64_t rows = 16, cols = 256;
   const auto w = make_weights(tensor_type::q4_0, rows, cols, 77);
@@ -249,12 +292,14 @@ BOOST_DATA_TEST_CASE(kv_store_and_attention_gqa, bdata::make({64, 72, 128, 20}),
 
 BOOST_AUTO_TEST_CASE(no_allocation_after_reserve) {
   gpu::cpu_backend f(2);
-  BOOST_REQUIRE(f.reserve(limits).ok());
+  gpu::backend_limits wide = limits;
+  wide.tokens_max = 64;  // prefill of 64 tokens: the AMX-BF16 kernels where the CPU has them
+  BOOST_REQUIRE(f.reserve(wide).ok());
   const void* scratch = f.scratch_id();
   std::vector<gpu::test::weight_matrix> ws;
   for (tensor_type t : all_types) ws.push_back(make_weights(t, 64, 1024, 3));
-  const auto x = random_floats(32 * 4096, 1), w = random_floats(4096, 2);
-  std::vector<float> out(32 * 4096), q(32 * 16 * 128);
+  const auto x = random_floats(64 * 4096, 1), w = random_floats(4096, 2);
+  std::vector<float> out(64 * 4096), q(32 * 16 * 128);
   const gpu::attention_shape s{16, 4, 128};
   std::vector<gpu::f16_bits> kc(64 * 4 * 128), vc(64 * 4 * 128);
   const gpu::kv_layer cache{kc.data(), vc.data(), 64};
@@ -264,6 +309,10 @@ BOOST_AUTO_TEST_CASE(no_allocation_after_reserve) {
   for (const auto& m : ws) {
     ok &= f.matmul(m.view, x.data(), 1, nullptr, out.data()).ok();
     ok &= f.matmul(m.view, x.data(), 32, w.data(), out.data()).ok();
+    ok &= f.matmul(m.view, x.data(), 64, w.data(), out.data()).ok();
+    const gpu::backend::matmul_part parts[] = {{&m.view, nullptr, out.data()}, {&m.view, w.data(), out.data() + 64 * 64}};
+    ok &= f.matmul_parts(parts, 2, x.data(), 1).ok();
+    ok &= f.matmul_parts(parts, 2, x.data(), 64).ok();
   }
   f.rmsnorm(x.data(), w.data(), 32, 4096, 1e-5f, out.data());
   f.swiglu(x.data(), x.data(), 32 * 4096, out.data());

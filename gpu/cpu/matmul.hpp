@@ -25,4 +25,14 @@ std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max)
 void matmul(thread_pool& pool, const tensor_view& w, const float* x, std::int64_t n, const float* bias,
             float* out, std::byte* scratch);
 
+// matmul for each part on the same x. Parts of one weight type and width share the activations'
+// preparation and one partition of all their rows over the threads; otherwise one matmul each.
+struct matmul_part {
+  const tensor_view* w = nullptr;
+  const float* bias = nullptr;
+  float* out = nullptr;
+};
+void matmul_parts(thread_pool& pool, const matmul_part* parts, std::size_t count, const float* x, std::int64_t n,
+                  std::byte* scratch);
+
 }  // namespace holo::gpu::cpu
