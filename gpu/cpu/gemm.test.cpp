@@ -86,8 +86,9 @@ BOOST_AUTO_TEST_CASE(gemm_equals_vec_dot_per_pair) {
 // The AMX-BF16 kernels (gemm_bf16.cpp) against sums in double of exactly what they multiply: each
 // dequantized weight and each activation rounded to bf16 (gpu/f16.hpp's round-to-nearest-even).
 // What is left is f32 accumulation: 1e-5 of the pair's |w||x| sum. Shapes leave partial row groups
-// (5, 33, 70 rows: 16 and 32), partial token groups (17, 45), several column panels (4128 = 2 x
-// 2064, 9216 = 3 x 3072); out is wider than the rows (ldo) and what lies beyond must stay untouched.
+// (5, 33, 70 rows: 16 and 32), partial token groups (17, 45), several column panels (of at most
+// 1024 columns), several token chunks (300 tokens); out is wider than the rows (ldo) and what lies
+// beyond must stay untouched.
 BOOST_AUTO_TEST_CASE(gemm_bf16_equals_bf16_rounded_sums) {
   const tensor_type types[] = {tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k, tensor_type::q5_k,
                                tensor_type::q6_k};
@@ -100,7 +101,9 @@ BOOST_AUTO_TEST_CASE(gemm_bf16_equals_bf16_rounded_sums) {
       std::int64_t rows, cols, n;
     };
     const std::int64_t k = t == tensor_type::q8_0 || t == tensor_type::q4_0 ? 32 : 256;  // block
-    const shape shapes[] = {{5, 8 * k, 16}, {33, 4128 / k * k + k, 17}, {70, 9216, 45}, {16, 2 * k, 64}, {1, k, 32}};
+    // {20, 1280, 300}: more tokens than one chunk (256), each chunk's sums carried over 2 panels.
+    const shape shapes[] = {{5, 8 * k, 16}, {33, 4128 / k * k + k, 17}, {70, 9216, 45}, {16, 2 * k, 64}, {1, k, 32},
+                            {20, 1280, 300}};
     for (const shape& s : shapes) {
       const auto w = make_weights(t, s.rows, s.cols, unsigned(s.rows * 5 + s.cols + unsigned(t)));
       const auto x = random_floats(static_cast<std::size_t>(s.n * s.cols), unsigned(s.n + 1));

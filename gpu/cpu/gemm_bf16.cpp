@@ -43,9 +43,11 @@ struct bf16_tile_config {
   std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
 
-// Columns per panel: 32 rows x kc_max bf16 = 256 KiB of stack, in L2 while every token walks it.
-// Longer rows go in several panels, the output carried from one to the next through out.
-constexpr std::int64_t kc_max = 4096;
+// Columns per panel: 32 rows x kc_max bf16 on the stack, walked by every token block of a chunk
+// of chunk_tokens; longer rows go in several panels, each block's sums carried from one to the
+// next in the tile unit's own layout (`carry`, 4 KiB per block).
+constexpr std::int64_t kc_max = 1024;
+constexpr std::int64_t chunk_tokens = 256;
 constexpr int step = 32;                         // columns per tile product (16 pairs)
 constexpr std::int64_t tile_values = 16 * step;  // bf16 values in a 1 KiB tile
 
@@ -159,48 +161,47 @@ void pack_rows16(const std::byte* w, std::size_t ws, int nrows, std::int64_t c0,
   }
 }
 
-// C tile (16 rows x 16 tokens) <-> out (tokens x rows, ldo floats apart; tt tokens, nr rows):
+// C tile (16 rows x 16 tokens) -> out (tokens x rows, ldo floats apart; tt tokens, nr rows):
 // through buf, transposed.
-inline void out_to_buf(__m512i (&buf)[16], const float* o, std::int64_t ldo, int tt, int nr) {
-  const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1u);
-  for (int t = 0; t < 16; ++t)
-    buf[t] = t < tt ? _mm512_castps_si512(_mm512_maskz_loadu_ps(rows, o + t * ldo)) : _mm512_setzero_si512();
-  transpose16x16(buf);
-}
 inline void buf_to_out(__m512i (&buf)[16], float* o, std::int64_t ldo, int tt, int nr) {
   const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1u);
   transpose16x16(buf);
   for (int t = 0; t < tt; ++t) _mm512_mask_storeu_ps(o + t * ldo, rows, _mm512_castsi512_ps(buf[t]));
 }
 // The tile intrinsics name their register in the instruction: a literal, not a template argument.
-#define HOLO_LOAD_C(tile, o, tt, nr)               \
-  do {                                             \
-    if (first) {                                   \
-      _tile_zero(tile);                            \
-    } else {                                       \
-      out_to_buf(buf, o, ldo, tt, nr);             \
-      _tile_loadd(tile, buf, 64);                  \
-    }                                              \
+// A block's sums start at zero in its first panel and otherwise come back from `carry` (as the
+// tile unit left them, 1 KiB per tile); after its last panel they go to out, else to carry.
+#define HOLO_LOAD_C(tile)                            \
+  do {                                               \
+    if (first) {                                     \
+      _tile_zero(tile);                              \
+    } else {                                         \
+      _tile_loadd(tile, carry + (tile) * 256, 64);   \
+    }                                                \
   } while (0)
-#define HOLO_STORE_C(tile, o, tt, nr)              \
-  do {                                             \
-    _tile_stored(tile, buf, 64);                   \
-    buf_to_out(buf, o, ldo, tt, nr);               \
+#define HOLO_STORE_C(tile, o, tt, nr)                \
+  do {                                               \
+    if (last) {                                      \
+      _tile_stored(tile, buf, 64);                   \
+      buf_to_out(buf, o, ldo, tt, nr);               \
+    } else {                                         \
+      _tile_stored(tile, carry + (tile) * 256, 64);  \
+    }                                                \
   } while (0)
 
 // One 32-row x 32-token block (TwoA: a second row group, TwoB: a second token group) over kc
 // columns: A tiles from the panels, B tiles from the packed activations (b0, b1: the two token
-// groups' tiles at the panel's first column). first: the block's first panel (else out holds the
-// sums so far).
+// groups' tiles at the panel's first column). first / last: the row's first / last panel.
 template <bool TwoA, bool TwoB>
 void block32(const std::uint16_t* p0, const std::uint16_t* p1, const std::uint16_t* b0, const std::uint16_t* b1,
-             std::int64_t kc, float* out, std::int64_t ldo, int nr0, int nr1, int tt0, int tt1, bool first) {
+             std::int64_t kc, float* out, std::int64_t ldo, int nr0, int nr1, int tt0, int tt1, bool first, bool last,
+             float* carry) {
   alignas(64) __m512i buf[16];
   float* o1 = out + 16 * ldo;  // second token group
-  HOLO_LOAD_C(0, out, tt0, nr0);
-  if constexpr (TwoB) HOLO_LOAD_C(1, o1, tt1, nr0);
-  if constexpr (TwoA) HOLO_LOAD_C(2, out + 16, tt0, nr1);
-  if constexpr (TwoA && TwoB) HOLO_LOAD_C(3, o1 + 16, tt1, nr1);
+  HOLO_LOAD_C(0);
+  if constexpr (TwoB) HOLO_LOAD_C(1);
+  if constexpr (TwoA) HOLO_LOAD_C(2);
+  if constexpr (TwoA && TwoB) HOLO_LOAD_C(3);
   for (std::int64_t s = 0; s < kc / step; ++s) {
     _tile_loadd(4, p0 + s * tile_values, 64);
     _tile_loadd(6, b0 + s * tile_values, 64);
@@ -227,44 +228,53 @@ template <class V>
 void gemm_bf16_amx(const std::byte* w, std::size_t ws, std::int64_t rows, const std::uint16_t* x, std::int64_t n,
                    std::int64_t cols, float* out, std::int64_t ldo) {
   alignas(64) std::uint16_t panel[2][kc_max * 16];
+  alignas(64) float carry[chunk_tokens / 32][4 * 256];  // the chunk's blocks' sums between panels
   static constexpr bf16_tile_config config{};
   _tile_loadconfig(&config);
   const std::int64_t steps = cols / step;
   const std::int64_t panels = (cols + kc_max - 1) / kc_max;
   const std::int64_t kc_even = (steps + panels - 1) / panels * step;
-  for (std::int64_t r = 0; r < rows; r += 32) {
-    const int nr0 = static_cast<int>(std::min<std::int64_t>(16, rows - r));
-    const int nr1 = static_cast<int>(std::clamp<std::int64_t>(rows - r - 16, 0, 16));
-    for (std::int64_t c0 = 0; c0 < cols; c0 += kc_even) {
-      const std::int64_t kc = std::min(kc_even, cols - c0);
-      const std::byte* wr = w + static_cast<std::size_t>(r) * ws;
-      pack_rows16<V>(wr, ws, nr0, c0, kc, panel[0]);
-      if (nr1 > 0) pack_rows16<V>(wr + 16 * ws, ws, nr1, c0, kc, panel[1]);
-      // While the tiles work on this panel, the next panel's weights come into L2: its rows spread
-      // over the token blocks (the packing otherwise waits for memory: 100m Q8_0, 2048 x 768 in
-      // 128-token passes, ~35% of the matmul).
-      const std::int64_t blocks = (n + 31) / 32, next_rows = std::clamp<std::int64_t>(rows - r - 32, 0, 32);
-      const std::size_t span = static_cast<std::size_t>(kc) * ws / static_cast<std::size_t>(cols) + 64;
-      const std::byte* next = w + static_cast<std::size_t>(r + 32) * ws + static_cast<std::size_t>(c0) * ws / static_cast<std::size_t>(cols);
-      for (std::int64_t t = 0; t < n; t += 32) {
-        const std::int64_t j = t / 32;
-        for (std::int64_t q = next_rows * j / blocks; q < next_rows * (j + 1) / blocks; ++q)
-          for (std::size_t b = 0; b < span; b += 64) _mm_prefetch(reinterpret_cast<const char*>(next + q * ws + b), _MM_HINT_T1);
-        const int tt0 = static_cast<int>(std::min<std::int64_t>(16, n - t));
-        const int tt1 = static_cast<int>(std::clamp<std::int64_t>(n - t - 16, 0, 16));
-        // Token group g's tile for column step j: x + (g * steps + j) * tile_values (pack_bf16_rows).
-        const std::uint16_t* b0 = x + ((t / 16) * steps + c0 / step) * tile_values;
-        const std::uint16_t* b1 = b0 + steps * tile_values;
-        float* o = out + t * ldo + r;
-        const bool first = c0 == 0;
-        if (nr1 > 0 && tt1 > 0)
-          block32<true, true>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first);
-        else if (nr1 > 0)
-          block32<true, false>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first);
-        else if (tt1 > 0)
-          block32<false, true>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first);
-        else
-          block32<false, false>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first);
+  for (std::int64_t t0 = 0; t0 < n; t0 += chunk_tokens) {
+    const std::int64_t t1 = std::min(n, t0 + chunk_tokens);
+    for (std::int64_t r = 0; r < rows; r += 32) {
+      const int nr0 = static_cast<int>(std::min<std::int64_t>(16, rows - r));
+      const int nr1 = static_cast<int>(std::clamp<std::int64_t>(rows - r - 16, 0, 16));
+      for (std::int64_t c0 = 0; c0 < cols; c0 += kc_even) {
+        const std::int64_t kc = std::min(kc_even, cols - c0);
+        const std::byte* wr = w + static_cast<std::size_t>(r) * ws;
+        pack_rows16<V>(wr, ws, nr0, c0, kc, panel[0]);
+        if (nr1 > 0) pack_rows16<V>(wr + 16 * ws, ws, nr1, c0, kc, panel[1]);
+        // While the tiles work on this panel, the next one's weights come into L2, spread over the
+        // token blocks (the packing otherwise waits for memory: 100m Q8_0, 2048 x 768 in 128-token
+        // passes, ~35% of the matmul).
+        const bool last_panel = c0 + kc >= cols;
+        const std::int64_t next_r = last_panel ? r + 32 : r, next_c = last_panel ? 0 : c0 + kc;
+        const std::int64_t next_rows = std::clamp<std::int64_t>(rows - next_r, 0, 32);
+        const std::int64_t next_kc = std::min(kc_even, cols - next_c), blocks = (t1 - t0 + 31) / 32;
+        const std::size_t span = static_cast<std::size_t>(next_kc) * ws / static_cast<std::size_t>(cols) + 64;
+        const std::byte* next =
+            w + static_cast<std::size_t>(next_r) * ws + static_cast<std::size_t>(next_c) * ws / static_cast<std::size_t>(cols);
+        for (std::int64_t t = t0; t < t1; t += 32) {
+          const std::int64_t j = (t - t0) / 32;
+          for (std::int64_t q = next_rows * j / blocks; q < next_rows * (j + 1) / blocks; ++q)
+            for (std::size_t b = 0; b < span; b += 64)
+              _mm_prefetch(reinterpret_cast<const char*>(next + q * ws + b), _MM_HINT_T1);
+          const int tt0 = static_cast<int>(std::min<std::int64_t>(16, t1 - t));
+          const int tt1 = static_cast<int>(std::clamp<std::int64_t>(t1 - t - 16, 0, 16));
+          // Token group g's tile for column step j: x + (g * steps + j) * tile_values (pack_bf16_rows).
+          const std::uint16_t* b0 = x + ((t / 16) * steps + c0 / step) * tile_values;
+          const std::uint16_t* b1 = b0 + steps * tile_values;
+          float* o = out + t * ldo + r;
+          const bool first = c0 == 0;
+          if (nr1 > 0 && tt1 > 0)
+            block32<true, true>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first, last_panel, carry[j]);
+          else if (nr1 > 0)
+            block32<true, false>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first, last_panel, carry[j]);
+          else if (tt1 > 0)
+            block32<false, true>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first, last_panel, carry[j]);
+          else
+            block32<false, false>(panel[0], panel[1], b0, b1, kc, o, ldo, nr0, nr1, tt0, tt1, first, last_panel, carry[j]);
+        }
       }
     }
   }
