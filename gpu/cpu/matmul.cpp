@@ -17,8 +17,12 @@ std::size_t matmul_scratch_bytes(std::int64_t tokens_max, std::int64_t cols_max)
   // Q8_K is the widest activation format (292 bytes per 256); Q8_0 needs 272 per 256, twice that
   // where the prefill kernel also reads an offset copy (gemm_wants_offset): 544 < 2 * 292.
   const auto blocks = static_cast<std::size_t>((cols_max + qk_k - 1) / qk_k);
-  // The bf16 rows of gemm_bf16_for's kernels: 2 bytes a column, tokens padded to a multiple of 16.
-  const auto bf16_rows = static_cast<std::size_t>((tokens_max + 15) / 16 * 16) * static_cast<std::size_t>(cols_max) * 2;
+  // The bf16 rows of gemm_bf16_for's kernels (only for calls of gemm_bf16_tokens_min tokens or
+  // more): 2 bytes a column, tokens padded to a multiple of 16.
+  const std::size_t bf16_rows = tokens_max < gemm_bf16_tokens_min
+                                    ? 0
+                                    : static_cast<std::size_t>((tokens_max + 15) / 16 * 16) *
+                                          static_cast<std::size_t>(cols_max) * 2;
   return std::max(2 * static_cast<std::size_t>(tokens_max) * blocks * sizeof(block_q8_k), bf16_rows);
 }
 
