@@ -6,14 +6,16 @@
 // block carries its own pair of scales, so each tdpbssd's 16 x 16 sums have to leave the tile unit,
 // be converted and scaled in AVX-512 and added up; that, not the tile unit, bounds those kernels
 // (~130-160 GMAC/s on a core). In bf16 the scales are inside the values: nothing leaves the tiles
-// until the row is done, and the work per weight (dequantize, convert, transpose) is paid once for
-// all the pass's tokens instead of once per block and token group.
+// until the row is done, and the work per weight (dequantize, convert to bf16; the weights are the
+// A operand as they lie, row-major, so no transpose) is paid once per chunk of up to 256 tokens
+// instead of once per block and token group.
 //
 // Numerics: the activations are rounded to bf16 (8 significant bits: relative error <= 2^-9, where
 // Q8_0 rounding errs by up to 1/254 of the block's largest value), the dequantized weight d * q too
 // (<= 2^-9 of it, below the quantization's own error of d / 2); products are exact in f32 and summed
 // in f32. Decode keeps the Q8 dot products, so a prompt's last token and a generated one are
-// computed with different roundings, both within the tests' bounds (docs/engine.md "Numerics").
+// computed with different roundings, both within the tests' bounds (docs/engine.md "Parity with
+// llama.cpp").
 // GCC 12's AVX-512 headers build values from _mm512_undefined_*() and then warn that those may be
 // used uninitialized (as in gemm.cpp): a false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -80,6 +82,10 @@ inline __m512i to_bf16(__m512 lo, __m512 hi) {  // element i of lo -> bf16 i, of
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
 }
 
+inline __m512i bytes16(const std::uint8_t* p) {  // 16 bytes -> 16 u32 lanes
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 // Columns 32s .. 32s+31 of one weight row as f32: one Q8_0/Q4_0 block.
 struct q8_0_values {
   static void get(const std::byte* row, std::int64_t s, __m512& lo, __m512& hi) {
@@ -93,17 +99,13 @@ struct q8_0_values {
 struct q4_0_values {  // low nibbles: elements 0..15, high: 16..31; minus 8
   static void get(const std::byte* row, std::int64_t s, __m512& lo, __m512& hi) {
     const auto& b = reinterpret_cast<const block_q4_0*>(row)[s];
-    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+    const __m512i q = bytes16(b.qs);
     const __m512i eight = _mm512_set1_epi32(8);
     const __m512 d = _mm512_set1_ps(fp16(b.d));
     lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight)));
     hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight)));
   }
 };
-
-inline __m512i bytes16(const std::uint8_t* p) {  // 16 bytes -> 16 u32 lanes
-  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
 
 // Q4_K/Q5_K: step s is sub-block s % 8 of super-block s / 8, w = (d * sc) * q - dmin * m as
 // dequantize_row computes it (a product, then the difference: the same f32 value before bf16).
