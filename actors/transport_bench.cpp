@@ -291,14 +291,50 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
 
 }  // namespace
 
+const std::vector<std::string>& transport_bench_row_keys() {
+  static const std::vector<std::string> keys{"raw", "holo", "raw-curve", "holo-curve", "caf-local"};
+  return keys;
+}
+
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts) {
-  std::vector<transport_bench_row> rows{bench_raw(opts, false), bench_holo(opts, false), bench_raw(opts, true),
-                                        bench_holo(opts, true), bench_caf_local(opts)};
+  auto wanted = [&](std::size_t i) {
+    const auto& key = transport_bench_row_keys()[i];
+    return opts.only.empty() || std::find(opts.only.begin(), opts.only.end(), key) != opts.only.end();
+  };
+  // The rows always sit at the same index (baselines refer to them); one left out keeps its name.
+  std::vector<transport_bench_row> rows{{"raw zeromq"}, {"holo"}, {"raw zmq + curve"}, {"holo + curve"}, {"caf local"}};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!wanted(i)) {
+      rows[i].ran = false;
+      continue;
+    }
+    switch (i) {
+      case 0: rows[i] = bench_raw(opts, false); break;
+      case 1: rows[i] = bench_holo(opts, false); break;
+      case 2: rows[i] = bench_raw(opts, true); break;
+      case 3: rows[i] = bench_holo(opts, true); break;
+      default: rows[i] = bench_caf_local(opts); break;
+    }
+  }
   rows[1].baseline = 0;
   rows[3].baseline = 2;
   rows[2].baseline = 2;
   return rows;
 }
+
+namespace {
+
+// One table line; the ratios are "-" where the row's raw baseline was not run.
+std::string format_row(const std::string& name, double p50, double p99, double tput, std::optional<double> ratio,
+                       std::optional<double> share) {
+  char r[32] = "-", sh[32] = "-", line[256];
+  if (ratio) std::snprintf(r, sizeof r, "%.2f", *ratio);
+  if (share) std::snprintf(sh, sizeof sh, "%.0f%%", *share);
+  std::snprintf(line, sizeof line, "%-16s %12.1f %12.1f %16.0f %10s %10s\n", name.c_str(), p50, p99, tput, r, sh);
+  return line;
+}
+
+}  // namespace
 
 std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& o) {
   std::ostringstream os;
@@ -309,11 +345,12 @@ std::string format_transport_bench(const std::vector<transport_bench_row>& rows,
                 "one-way msg/s", "p50 x raw", "tput % raw");
   os << line;
   for (auto& r : rows) {
+    if (!r.ran) continue;
     const auto& raw = rows[r.baseline];
-    std::snprintf(line, sizeof line, "%-16s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", r.name.c_str(), r.rtt_p50_us,
-                  r.rtt_p99_us, r.one_way_msgs_per_s, raw.rtt_p50_us > 0 ? r.rtt_p50_us / raw.rtt_p50_us : 0,
-                  raw.one_way_msgs_per_s > 0 ? 100.0 * r.one_way_msgs_per_s / raw.one_way_msgs_per_s : 0);
-    os << line;
+    std::optional<double> ratio, share;
+    if (raw.ran && raw.rtt_p50_us > 0) ratio = r.rtt_p50_us / raw.rtt_p50_us;
+    if (raw.ran && raw.one_way_msgs_per_s > 0) share = 100.0 * r.one_way_msgs_per_s / raw.one_way_msgs_per_s;
+    os << format_row(r.name, r.rtt_p50_us, r.rtt_p99_us, r.one_way_msgs_per_s, ratio, share);
   }
   return os.str();
 }
@@ -334,18 +371,19 @@ std::string format_transport_summary(const std::vector<std::vector<transport_ben
   for (std::size_t r = 0; r < rounds.front().size(); ++r) {
     std::vector<double> p50, p99, tput, ratio, share;
     for (auto& round : rounds) {
-      if (r >= round.size()) continue;
+      if (r >= round.size() || !round[r].ran) continue;
       auto& row = round[r];
       auto& raw = round[row.baseline];
       p50.push_back(row.rtt_p50_us);
       p99.push_back(row.rtt_p99_us);
       tput.push_back(row.one_way_msgs_per_s);
-      if (raw.rtt_p50_us > 0) ratio.push_back(row.rtt_p50_us / raw.rtt_p50_us);
-      if (raw.one_way_msgs_per_s > 0) share.push_back(100.0 * row.one_way_msgs_per_s / raw.one_way_msgs_per_s);
+      if (raw.ran && raw.rtt_p50_us > 0) ratio.push_back(row.rtt_p50_us / raw.rtt_p50_us);
+      if (raw.ran && raw.one_way_msgs_per_s > 0) share.push_back(100.0 * row.one_way_msgs_per_s / raw.one_way_msgs_per_s);
     }
-    std::snprintf(line, sizeof line, "%-16s %12.1f %12.1f %16.0f %10.2f %9.0f%%\n", rounds.front()[r].name.c_str(),
-                  median(p50), median(p99), median(tput), median(ratio), median(share));
-    os << line;
+    if (p50.empty()) continue;
+    auto opt_median = [&](const std::vector<double>& v) { return v.empty() ? std::nullopt : std::optional<double>(median(v)); };
+    os << format_row(rounds.front()[r].name, median(p50), median(p99), median(tput), opt_median(ratio),
+                     opt_median(share));
   }
   return os.str();
 }

@@ -20,7 +20,13 @@ struct transport_bench_options {
   std::size_t one_way_messages = 100000;
   std::size_t window = 512;  // one-way: unacknowledged messages in flight (below the peer queue, 1000)
   std::size_t ack_every = 128;
+  // Rows to run, by key (transport_bench_row_keys); empty = all. One row alone is what a profiler
+  // wants; a row whose raw baseline is not run prints "-" for its ratios.
+  std::vector<std::string> only;
 };
+
+// The keys of --only, in the order the rows run: raw, holo, raw-curve, holo-curve, caf-local.
+const std::vector<std::string>& transport_bench_row_keys();
 
 struct transport_bench_row {
   std::string name;          // "raw zeromq", "holo", "raw zmq + curve", "holo + curve", "caf local"
@@ -28,6 +34,7 @@ struct transport_bench_row {
   double rtt_p50_us = 0;
   double rtt_p99_us = 0;
   double one_way_msgs_per_s = 0;
+  bool ran = true;  // false: left out by --only (not printed)
 };
 
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts);

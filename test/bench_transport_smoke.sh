@@ -17,4 +17,21 @@ for row in 'raw zeromq' 'holo' 'raw zmq \+ curve' 'holo \+ curve' 'caf local'; d
   fi
 done
 grep -q 'stalled' <<<"$out" && { echo "bench_transport_smoke: a one-way run stalled" >&2; status=1; }
+
+# --only: the rows asked for and no others; holo without its raw baseline prints "-" for the ratios,
+# caf local (its own baseline: none) likewise.
+only=$("$holo" bench transport --round-trips 20 --messages 1000 --rounds 1 --only holo,caf-local)
+printf '%s\n' "$only"
+grep -Eq '^holo +[0-9.]+ +[0-9.]+ +[1-9][0-9]* +- +-$' <<<"$only" ||
+  { echo "bench_transport_smoke: --only holo did not print holo with '-' ratios" >&2; status=1; }
+grep -Eq '^caf local +[0-9.]+ +[0-9.]+ +[1-9][0-9]* ' <<<"$only" ||
+  { echo "bench_transport_smoke: --only caf-local did not print caf local" >&2; status=1; }
+if grep -Eq '^(raw zeromq|raw zmq \+ curve|holo \+ curve) ' <<<"$only"; then
+  echo "bench_transport_smoke: --only printed a row it was not asked for" >&2
+  status=1
+fi
+if "$holo" bench transport --only nonsense >/dev/null 2>&1; then
+  echo "bench_transport_smoke: --only nonsense was accepted" >&2
+  status=1
+fi
 exit $status

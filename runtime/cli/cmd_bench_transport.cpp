@@ -17,7 +17,8 @@ void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::
   sub->footer(
       "Two nodes run in this process (two actor systems, two ZeroMQ contexts, real TCP sockets on\n"
       "127.0.0.1), so the figures isolate the transport. Run it on an otherwise idle machine.\n"
-      "Example: holo bench transport --round-trips 5000 --messages 100000");
+      "Example: holo bench transport --round-trips 5000 --messages 100000\n"
+      "Profiling one row: perf record -g holo bench transport --only holo --round-trips 10 --messages 3000000");
   sub->add_option("--bytes", o->payload_bytes, "Payload bytes per message")->capture_default_str()->check(CLI::Range(16, 1 << 20));
   sub->add_option("--round-trips", o->round_trips, "Sequential request/reply pairs timed")->capture_default_str();
   sub->add_option("--messages", o->one_way_messages, "One-way messages for the throughput figure")->capture_default_str();
@@ -25,10 +26,15 @@ void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::
       ->capture_default_str()
       ->check(CLI::Range(1, 999));
   sub->add_option("--rounds", *rounds,
-                  "Times to run the three rows back to back; with more than one, a summary of the median "
+                  "Times to run the rows back to back; with more than one, a summary of the median "
                   "per-round ratios follows (this kind of host drifts by tens of percent within minutes)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
+  sub->add_option("--only", o->only,
+                  "Run only these rows (comma-separated: raw, holo, raw-curve, holo-curve, caf-local); a row whose "
+                  "raw baseline is left out prints '-' for its ratios")
+      ->delimiter(',')
+      ->check(CLI::IsMember(transport_bench_row_keys()));
   children.emplace_back(sub, [o, rounds] {
     std::vector<std::vector<transport_bench_row>> all;
     for (int r = 0; r < *rounds; ++r) {
