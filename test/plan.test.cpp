@@ -14,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "runtime/admin_protocol.hpp"
@@ -134,11 +135,13 @@ BOOST_FIXTURE_TEST_CASE(every_node_shows_the_plan_and_recomputes_it_when_a_node_
   BOOST_CHECK_EQUAL(run("shell " + c.client_endpoint("n1") + " -c 'plan n1 n2'").rc, 2);  // usage
 
   // Each node announces its round trips (within an announce period, 5 s), so all plan with the
-  // same link table and agree on who holds which stage.
+  // same link table and agree on who holds which stage. The figures are whole milliseconds as
+  // measured: 0 on a quiet host, 1-7 on a VM whose idle vCPUs wake slowly, so any count will do.
   BOOST_CHECK_MESSAGE(holo::test::eventually(12s, [&] {
                         auto logs = c.logs();
-                        return has(logs, "n1 links n2=0ms n3=0ms") && has(logs, "n2 links n1=0ms n3=0ms") &&
-                               has(logs, "n3 links n1=0ms n2=0ms");
+                        auto announced = [&](const char* pattern) { return std::regex_search(logs, std::regex(pattern)); };
+                        return announced("n1 links n2=[0-9]+ms n3=[0-9]+ms") && announced("n2 links n1=[0-9]+ms n3=[0-9]+ms") &&
+                               announced("n3 links n1=[0-9]+ms n2=[0-9]+ms");
                       }),
                       "links never announced\n" << c.logs());
   {
