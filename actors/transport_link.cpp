@@ -8,6 +8,7 @@
 #include "actors/actor_status.hpp"
 #include "actors/transport.hpp"
 #include "runtime/cluster_io.hpp"
+#include "runtime/element_pool.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/status.hpp"
 #include "runtime/wire.hpp"
@@ -97,9 +98,12 @@ caf::message error_message(errc code, std::string text = {}) {
 }  // namespace
 
 transport_link::transport_link(caf::actor_system& sys, std::string self_name, transport_link_limits limits)
-    : sys_(sys), self_(std::move(self_name)), limits_(limits) {}
+    : sys_(sys), self_(std::move(self_name)), limits_(limits), io_pool_(wire::element_pool::create()) {}
 
-transport_link::~transport_link() { stop(); }
+transport_link::~transport_link() {
+  stop();
+  io_pool_->close();  // the I/O thread has stopped: nothing takes from it any more
+}
 
 void transport_link::attach(std::unique_ptr<cluster_io> io) {
   io_ = std::move(io);
@@ -268,7 +272,7 @@ bool transport_link::on_frame(const std::string& peer, std::string_view frame, c
     case wire::frame_kind::send: {
       const auto& target = io_actor(e->to_actor);
       // As anon_send: a thread-safe enqueue with no sender.
-      auto element = target ? wire::decode_to_mailbox(e->type, e->body, nullptr, caf::make_message_id())
+      auto element = target ? wire::decode_to_mailbox(e->type, e->body, nullptr, caf::make_message_id(), io_pool_)
                             : result<caf::mailbox_element_ptr>(status::not_found("no such actor"));
       if (!element) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -294,7 +298,7 @@ void transport_link::serve(const std::string& peer, std::string_view their_actor
                            caf::execution_unit* host) {
   auto id = next_served_.fetch_add(1, std::memory_order_relaxed);
   // A request from the reply sink: the target's answer goes straight back out on its own thread.
-  auto element = wire::decode_to_mailbox(type, body, sink_, caf::make_message_id(id));
+  auto element = wire::decode_to_mailbox(type, body, sink_, caf::make_message_id(id), io_pool_);
   if (!element) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     error_frame(peer, their_actor, our_actor, correlation, static_cast<int>(status_code::invalid_argument),

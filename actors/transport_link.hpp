@@ -30,6 +30,10 @@
 #include <caf/fwd.hpp>
 #include <caf/mailbox_element.hpp>
 
+namespace holo::wire {
+class element_pool;  // runtime/element_pool.hpp
+}
+
 namespace holo {
 
 class cluster_io;
@@ -122,6 +126,9 @@ class transport_link : public std::enable_shared_from_this<transport_link> {
   std::atomic<std::uint64_t> dropped_{0};
   std::string io_cached_name_;  // I/O thread only: io_actor's cache
   caf::strong_actor_ptr io_cached_actor_;
+  // I/O thread only (closed by the destructor, after stop()): the elements inbound messages are
+  // decoded into, recycled (runtime/element_pool.hpp).
+  wire::element_pool* io_pool_;
 
   mutable std::mutex pending_mtx_;  // guards up_peers_, pending_
   std::set<std::string> up_peers_;

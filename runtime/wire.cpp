@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "runtime/cluster_messages.hpp"
+#include "runtime/element_pool.hpp"
 
 namespace holo::wire {
 
@@ -58,19 +59,31 @@ result<caf::message> decode_any(std::uint16_t type, const msgpack::object& o) {
   }
 }
 
+static_assert(std::tuple_size_v<catalogue> <= element_pool::slots, "element_pool needs a slot per catalogue type");
+
 template <std::size_t I = 0>
 result<caf::mailbox_element_ptr> decode_element(std::uint16_t type, const msgpack::object& o, caf::strong_actor_ptr& sender,
-                                                caf::message_id mid) {
+                                                caf::message_id mid, element_pool* pool) {
   if constexpr (I == std::tuple_size_v<catalogue>) {
     return status::invalid_argument("unknown message type " + std::to_string(type));
   } else {
     using T = std::tuple_element_t<I, catalogue>;
     if (type == T::wire_id) {
+      if (pool) {
+        // Decoded by assignment into a recycled element: every field is overwritten (a missing
+        // one fails the decode), and a string field reuses the buffer it had.
+        caf::mailbox_element_ptr element{pool->take<T>(I)};
+        if (!unpack_value(o, static_cast<pooled_element<T>&>(*element).value()))
+          return status::invalid_argument(std::string("malformed ") + T::wire_name + " body");
+        element->sender = std::move(sender);
+        element->mid = mid;
+        return element;
+      }
       T x;
       if (!unpack_value(o, x)) return status::invalid_argument(std::string("malformed ") + T::wire_name + " body");
       return caf::make_mailbox_element(std::move(sender), mid, {}, std::move(x));
     }
-    return decode_element<I + 1>(type, o, sender, mid);
+    return decode_element<I + 1>(type, o, sender, mid, pool);
   }
 }
 
@@ -358,9 +371,10 @@ result<caf::message> decode_message(std::uint16_t type, std::string_view body) {
 }
 
 result<caf::mailbox_element_ptr> decode_to_mailbox(std::uint16_t type, std::string_view body,
-                                                   caf::strong_actor_ptr sender, caf::message_id mid) {
+                                                   caf::strong_actor_ptr sender, caf::message_id mid,
+                                                   element_pool* pool) {
   return with_body<caf::mailbox_element_ptr>(
-      type, body, [&](const msgpack::object& o) { return decode_element(type, o, sender, mid); });
+      type, body, [&](const msgpack::object& o) { return decode_element(type, o, sender, mid, pool); });
 }
 
 std::string_view type_name(std::uint16_t type) { return name_of(type); }

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <string_view>
 
+#include <caf/mailbox_element.hpp>
 #include <caf/message.hpp>
 
+#include "runtime/element_pool.hpp"
 #include "runtime/wire.hpp"
 #include "runtime/wire_batch.hpp"
 
@@ -20,5 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   // The body decoder is reachable directly too (a valid envelope around a hostile body).
   if (size > 2) (void)holo::wire::decode_message(static_cast<std::uint16_t>(data[0] % 12), frame.substr(1));
+  // And into recycled elements, as the I/O thread decodes: whatever earlier inputs left in an
+  // element is overwritten or the decode fails; either way the element goes back (ASan watches).
+  static auto* pool = holo::wire::element_pool::create();
+  if (size > 2)
+    (void)holo::wire::decode_to_mailbox(static_cast<std::uint16_t>(data[0] % 32), frame.substr(1), nullptr,
+                                        caf::make_message_id(), pool);
   return 0;
 }

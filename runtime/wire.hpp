@@ -21,6 +21,8 @@
 
 namespace holo::wire {
 
+class element_pool;  // runtime/element_pool.hpp
+
 inline constexpr std::uint8_t version = 1;
 inline constexpr std::size_t frame_bytes_max = 64 << 20;  // activations of a pipeline hop fit
 inline constexpr std::size_t name_bytes_max = 64;          // node and actor names
@@ -85,9 +87,11 @@ result<std::uint16_t> encode_message(const caf::message& msg, std::string& body_
 // Decodes a body of catalogue type `type` into a caf::message holding that one element.
 result<caf::message> decode_message(std::uint16_t type, std::string_view body);
 // The same, straight into a mailbox element from `sender` with id `mid` (one allocation less than
-// decode_message + make_mailbox_element: what the transport does for every inbound message).
+// decode_message + make_mailbox_element: what the transport does for every inbound message). With
+// `pool` (runtime/element_pool.hpp; only on the pool's owner thread) the element is a recycled one.
 result<caf::mailbox_element_ptr> decode_to_mailbox(std::uint16_t type, std::string_view body,
-                                                   caf::strong_actor_ptr sender, caf::message_id mid);
+                                                   caf::strong_actor_ptr sender, caf::message_id mid,
+                                                   element_pool* pool = nullptr);
 // The wire name of a type id, or "" if unknown.
 std::string_view type_name(std::uint16_t type);
 

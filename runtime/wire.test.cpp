@@ -4,8 +4,11 @@
 #include <caf/all.hpp>
 
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "runtime/cluster_messages.hpp"
+#include "runtime/element_pool.hpp"
 #include "runtime/wire.hpp"
 #include "runtime/wire_batch.hpp"
 
@@ -186,4 +189,135 @@ BOOST_AUTO_TEST_CASE(malformed_batches_stop_at_the_fault_and_never_read_past_the
     for (int k = 0; k < 3; ++k) f[1 + rng() % (f.size() - 1)] = static_cast<char>(rng());
     (void)unbatch(f);
   }
+}
+
+// ---- element_pool: the recycled elements inbound messages are decoded into ----------------------
+
+namespace {
+
+// An element decoded from `msg` through `pool`, as the transport's I/O thread makes them.
+caf::mailbox_element_ptr pooled(element_pool* pool, const ping& msg, caf::strong_actor_ptr sender = nullptr) {
+  auto e = decode_to_mailbox(ping::wire_id, encode(msg), std::move(sender), caf::make_message_id(7), pool);
+  BOOST_REQUIRE(e.ok());
+  return std::move(*e);
+}
+
+const ping& ping_of(const caf::mailbox_element_ptr& e) { return e->content().get_as<ping>(0); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_pooled_element_is_reused_with_its_buffers_and_releases_its_sender) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto someone = caf::actor_cast<caf::strong_actor_ptr>(sys.spawn([] { return caf::behavior{[](int) {}}; }));
+  auto refs_before = someone->strong_refs.load();
+  auto* pool = element_pool::create();
+  std::string long_payload(200, 'a');
+  auto first = pooled(pool, ping{1, long_payload}, someone);
+  BOOST_CHECK(first->sender == someone);
+  BOOST_CHECK_EQUAL(first->mid.integer_value(), caf::make_message_id(7).integer_value());
+  BOOST_CHECK(first->content().match_elements<ping>());
+  BOOST_CHECK_EQUAL(ping_of(first).payload, long_payload);
+  const void* buffer = ping_of(first).payload.data();
+  auto* element = first.get();
+  first.reset();  // CAF's disposer: back to the pool, not deleted
+  BOOST_CHECK_EQUAL(someone->strong_refs.load(), refs_before);  // the pool keeps no sender alive
+  auto second = pooled(pool, ping{2, std::string(150, 'b')});
+  BOOST_CHECK_EQUAL(second.get(), element);
+  BOOST_CHECK(!second->sender);
+  BOOST_CHECK_EQUAL(ping_of(second).seq, 2u);
+  BOOST_CHECK_EQUAL(ping_of(second).payload, std::string(150, 'b'));
+  BOOST_CHECK_EQUAL(static_cast<const void*>(ping_of(second).payload.data()), buffer);  // no new allocation
+  BOOST_CHECK_EQUAL(pool->created(), 1u);
+  BOOST_CHECK_EQUAL(pool->reused(), 1u);
+  // A message moved out of the element leaves it empty but reusable.
+  auto moved = second->move_content_to_message();
+  BOOST_CHECK_EQUAL(moved.get_as<ping>(0).payload, std::string(150, 'b'));
+  second.reset();
+  auto third = pooled(pool, ping{3, "c"});
+  BOOST_CHECK_EQUAL(ping_of(third).payload, "c");
+  BOOST_CHECK_EQUAL(ping_of(third).seq, 3u);
+  third.reset();
+  pool->close();
+  caf::anon_send_exit(someone, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_body_fails_and_its_element_goes_back) {
+  auto* pool = element_pool::create();
+  auto bad = decode_to_mailbox(ping::wire_id, encode(pong{1, "x"}) + "junk", nullptr, caf::make_message_id(), pool);
+  BOOST_CHECK(!bad.ok());
+  auto wrong = decode_to_mailbox(ping::wire_id, encode(heartbeat{}), nullptr, caf::make_message_id(), pool);
+  BOOST_CHECK(!wrong.ok());
+  auto good = pooled(pool, ping{5, "fine"});
+  BOOST_CHECK_EQUAL(ping_of(good).payload, "fine");
+  BOOST_CHECK_EQUAL(ping_of(good).seq, 5u);
+  BOOST_CHECK_LE(pool->created(), 1u);  // the failed decodes' element came back and was reused
+  good.reset();
+  pool->close();
+}
+
+BOOST_AUTO_TEST_CASE(the_pool_keeps_no_large_buffers_and_no_more_than_its_limits) {
+  element_pool_limits limits;
+  limits.elements_max = 4;
+  limits.element_bytes_max = 1024;
+  limits.bytes_max = 2048;
+  auto* pool = element_pool::create(limits);
+  auto big = pooled(pool, ping{1, std::string(100000, 'x')});
+  const void* big_buffer = ping_of(big).payload.data();
+  big.reset();  // over element_bytes_max: its string is freed on return, the element kept
+  auto next = pooled(pool, ping{2, "small"});
+  BOOST_CHECK_EQUAL(pool->reused(), 1u);
+  BOOST_CHECK_NE(static_cast<const void*>(ping_of(next).payload.data()), big_buffer);
+  BOOST_CHECK_LT(ping_of(next).payload.capacity(), 1024u);
+  next.reset();
+  // Ten out at once, ten back: the pool keeps four (elements_max); the next ten reuse those four.
+  std::vector<caf::mailbox_element_ptr> out;
+  for (int i = 0; i < 10; ++i) out.push_back(pooled(pool, ping{std::uint64_t(i), "p"}));
+  out.clear();
+  auto created = pool->created();
+  for (int i = 0; i < 10; ++i) out.push_back(pooled(pool, ping{std::uint64_t(i), "p"}));
+  BOOST_CHECK_EQUAL(pool->created(), created + 6);
+  out.clear();
+  pool->close();
+  // Buffers over bytes_max in all: three 900-byte strings fit 2048 twice, not three times.
+  limits.elements_max = 100;
+  pool = element_pool::create(limits);
+  for (int i = 0; i < 3; ++i) out.push_back(pooled(pool, ping{std::uint64_t(i), std::string(900, 'y')}));
+  out.clear();
+  for (int i = 0; i < 3; ++i) out.push_back(pooled(pool, ping{std::uint64_t(i), "z"}));
+  BOOST_CHECK_EQUAL(pool->created(), 4u);
+  BOOST_CHECK_EQUAL(pool->reused(), 2u);
+  out.clear();
+  pool->close();
+}
+
+BOOST_AUTO_TEST_CASE(elements_come_back_from_other_threads_and_after_close) {
+  auto* pool = element_pool::create();
+  constexpr int rounds = 200, per_round = 64;
+  std::vector<caf::mailbox_element_ptr> late;
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<caf::mailbox_element_ptr> batch;
+    for (int i = 0; i < per_round; ++i) {
+      batch.push_back(pooled(pool, ping{std::uint64_t(r * per_round + i), std::string(40 + i, 'q')}));
+      BOOST_REQUIRE_EQUAL(ping_of(batch.back()).seq, std::uint64_t(r * per_round + i));
+      BOOST_REQUIRE_EQUAL(ping_of(batch.back()).payload.size(), std::size_t(40 + i));
+    }
+    if (r == rounds - 1) {
+      late = std::move(batch);
+      break;
+    }
+    // Two "workers" drop them, as CAF workers do after the actor ran.
+    std::thread a([&] {
+      for (int i = 0; i < per_round; i += 2) batch[i].reset();
+    });
+    std::thread b([&] {
+      for (int i = 1; i < per_round; i += 2) batch[i].reset();
+    });
+    a.join();
+    b.join();
+  }
+  BOOST_CHECK_EQUAL(pool->created() + pool->reused(), std::uint64_t(rounds * per_round));
+  BOOST_CHECK_LE(pool->created(), std::uint64_t(2 * per_round));
+  pool->close();  // 64 still out: the pool lives on until they are back
+  std::thread([&] { late.clear(); }).join();  // the last one frees the pool (ASan: no leak, no use after free)
 }
