@@ -208,6 +208,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   }
   config::cluster_config cluster;
   cluster.name = "bench";
+  if (o.coalesce_us >= 0) cluster.transport.coalesce_us = o.coalesce_us;
   for (auto [name, keys] : {std::pair{"a", &ka}, std::pair{"b", &kb}}) {
     config::node_config n;
     n.name = name;
@@ -273,6 +274,15 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   }
   while (!stalled && acked + o.ack_every <= o.one_way_messages) stalled = !wait_ack();
   row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  // What the coalescing did, from node A's counters (both phases: the round trips are a few
+  // frames next to the one-way stream).
+  self->request(a.transport, std::chrono::seconds(1), transport_stats_atom::value)
+      .receive(
+          [&](transport_stats& s) {
+            row.frames_out = s.frames_out;
+            row.batches_out = s.batches_out;
+          },
+          [&](caf::error&) {});
   if (stalled) {  // an ack never came: say what the transports saw, the figure is not a rate
     for (auto* t : {&a.transport, &b.transport})
       self->request(*t, std::chrono::seconds(1), transport_stats_atom::value)
@@ -352,6 +362,14 @@ std::string format_transport_bench(const std::vector<transport_bench_row>& rows,
     if (raw.ran && raw.one_way_msgs_per_s > 0) share = 100.0 * r.one_way_msgs_per_s / raw.one_way_msgs_per_s;
     os << format_row(r.name, r.rtt_p50_us, r.rtt_p99_us, r.one_way_msgs_per_s, ratio, share);
   }
+  // How the holo rows' frames left node A: what a change to the coalescing shows first.
+  for (auto& r : rows)
+    if (r.ran && r.frames_out > 0) {
+      std::snprintf(line, sizeof line, "%s: node A sent %llu frames, %llu ZeroMQ messages of several frames\n",
+                    r.name.c_str(), static_cast<unsigned long long>(r.frames_out),
+                    static_cast<unsigned long long>(r.batches_out));
+      os << line;
+    }
   return os.str();
 }
 

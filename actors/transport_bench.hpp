@@ -23,6 +23,8 @@ struct transport_bench_options {
   // Rows to run, by key (transport_bench_row_keys); empty = all. One row alone is what a profiler
   // wants; a row whose raw baseline is not run prints "-" for its ratios.
   std::vector<std::string> only;
+  // The holo rows' `[transport] coalesce_us` (the batch wait); -1: the configuration's default.
+  std::int64_t coalesce_us = -1;
 };
 
 // The keys of --only, in the order the rows run: raw, holo, raw-curve, holo-curve, caf-local.
@@ -35,6 +37,9 @@ struct transport_bench_row {
   double rtt_p99_us = 0;
   double one_way_msgs_per_s = 0;
   bool ran = true;  // false: left out by --only (not printed)
+  // holo rows: frames node A sent and the ZeroMQ messages among them that carried several frames.
+  std::uint64_t frames_out = 0;
+  std::uint64_t batches_out = 0;
 };
 
 std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts);

@@ -30,6 +30,16 @@ if grep -Eq '^(raw zeromq|raw zmq \+ curve|holo \+ curve) ' <<<"$only"; then
   echo "bench_transport_smoke: --only printed a row it was not asked for" >&2
   status=1
 fi
+# The coalescing line: node A sent every one-way message (and the round trips), in batches by
+# default; with --coalesce-us 0 every frame goes alone, so no batch at all.
+grep -Eq '^holo: node A sent [0-9]+ frames, [1-9][0-9]* ZeroMQ messages of several frames$' <<<"$only" ||
+  { echo "bench_transport_smoke: holo printed no coalescing line with batches" >&2; status=1; }
+sent=$(sed -nE 's/^holo: node A sent ([0-9]+) frames.*/\1/p' <<<"$only")
+[ "${sent:-0}" -ge 1020 ] || { echo "bench_transport_smoke: node A sent ${sent:-no} frames, expected >= 1020" >&2; status=1; }
+alone=$("$holo" bench transport --round-trips 20 --messages 1000 --rounds 1 --only holo --coalesce-us 0)
+printf '%s\n' "$alone"
+grep -Eq '^holo: node A sent [0-9]+ frames, 0 ZeroMQ messages of several frames$' <<<"$alone" ||
+  { echo "bench_transport_smoke: --coalesce-us 0 still batched" >&2; status=1; }
 if "$holo" bench transport --only nonsense >/dev/null 2>&1; then
   echo "bench_transport_smoke: --only nonsense was accepted" >&2
   status=1

@@ -30,6 +30,10 @@ void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::
                   "per-round ratios follows (this kind of host drifts by tens of percent within minutes)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
+  sub->add_option("--coalesce-us", o->coalesce_us,
+                  "The holo rows' batch wait, [transport] coalesce_us (0: every frame alone); default: the "
+                  "configuration's")
+      ->check(CLI::Range(0, 1000));
   sub->add_option("--only", o->only,
                   "Run only these rows (comma-separated: raw, holo, raw-curve, holo-curve, caf-local); a row whose "
                   "raw baseline is left out prints '-' for its ratios")
