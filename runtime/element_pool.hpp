@@ -5,8 +5,8 @@
 // a string field, its buffer), freed a few microseconds later on a CAF worker. glibc returns a
 // chunk freed by another thread to the arena of the thread that allocated it, under that arena's
 // lock, while the I/O thread allocates from the same arena: on a stream of small messages the two
-// fought for the lock (futex waits and wakes, several per message: docs/benchmarks.md, "The
-// receive path's allocations"). With the pool the worker hands the element back (one lock-free
+// fought for the lock (futex waits and wakes: docs/benchmarks.md, "Transport: recycled mailbox
+// elements on the receive path"). With the pool the worker hands the element back (one lock-free
 // push) and the I/O thread decodes the next message of that type into it, field by field, so a
 // string keeps its buffer: a steady stream allocates nothing.
 //
