@@ -209,7 +209,10 @@ const ping& ping_of(const caf::mailbox_element_ptr& e) { return e->content().get
 BOOST_AUTO_TEST_CASE(a_pooled_element_is_reused_with_its_buffers_and_releases_its_sender) {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto someone = caf::actor_cast<caf::strong_actor_ptr>(sys.spawn([] { return caf::behavior{[](int) {}}; }));
+  // lazy_init: an actor that is never scheduled, so no scheduler queue holds a reference to it
+  // while the counts are read (an eagerly spawned actor's first run races with them).
+  auto someone =
+      caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::lazy_init>([] { return caf::behavior{[](int) {}}; }));
   auto refs_before = someone->strong_refs.load();
   auto* pool = element_pool::create();
   std::string long_payload(200, 'a');
