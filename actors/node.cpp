@@ -26,6 +26,7 @@
 #include "actors/sync.hpp"
 #include "actors/transport.hpp"
 #include "gpu/devices.hpp"
+#include "runtime/actor_scheduler.hpp"
 #include "runtime/admin_key.hpp"
 #include "runtime/cluster_io.hpp"
 #include "runtime/errors.hpp"
@@ -374,10 +375,10 @@ int run_node(node_options opts) {
   register_error_category(cfg);
   wire::register_types(cfg);
   if (opts.worker_threads > 0) cfg.set("scheduler.max-threads", opts.worker_threads);
-  // The sharing scheduler wakes an idle worker at once; work stealing's relaxed workers sleep in
-  // long slices. Measured with `holo bench transport`: round trips between nodes halve (about
-  // 900 -> 400 us on the 2-core CI machine). Token streaming is latency-bound, so latency wins.
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  // Work sharing, not CAF's default work stealing, whose idle workers sleep in long slices: round
+  // trips between nodes halved (about 900 -> 400 us on the 2-core CI machine), and token streaming
+  // is latency-bound. Plus the end-of-job flush of batched frames (runtime/actor_scheduler.hpp).
+  use_actor_scheduler(cfg);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 

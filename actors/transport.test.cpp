@@ -13,6 +13,7 @@
 #include "actors/actor_status.hpp"
 #include "actors/node_context.hpp"
 #include "actors/transport.hpp"
+#include "runtime/actor_scheduler.hpp"
 #include "runtime/cluster_messages.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/supervisor.hpp"
@@ -76,6 +77,7 @@ struct two_nodes {
     }
     for (auto* n : {&a, &b}) {
       n->cfg.set("scheduler.max-threads", 2);
+    holo::use_actor_scheduler(n->cfg);  // the node's (its end-of-job flush of batched frames)
       holo::register_error_category(n->cfg);
       n->sys = std::make_unique<caf::actor_system>(n->cfg);
     }
@@ -296,6 +298,7 @@ BOOST_AUTO_TEST_CASE(a_stream_to_one_peer_does_not_hold_back_a_batch_to_another)
   for (int i = 0; i < 3; ++i) {
     auto& n = nodes[i];
     n.cfg.set("scheduler.max-threads", 2);
+    holo::use_actor_scheduler(n.cfg);
     holo::register_error_category(n.cfg);
     n.sys = std::make_unique<caf::actor_system>(n.cfg);
     auto ctx = std::make_shared<holo::node_context>();

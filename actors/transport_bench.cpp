@@ -15,6 +15,7 @@
 #include "actors/node_context.hpp"
 #include "actors/transport.hpp"
 #include "runtime/cluster_messages.hpp"
+#include "runtime/actor_scheduler.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/supervisor.hpp"
@@ -156,6 +157,39 @@ caf::behavior bench_echo(caf::event_based_actor* self, std::size_t ack_every) {
   };
 }
 
+// The one-way sender on node A, an actor as a node's senders are: `window` messages at the start,
+// then `ack_every` more per ack, each refill sent in one run of the behaviour (so it leaves as one
+// batch when the run ends: runtime/after_job.hpp). Counts acks in `acked` and tells `report` when
+// the last one came. (No receive timeout here: CAF would set and cancel one per message on its
+// clock thread; the bench's thread watches `acked` instead.)
+caf::behavior bench_sender(caf::event_based_actor* self, transport_bench_options o, std::string payload,
+                           std::shared_ptr<std::atomic<std::uint64_t>> acked, caf::actor report) {
+  auto sent = std::make_shared<std::uint64_t>(0);
+  auto door = transport_door(self->system());
+  auto refill = [=] {
+    while (*sent < o.one_way_messages && *sent - acked->load() < o.window) {
+      self->send(door, remote_send_atom::value, std::string("b"), std::string("bench"),
+                 caf::make_message(wire::pong{*sent, payload}));
+      ++*sent;
+    }
+  };
+  auto finish = [=] {
+    self->send(report, caf::ok_atom::value);
+    self->quit();
+  };
+  return {
+      [=](caf::ok_atom) {
+        if (o.ack_every > o.one_way_messages) return finish();  // no ack will come
+        refill();
+      },
+      [=](wire::pong&) {
+        auto n = *acked += o.ack_every;
+        if (n + o.ack_every > o.one_way_messages) return finish();
+        refill();
+      },
+  };
+}
+
 // ---- the ceiling: the same two measurements between two actors of one actor system -----------------
 // No transport at all (no encoding, no ZeroMQ, no second system): what CAF's mailboxes and
 // scheduler alone cost on this host, the bound any CAF-based transport works under.
@@ -163,7 +197,7 @@ transport_bench_row bench_caf_local(const transport_bench_options& o) {
   transport_bench_row row{"caf local"};
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  use_actor_scheduler(cfg);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   auto sink = caf::actor_cast<caf::actor>(self.ptr());
@@ -219,7 +253,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   bench_node a, b;
   for (auto* n : {&a, &b}) {
     n->cfg.set("scheduler.max-threads", 2);
-    n->cfg.set("scheduler.policy", caf::atom("sharing"));
+    use_actor_scheduler(n->cfg);  // what a node runs
     register_error_category(n->cfg);
     n->sys = std::make_unique<caf::actor_system>(n->cfg);
   }
@@ -235,8 +269,6 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
     self->request(*t, std::chrono::seconds(5), sup::ready_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
   // What the node's actors use: the transport's door, which encodes on the caller's thread.
   auto door = transport_door(*a.sys);
-  // The acks come back to node A's "benchsink", which is this scoped actor.
-  a.sys->registry().put(caf::atom("benchsink"), caf::actor_cast<caf::strong_actor_ptr>(self.ptr()));
   self->send(a.transport, peer_state_atom::value, std::string("b"), true);
   self->send(b.transport, peer_state_atom::value, std::string("a"), true);
   std::string payload(o.payload_bytes - std::min<std::size_t>(o.payload_bytes, 16), 'x');
@@ -258,21 +290,26 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   }
   row.rtt_p50_us = percentile(rtts, 0.5);
   row.rtt_p99_us = percentile(rtts, 0.99);
-  std::size_t acked = 0;
-  auto wait_ack = [&] {
-    bool got = false;
-    self->receive([&](wire::pong&) { got = true; }, caf::after(std::chrono::seconds(5)) >> [] {});
-    if (got) acked += o.ack_every;
-    return got;
-  };
+  auto acked_count = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto sender = a.sys->spawn(bench_sender, o, payload, acked_count, caf::actor_cast<caf::actor>(self.ptr()));
+  a.sys->registry().put(caf::atom("benchsink"), caf::actor_cast<caf::strong_actor_ptr>(sender));
+  bool done = false, stalled = false;
   auto t0 = clock_type::now();
-  bool stalled = false;
-  for (std::size_t i = 0; i < o.one_way_messages && !stalled; ++i) {
-    while (i - acked >= o.window && !stalled) stalled = !wait_ack();
-    self->send(door, remote_send_atom::value, std::string("b"), std::string("bench"),
-               caf::make_message(wire::pong{i, payload}));
+  self->send(sender, caf::ok_atom::value);
+  // Stalled: no ack for 5 s (a lost frame; the figure would not be a rate).
+  std::uint64_t last = 0;
+  auto last_change = clock_type::now();
+  while (!done && !stalled) {
+    self->receive([&](caf::ok_atom) { done = true; }, caf::after(std::chrono::milliseconds(200)) >> [] {});
+    if (auto n = acked_count->load(); n != last) {
+      last = n;
+      last_change = clock_type::now();
+    } else if (!done && clock_type::now() - last_change > std::chrono::seconds(5)) {
+      stalled = true;
+      self->send_exit(sender, caf::exit_reason::user_shutdown);
+    }
   }
-  while (!stalled && acked + o.ack_every <= o.one_way_messages) stalled = !wait_ack();
+  std::uint64_t acked = acked_count->load();
   row.one_way_msgs_per_s = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
   // What the coalescing did, from node A's counters (both phases: the round trips are a few
   // frames next to the one-way stream).
@@ -287,7 +324,7 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
     for (auto* t : {&a.transport, &b.transport})
       self->request(*t, std::chrono::seconds(1), transport_stats_atom::value)
           .receive([&](transport_stats& s) {
-                     std::fprintf(stderr, "%s: one-way stalled after %zu acks; transport frames in %lu out %lu dropped %lu undeliverable %lu\n", row.name.c_str(), acked,
+                     std::fprintf(stderr, "%s: one-way stalled after %lu acks; transport frames in %lu out %lu dropped %lu undeliverable %lu\n", row.name.c_str(), (unsigned long)acked,
                                   (unsigned long)s.frames_in, (unsigned long)s.frames_out,
                                   (unsigned long)s.dropped_frames, (unsigned long)s.undeliverable);
                    },

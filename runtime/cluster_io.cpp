@@ -19,6 +19,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "runtime/after_job.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/wire_batch.hpp"
 #include "runtime/zap.hpp"
@@ -77,12 +78,19 @@ struct cluster_io::sockets {
   bool closed = false;                       // guarded by dealers_mtx: send() refuses from now on
   std::atomic<bool> rebuild_wanted{false};   // some link's rebuild_wanted is set
   int wake_fd = -1;  // timerfd: send() started a batch, the I/O thread flushes it when this fires
-  std::atomic<bool> batch_armed{false};  // wake_fd is armed (send() arms it only when this was false);
-                                         // the I/O thread looks at it even when busy
+  std::atomic<bool> batch_armed{false};  // wake_fd is armed; the I/O thread looks at it even when busy
+  io_clock::time_point armed_due{};      // when it fires; guarded by dealers_mtx
   ~sockets() {
     if (wake_fd >= 0) ::close(wake_fd);
   }
   std::optional<zap_handler> zap;  // with CURVE; created before the ROUTER binds (ZAP fails open)
+};
+
+// Held by after_job entries (they may outlive the cluster_io): stop() clears `io` under `mtx`, so a
+// flush either finishes first or finds nothing to flush.
+struct cluster_io::flush_handle {
+  std::mutex mtx;
+  cluster_io* io = nullptr;
 };
 
 result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zmq::context_t& ctx,
@@ -105,6 +113,9 @@ result<std::unique_ptr<cluster_io>> cluster_io::start(caf::actor_system& sys, zm
   io->opts_ = std::move(opts);
   io->owner_ = std::move(owner);
   io->sockets_ = std::make_unique<sockets>();
+  io->flush_handle_ = std::make_shared<flush_handle>();
+  io->flush_handle_->io = io.get();
+  io->flush_ref_ = io->flush_handle_;
   auto& s = *io->sockets_;
   auto& o = io->opts_;
   s.ctx = &ctx;
@@ -207,6 +218,10 @@ std::unique_ptr<zmq::socket_t> cluster_io::make_monitor(zmq::socket_t& dealer, c
 cluster_io::~cluster_io() { stop(); }
 
 void cluster_io::stop() {
+  if (flush_handle_) {
+    std::lock_guard<std::mutex> guard{flush_handle_->mtx};
+    flush_handle_->io = nullptr;
+  }
   running_ = false;
   if (thread_.joinable()) thread_.join();
   opts_.deliver_inline = nullptr;
@@ -260,9 +275,24 @@ bool cluster_io::flush_batch(peer_link& link) {
   return ok;
 }
 
+// Under dealers_mtx: makes the batch timer fire within `wait_us`. One timer serves all peers. It is
+// brought forward for a batch that must leave sooner, never pushed back: re-arming it later for
+// every new batch would let a stream of batches to one peer postpone another peer's batch for as
+// long as the stream lasts.
+void cluster_io::arm_batch_timer(int wait_us) {
+  auto& s = *sockets_;
+  auto due = io_clock::now() + std::chrono::microseconds(wait_us);
+  if (s.batch_armed.load() && s.armed_due <= due) return;
+  s.armed_due = due;
+  s.batch_armed.store(true);
+  itimerspec when{};
+  when.it_value.tv_sec = wait_us / 1000000;
+  when.it_value.tv_nsec = static_cast<long>(wait_us % 1000000) * 1000;
+  ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
+}
+
 bool cluster_io::send(const std::string& peer, std::string_view frame) {
   auto& s = *sockets_;
-  bool wake = false;
   {
     std::lock_guard<std::mutex> guard{s.dealers_mtx};
     auto it = s.closed ? s.dealers.end() : s.dealers.find(peer);
@@ -297,18 +327,32 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
       if (alone) return put_on_wire(link, frame, 1);
     }
     wire::append_to_batch(link.batch, frame);
-    wake = ++link.batch_frames == 1;
+    if (++link.batch_frames == 1) {
+      // The batch's deadline: frames that come within it join; then the I/O thread sends every
+      // waiting batch. On a worker of the node's scheduler the batch leaves sooner, when the
+      // sending actor's job ends (a burst sent in one run of a behaviour goes out together, at
+      // once: after_job below), and the timer is only the bound (job_flush_bound_us).
+      bool job_flushes = after_job::available();
+      arm_batch_timer(job_flushes ? std::max(opts_.coalesce_wait_us, opts_.job_flush_bound_us) : opts_.coalesce_wait_us);
+    }
   }
-  // The batch's deadline: frames that come within it join; then the I/O thread sends every waiting
-  // batch. One timer serves all peers, armed by the first batch since the last flush and never
-  // pushed back by later ones: re-arming it for every new batch would let a stream of batches to
-  // one peer postpone another peer's batch for as long as the stream lasts.
-  if (wake && !s.batch_armed.exchange(true)) {
-    itimerspec when{};
-    when.it_value.tv_nsec = static_cast<long>(std::min(opts_.coalesce_wait_us, 999999)) * 1000;
-    ::timerfd_settime(s.wake_fd, 0, &when, nullptr);
-  }
+  if (after_job::available()) after_job::defer(&cluster_io::flush_deferred, flush_ref_);
   return true;
+}
+
+void cluster_io::flush_deferred(void* handle) {
+  auto& h = *static_cast<flush_handle*>(handle);
+  std::lock_guard<std::mutex> guard{h.mtx};
+  if (h.io) h.io->flush_waiting();
+}
+
+// Any thread: sends every waiting batch now (the timer, if armed, then finds nothing).
+void cluster_io::flush_waiting() {
+  auto& s = *sockets_;
+  std::lock_guard<std::mutex> guard{s.dealers_mtx};
+  if (s.closed) return;
+  for (auto& [name, link] : s.dealers)
+    if (link.batch_frames > 0) flush_batch(link);
 }
 
 // I/O thread: sends every waiting batch.

@@ -112,6 +112,11 @@ struct cluster_io_options {
   // coalesce_wait_us = 0 sends every frame alone.
   int coalesce_idle_us = 20;
   int coalesce_wait_us = 100;
+  // A batch begun by an actor on a worker of the node's scheduler leaves when the actor's job ends
+  // (runtime/after_job.hpp); the timer is then only the bound for a job that goes on after sending,
+  // this long (or coalesce_wait_us if that is longer). Longer than coalesce_wait_us so that the I/O
+  // thread is not woken for every batch only to find it gone.
+  int job_flush_bound_us = 1000;
   std::size_t batch_bytes_max = 16 << 10;
 };
 
@@ -154,7 +159,11 @@ class cluster_io {
 
  private:
   struct sockets;
+  struct flush_handle;  // what after_job holds: flushes until stop()
   cluster_io() = default;
+  static void flush_deferred(void* handle);
+  void arm_batch_timer(int wait_us);  // after_job: a job that batched frames has ended
+  void flush_waiting();
   std::unique_ptr<zmq::socket_t> make_dealer(const struct peer_link& link);
   void rebuild_failing_links();
   std::unique_ptr<zmq::socket_t> make_monitor(zmq::socket_t& dealer, const std::string& peer);
@@ -167,6 +176,8 @@ class cluster_io {
   cluster_io_options opts_;
   caf::actor owner_;
   std::unique_ptr<sockets> sockets_;
+  std::shared_ptr<flush_handle> flush_handle_;
+  std::shared_ptr<void> flush_ref_;  // the same, as after_job::defer takes it (no copy per frame)
   std::shared_ptr<cluster_io_counters> counters_ = std::make_shared<cluster_io_counters>();
   std::atomic<bool> running_{true};
   std::thread thread_;

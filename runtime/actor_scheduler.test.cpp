@@ -1,0 +1,81 @@
+#define BOOST_TEST_MODULE actor_scheduler
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include "runtime/actor_scheduler.hpp"
+#include "runtime/after_job.hpp"
+
+using namespace holo;
+
+namespace {
+
+struct probe {
+  std::atomic<bool> ran{false};
+};
+void mark(void* p) { static_cast<probe*>(p)->ran = true; }
+
+caf::actor_system_config& two_workers(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.max-threads", 2);
+  use_actor_scheduler(cfg);
+  return cfg;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_config_installs_it_and_actors_run_on_it) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{two_workers(cfg)};
+  BOOST_CHECK(runs_actor_scheduler(sys));
+  BOOST_CHECK_EQUAL(sys.scheduler().num_workers(), 2u);
+  {
+    auto echo = sys.spawn([]() -> caf::behavior { return {[](int x) { return x + 1; }}; });
+    caf::scoped_actor self{sys};
+    int x = 0;
+    for (int i = 0; i < 2000; ++i)
+      self->request(echo, std::chrono::seconds(10), x).receive([&](int y) { x = y; }, [&](caf::error&) { x = -1; });
+    BOOST_CHECK_EQUAL(x, 2000);
+    self->send_exit(echo, caf::exit_reason::user_shutdown);
+  }  // the scoped actor counts as running until it is gone
+  // Many jobs at once: every one queued while both workers are busy still runs.
+  std::atomic<int> done{0};
+  for (int i = 0; i < 200; ++i) sys.spawn([&done] { ++done; });
+  sys.await_all_actors_done();
+  BOOST_CHECK_EQUAL(done.load(), 200);
+  caf::actor_system_config plain;
+  plain.set("scheduler.max-threads", 2);
+  caf::actor_system other{plain};
+  BOOST_CHECK(!runs_actor_scheduler(other));
+}
+
+BOOST_AUTO_TEST_CASE(work_an_actor_defers_runs_after_its_job_on_its_thread) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{two_workers(cfg)};
+  auto p = std::make_shared<probe>();
+  // The first message defers; the handler itself must not see it run. The second (a job of its
+  // own: the first's answer came back before it was sent) sees it done.
+  auto actor = sys.spawn([p]() -> caf::behavior {
+    return {
+        [p](int) {
+          bool available = after_job::available();
+          after_job::defer(&mark, p);
+          return available && !p->ran;
+        },
+        [p](caf::get_atom) { return p->ran.load(); },
+    };
+  });
+  caf::scoped_actor self{sys};
+  bool in_job = false, after = false;
+  self->request(actor, std::chrono::seconds(10), 1).receive([&](bool b) { in_job = b; }, [](caf::error&) {});
+  BOOST_CHECK(in_job);  // a worker thread, and nothing ran during the job
+  for (int i = 0; i < 100 && !after; ++i)
+    self->request(actor, std::chrono::seconds(10), caf::get_atom::value)
+        .receive([&](bool b) { after = b; }, [](caf::error&) {});
+  BOOST_CHECK(after);
+  BOOST_CHECK(!after_job::available());  // this (test) thread runs no jobs
+  self->send_exit(actor, caf::exit_reason::user_shutdown);
+}
