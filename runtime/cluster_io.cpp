@@ -293,6 +293,7 @@ void cluster_io::arm_batch_timer(int wait_us) {
 
 bool cluster_io::send(const std::string& peer, std::string_view frame) {
   auto& s = *sockets_;
+  const bool job_flushes = after_job::available();  // this thread's actor job will flush (below)
   {
     std::lock_guard<std::mutex> guard{s.dealers_mtx};
     auto it = s.closed ? s.dealers.end() : s.dealers.find(peer);
@@ -332,11 +333,10 @@ bool cluster_io::send(const std::string& peer, std::string_view frame) {
       // waiting batch. On a worker of the node's scheduler the batch leaves sooner, when the
       // sending actor's job ends (a burst sent in one run of a behaviour goes out together, at
       // once: after_job below), and the timer is only the bound (job_flush_bound_us).
-      bool job_flushes = after_job::available();
       arm_batch_timer(job_flushes ? std::max(opts_.coalesce_wait_us, opts_.job_flush_bound_us) : opts_.coalesce_wait_us);
     }
   }
-  if (after_job::available()) after_job::defer(&cluster_io::flush_deferred, flush_ref_);
+  if (job_flushes) after_job::defer(&cluster_io::flush_deferred, flush_ref_);
   return true;
 }
 
@@ -361,8 +361,7 @@ void cluster_io::flush_batches() {
   std::uint64_t expirations = 0;
   s.batch_armed.store(false);  // before the flush: a batch started after it arms the timer again
   (void)!::read(s.wake_fd, &expirations, sizeof expirations);
-  std::lock_guard<std::mutex> guard{s.dealers_mtx};
-  for (auto& [name, link] : s.dealers) flush_batch(link);
+  flush_waiting();
 }
 
 // I/O thread: replaces the DEALER (and its monitor) of every link that send() found refusing.

@@ -161,8 +161,8 @@ class cluster_io {
   struct sockets;
   struct flush_handle;  // what after_job holds: flushes until stop()
   cluster_io() = default;
-  static void flush_deferred(void* handle);
-  void arm_batch_timer(int wait_us);  // after_job: a job that batched frames has ended
+  static void flush_deferred(void* handle);  // after_job: a job that batched frames has ended
+  void arm_batch_timer(int wait_us);
   void flush_waiting();
   std::unique_ptr<zmq::socket_t> make_dealer(const struct peer_link& link);
   void rebuild_failing_links();
