@@ -16,6 +16,7 @@
 #include "runtime/actor_scheduler.hpp"
 #include "runtime/cluster_messages.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/free_port.hpp"
 #include "runtime/supervisor.hpp"
 
 using namespace std::chrono_literals;
@@ -25,13 +26,11 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-int free_tcp_port() {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.set(zmq::sockopt::linger, 0);
-  s.bind("tcp://127.0.0.1:*");
-  auto ep = s.get(zmq::sockopt::last_endpoint);
-  return std::stoi(ep.substr(ep.rfind(':') + 1));
+// "tcp://127.0.0.1:PORT" on a port nothing listens on now.
+std::string loopback_endpoint() {
+  auto port = holo::free_loopback_port();
+  BOOST_REQUIRE_MESSAGE(port, (port ? "" : port.error().message()));
+  return "tcp://127.0.0.1:" + std::to_string(*port);
 }
 
 struct node {
@@ -72,7 +71,7 @@ struct two_nodes {
     for (auto name : {"a", "b"}) {
       holo::config::node_config n;
       n.name = name;
-      n.cluster_endpoint = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+      n.cluster_endpoint = loopback_endpoint();
       cluster.nodes.push_back(n);
     }
     for (auto* n : {&a, &b}) {
@@ -291,7 +290,7 @@ BOOST_AUTO_TEST_CASE(a_stream_to_one_peer_does_not_hold_back_a_batch_to_another)
   for (auto name : {"a", "b", "c"}) {
     holo::config::node_config n;
     n.name = name;
-    n.cluster_endpoint = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+    n.cluster_endpoint = loopback_endpoint();
     cluster.nodes.push_back(n);
   }
   node nodes[3];

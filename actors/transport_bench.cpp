@@ -17,6 +17,7 @@
 #include "runtime/cluster_messages.hpp"
 #include "runtime/actor_scheduler.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/free_port.hpp"
 #include "runtime/keys.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/wire.hpp"
@@ -35,23 +36,23 @@ double percentile(std::vector<double> v, double p) {
   return v[idx];
 }
 
-int free_tcp_port() {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.set(zmq::sockopt::linger, 0);
-  s.bind("tcp://127.0.0.1:*");
-  auto ep = s.get(zmq::sockopt::last_endpoint);
-  return std::stoi(ep.substr(ep.rfind(':') + 1));
+// "tcp://127.0.0.1:PORT" on a port nothing listens on now.
+result<std::string> loopback_endpoint() {
+  auto port = free_loopback_port();
+  if (!port) return port.error();
+  return "tcp://127.0.0.1:" + std::to_string(*port);
 }
 
 // ---- raw ZeroMQ: the baseline ----------------------------------------------------------------------
-transport_bench_row bench_raw(const transport_bench_options& o, bool curve) {
+result<transport_bench_row> bench_raw(const transport_bench_options& o, bool curve) {
   transport_bench_row row{curve ? "raw zmq + curve" : "raw zeromq"};
+  auto endpoint = loopback_endpoint();
+  if (!endpoint) return endpoint.error();
+  const std::string& ep = *endpoint;
   // One context per side, as two nodes (two processes) have: each its own ZeroMQ I/O thread. With
   // one shared context a single I/O thread would carry both ends of the TCP connection, a shortcut
   // two nodes never get (and the holo rows below do not: two actor systems, two contexts).
   zmq::context_t ctx, client_ctx;
-  auto ep = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
   std::atomic<bool> stop{false};
   std::optional<curve_keypair> server_keys, client_keys;
   if (curve) {
@@ -233,7 +234,7 @@ transport_bench_row bench_caf_local(const transport_bench_options& o) {
   return row;
 }
 
-transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
+result<transport_bench_row> bench_holo(const transport_bench_options& o, bool curve) {
   transport_bench_row row{curve ? "holo + curve" : "holo"};
   std::optional<curve_keypair> ka, kb;
   if (curve) {
@@ -246,7 +247,9 @@ transport_bench_row bench_holo(const transport_bench_options& o, bool curve) {
   for (auto [name, keys] : {std::pair{"a", &ka}, std::pair{"b", &kb}}) {
     config::node_config n;
     n.name = name;
-    n.cluster_endpoint = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+    auto ep = loopback_endpoint();
+    if (!ep) return ep.error();
+    n.cluster_endpoint = *ep;
     if (*keys) n.public_key = (*keys)->public_z85;
     cluster.nodes.push_back(n);
   }
@@ -343,7 +346,7 @@ const std::vector<std::string>& transport_bench_row_keys() {
   return keys;
 }
 
-std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts) {
+result<std::vector<transport_bench_row>> run_transport_bench(const transport_bench_options& opts) {
   auto wanted = [&](std::size_t i) {
     const auto& key = transport_bench_row_keys()[i];
     return opts.only.empty() || std::find(opts.only.begin(), opts.only.end(), key) != opts.only.end();
@@ -355,13 +358,13 @@ std::vector<transport_bench_row> run_transport_bench(const transport_bench_optio
       rows[i].ran = false;
       continue;
     }
-    switch (i) {
-      case 0: rows[i] = bench_raw(opts, false); break;
-      case 1: rows[i] = bench_holo(opts, false); break;
-      case 2: rows[i] = bench_raw(opts, true); break;
-      case 3: rows[i] = bench_holo(opts, true); break;
-      default: rows[i] = bench_caf_local(opts); break;
-    }
+    auto row = i == 0   ? bench_raw(opts, false)
+               : i == 1 ? bench_holo(opts, false)
+               : i == 2 ? bench_raw(opts, true)
+               : i == 3 ? bench_holo(opts, true)
+                        : result<transport_bench_row>(bench_caf_local(opts));
+    if (!row) return row.error();
+    rows[i] = std::move(*row);
   }
   rows[1].baseline = 0;
   rows[3].baseline = 2;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/status.hpp"
+
 namespace holo {
 
 struct transport_bench_options {
@@ -42,7 +44,8 @@ struct transport_bench_row {
   std::uint64_t batches_out = 0;
 };
 
-std::vector<transport_bench_row> run_transport_bench(const transport_bench_options& opts);
+// An error when the bench cannot set up (no free loopback port).
+result<std::vector<transport_bench_row>> run_transport_bench(const transport_bench_options& opts);
 std::string format_transport_bench(const std::vector<transport_bench_row>& rows, const transport_bench_options& opts);
 // Over several rounds (each a run_transport_bench): per row, the median of each round's ratio to
 // that round's raw ZeroMQ (p50 round trip, throughput), the figures to trust on a host whose speed

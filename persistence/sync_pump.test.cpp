@@ -7,10 +7,7 @@
 #define BOOST_TEST_MODULE persistence_sync_pump
 #include <boost/test/unit_test.hpp>
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +16,7 @@
 #include <filesystem>
 
 #include "persistence/sync_pump.hpp"
+#include "test/private_postgres.hpp"
 
 namespace utf = boost::unit_test;
 using namespace holo;
@@ -148,66 +146,6 @@ void check_event_order(const std::string& dsn, const std::string& schema, int ro
   PQfinish(c);
 }
 
-bool is_root() { return ::geteuid() == 0; }
-int shell(const std::string& cmd) { return std::system(cmd.c_str()); }
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-// A private PostgreSQL server (as test/store.test.cpp does), so stopping it disturbs no other test.
-class private_postgres {
- public:
-  explicit private_postgres(const std::string& dir) : dir_(dir) {
-    const char* b = std::getenv("HOLO_TEST_POSTGRES_BIN");
-    bin_ = b && *b ? b : "";
-    if (bin_.empty()) {
-      FILE* p = ::popen("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1", "r");
-      char buf[512] = {0};
-      if (p && std::fgets(buf, sizeof buf, p)) bin_ = std::string(buf, std::strlen(buf) - 1);
-      if (p) ::pclose(p);
-    }
-    port_ = free_port();
-    if (is_root()) shell("chown postgres:postgres '" + dir_ + "'");
-    BOOST_REQUIRE_EQUAL(shell(as_pg("'" + bin_ + "/initdb' -D '" + dir_ + "/data' -U holo --auth=trust -E UTF8 >'" +
-                                    dir_ + "/initdb.log' 2>&1")),
-                        0);
-    BOOST_REQUIRE_MESSAGE(start() == 0, "cannot start PostgreSQL: see " << dir_ << "/server.log");
-    BOOST_REQUIRE_EQUAL(shell(as_pg("'" + bin_ + "/createdb' -h 127.0.0.1 -p " + std::to_string(port_) + " -U holo holo_sync")), 0);
-  }
-  ~private_postgres() { stop("fast"); }
-  std::string dsn() const { return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=holo_sync user=holo"; }
-  int start() {
-    return shell(as_pg("'" + bin_ + "/pg_ctl' -D '" + dir_ + "/data' -l '" + dir_ + "/server.log' -w -t 60 -o \"-p " +
-                       std::to_string(port_) + " -k '" + dir_ + "' -c listen_addresses=127.0.0.1\" start >/dev/null"));
-  }
-  int stop(const char* mode) {
-    return shell(as_pg("'" + bin_ + "/pg_ctl' -D '" + dir_ + "/data' -m " + mode + " -w -t 60 stop >/dev/null 2>&1"));
-  }
-
- private:
-  static std::string as_pg(const std::string& cmd) {
-    return is_root() ? "runuser -u postgres -- sh -c \"" + escape(cmd) + "\"" : cmd;
-  }
-  static std::string escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\' || c == '$') o += '\\';
-      o += c;
-    }
-    return o;
-  }
-  std::string dir_, bin_;
-  int port_ = 0;
-};
-
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(sqlite_to_sqlite_ships_every_row_once_with_its_latest_state) {
@@ -280,7 +218,7 @@ BOOST_AUTO_TEST_CASE(central_postgres_stopped_and_restarted_mid_sync, *utf::prec
   temp_dir d;
   auto local = open_or_die(sqlite_opts(d.p / "local.sqlite", true));
   std::filesystem::create_directories(d.p / "pg");
-  private_postgres pg((d.p / "pg").string());
+  holo::test::private_postgres pg((d.p / "pg").string(), "holo_sync");
   store_options co;
   co.backend = "postgres";
   co.postgres_dsn = pg.dsn();

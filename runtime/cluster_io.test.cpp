@@ -1,9 +1,6 @@
 #define BOOST_TEST_MODULE cluster_io
 #include <boost/test/unit_test.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +11,7 @@
 
 #include "runtime/actor_scheduler.hpp"
 #include "runtime/cluster_io.hpp"
+#include "runtime/free_port.hpp"
 
 using namespace holo;
 using namespace std::chrono_literals;
@@ -21,17 +19,11 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+// "tcp://127.0.0.1:PORT" on a port nothing listens on now.
+std::string loopback_endpoint() {
+  auto port = free_loopback_port();
+  BOOST_REQUIRE_MESSAGE(port, (port ? "" : port.error().message()));
+  return "tcp://127.0.0.1:" + std::to_string(*port);
 }
 
 // Two cluster_io ends, "a" (on an actor system running the node's scheduler) sending to "b",
@@ -57,8 +49,8 @@ struct link_pair {
     };
     owner_a = sys_a->spawn(ignore_all);
     owner_b = sys_b->spawn(ignore_all);
-    auto ep_a = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
-    auto ep_b = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+    auto ep_a = loopback_endpoint();
+    auto ep_b = loopback_endpoint();
     cluster_io_options oa;
     oa.self = "a";
     oa.bind_endpoint = ep_a;

@@ -1,7 +1,8 @@
 // A private PostgreSQL server for one test (initdb into a temporary folder, pg_ctl start/stop), so
 // that stopping or killing it disturbs no other test. As root it runs as the `postgres` user.
 // Header-only: included by the multi-process tests that need it (test/store.test.cpp,
-// test/metrics.test.cpp).
+// test/metrics.test.cpp, test/sync.test.cpp) and by persistence/sync_pump.test.cpp, which links
+// none of test/process.cpp.
 #pragma once
 
 #include <sys/wait.h>
@@ -10,10 +11,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <boost/test/unit_test.hpp>
 
+#include "runtime/free_port.hpp"
 #include "test/process.hpp"
 
 namespace holo::test {
@@ -27,7 +30,9 @@ inline int shell(const std::string& cmd) {
 
 class private_postgres {
  public:
-  explicit private_postgres(const temp_dir& d, std::string dbname = "holo_store") : dir_(d.path()), dbname_(std::move(dbname)) {
+  explicit private_postgres(const temp_dir& d, std::string dbname = "holo_store") : private_postgres(d.path(), std::move(dbname)) {}
+  // `dir`: the server's folder (its data, socket and logs), created if missing.
+  explicit private_postgres(const std::string& dir, std::string dbname) : dir_(dir), dbname_(std::move(dbname)) {
     const char* b = std::getenv("HOLO_TEST_POSTGRES_BIN");
     bin_ = b && *b ? b : "";
     if (bin_.empty()) {  // the newest installed server, as test/postgres.sh finds it
@@ -36,7 +41,11 @@ class private_postgres {
       if (p && std::fgets(buf, sizeof buf, p)) bin_ = std::string(buf, std::strlen(buf) - 1);
       if (p) ::pclose(p);
     }
-    port_ = holo::test::free_port();
+    auto port = free_loopback_port();
+    BOOST_REQUIRE_MESSAGE(port, (port ? "" : port.error().message()));
+    port_ = *port;
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
     if (is_root()) shell("chown postgres:postgres '" + dir_ + "'");
     BOOST_REQUIRE_EQUAL(shell(as_pg("'" + bin_ + "/initdb' -D '" + dir_ + "/data' -U holo --auth=trust -E UTF8 >'" + dir_ +
                                     "/initdb.log' 2>&1")),

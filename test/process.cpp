@@ -1,20 +1,17 @@
 #include "test/process.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <set>
 #include <sstream>
 #include <stdexcept>
+
+#include "runtime/free_port.hpp"
 
 namespace holo::test {
 
@@ -95,38 +92,10 @@ void temp_dir::write(const std::string& name, const std::string& text) const {
   out << text;
 }
 
-namespace {
-// One free port from the kernel (bound to port 0, then closed).
-int kernel_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-}  // namespace
-
-// The kernel may hand the same closed port out again at once, and a test asking for two (a node's
-// cluster and metrics endpoints) got one port twice (CI: the metrics endpoint failed to bind), so
-// a port is never given twice in one process.
 int free_port() {
-  static std::mutex mtx;
-  static std::set<int> given;
-  std::lock_guard<std::mutex> lock{mtx};
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const int port = kernel_free_port();
-    if (given.insert(port).second) return port;
-  }
-  throw std::runtime_error("cannot find a free port not handed out before");
+  auto port = free_loopback_port();
+  if (!port) throw std::runtime_error(port.error().message());
+  return *port;
 }
 
 std::string read_file(const std::string& path) {

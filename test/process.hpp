@@ -45,7 +45,8 @@ class temp_dir {
   std::string path_;
 };
 
-// A TCP port on 127.0.0.1 that nothing listens on right now.
+// A TCP port on 127.0.0.1 that nothing listens on right now, never the same twice
+// (runtime/free_port.hpp); throws when none can be found.
 int free_port();
 
 // The whole file ("" when it cannot be read).

@@ -1,5 +1,5 @@
 // What the benches that run real nodes share (`holo bench serve`, `holo bench pipeline`): a
-// temporary folder, free loopback ports, `holo node` as a child process that is always stopped.
+// temporary folder, free loopback ports (runtime/free_port.hpp), `holo node` as a child process that is always stopped.
 #pragma once
 
 #include <sys/types.h>
@@ -11,16 +11,15 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <deque>
 #include <fstream>
 
+#include "runtime/free_port.hpp"
 #include "runtime/status.hpp"
 
 namespace holo::cli {
@@ -49,22 +48,6 @@ struct scratch_dir {
     return {};
   }
 };
-
-// A TCP port on 127.0.0.1 that nothing listens on right now (another process may take it before
-// the node binds it; the node then fails to start and we say so).
-inline result<int> free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return status::unavailable("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) return status::unavailable("cannot find a free port on 127.0.0.1");
-  return int(ntohs(addr.sin_port));
-}
 
 // `holo node` as a child of this process, its stdout and stderr to a log file. The destructor
 // stops it as stop() does, so no error path leaves a node behind.

@@ -74,7 +74,7 @@ result<cluster_setup> write_config(const pipeline_bench_args& a, const fs::path&
   std::ostringstream os;
   os << "[cluster]\nname = \"bench-pipeline\"\n\n";
   for (int i = 0; i < a.stages; ++i) {
-    auto cluster_port = free_port();
+    auto cluster_port = free_loopback_port();
     if (!cluster_port) return cluster_port.error();
     const std::string name = "p" + std::to_string(i + 1);
     c.names.push_back(name);
@@ -82,10 +82,10 @@ result<cluster_setup> write_config(const pipeline_bench_args& a, const fs::path&
        << "engine_threads = " << a.threads << "\n"
        << "data_dir = " << toml_string((dir / name).string()) << "\n";
     if (i == 0) {
-      auto client_port = free_port();
+      auto client_port = free_loopback_port();
       if (!client_port) return client_port.error();
       c.client_endpoint = "tcp://127.0.0.1:" + std::to_string(*client_port);
-      auto metrics_port = free_port();
+      auto metrics_port = free_loopback_port();
       if (!metrics_port) return metrics_port.error();
       c.metrics_endpoint = "127.0.0.1:" + std::to_string(*metrics_port);
       os << "client_endpoint = " << toml_string(c.client_endpoint) << "\nroles = [\"router\", \"shard\"]\n"

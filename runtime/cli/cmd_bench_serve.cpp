@@ -19,10 +19,8 @@
 // Exit codes: 0 ok (a missed target included: it is a figure, not a failure), 1 failure (model,
 // node, a request), 2 usage error.
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,8 +109,8 @@ struct node_setup {
 // `journal`: the node also runs a store (SQLite under its data folder, default cadence), so its
 // router journals every generation (docs/storage.md "Request journal").
 result<node_setup> write_node_config(const serve_bench_args& a, const fs::path& dir, bool journal = false) {
-  auto cluster_port = free_port();
-  auto client_port = free_port();
+  auto cluster_port = free_loopback_port();
+  auto client_port = free_loopback_port();
   if (!cluster_port) return cluster_port.error();
   if (!client_port) return client_port.error();
   node_setup n;

@@ -42,7 +42,12 @@ void add_bench_transport(CLI::App& bench, std::vector<std::pair<CLI::App*, std::
   children.emplace_back(sub, [o, rounds] {
     std::vector<std::vector<transport_bench_row>> all;
     for (int r = 0; r < *rounds; ++r) {
-      all.push_back(run_transport_bench(*o));
+      auto round = run_transport_bench(*o);
+      if (!round) {
+        std::cerr << "holo bench transport: " << round.error().message() << "\n";
+        return 1;
+      }
+      all.push_back(std::move(*round));
       if (*rounds > 1) std::cout << "round " << r + 1 << " of " << *rounds << ": ";
       std::cout << format_transport_bench(all.back(), *o) << std::flush;
     }
