@@ -8,19 +8,20 @@ void pooled_element_base::request_deletion(bool) const noexcept {
 
 element_pool* element_pool::create(element_pool_limits limits) { return new element_pool(limits); }
 
+void element_pool::delete_list(pooled_element_base* e) noexcept {
+  while (e) {
+    auto* next = e->next_free_;
+    delete e;
+    e = next;
+  }
+}
+
 element_pool::~element_pool() {
-  auto free_list = [](pooled_element_base* e) {
-    while (e) {
-      auto* next = e->next_free_;
-      delete e;
-      e = next;
-    }
-  };
   for (auto*& head : free_) {
-    free_list(head);
+    delete_list(head);
     head = nullptr;
   }
-  free_list(returned_.exchange(nullptr, std::memory_order_acquire));
+  delete_list(returned_.exchange(nullptr, std::memory_order_acquire));
 }
 
 void element_pool::give_back(pooled_element_base* e) noexcept {
@@ -59,11 +60,8 @@ void element_pool::collect_returns() noexcept {
 void element_pool::close() noexcept {
   collect_returns();
   for (auto*& head : free_) {
-    while (head) {
-      auto* next = head->next_free_;
-      delete head;
-      head = next;
-    }
+    delete_list(head);
+    head = nullptr;
   }
   idle_elements_ = 0;
   idle_bytes_ = 0;

@@ -158,6 +158,7 @@ class element_pool {
   ~element_pool();
   void collect_returns() noexcept;  // owner: moves what came back onto the free lists
   void release() noexcept;          // drops one reference; the last frees the pool
+  static void delete_list(pooled_element_base* e) noexcept;  // a list linked through next_free_
 
   element_pool_limits limits_;
   // Written by give_back on any thread, emptied by the owner in one exchange.
