@@ -101,9 +101,9 @@ struct two_nodes {
     put("grumpy", b.sys->spawn(grumpy));
     put("sink", b.sys->spawn(sink));
     a.sys->registry().put(caf::atom("echo"), caf::actor_cast<caf::strong_actor_ptr>(a.sys->spawn(echo)));
-    caf::scoped_actor s{*a.sys};
-    s->send(a.transport, holo::peer_state_atom::value, std::string("b"), true);
-    s->send(b.transport, holo::peer_state_atom::value, std::string("a"), true);
+    // Each from its own system: CAF 0.17 runs a woken receiver on the sender's scheduler.
+    caf::anon_send(a.transport, holo::peer_state_atom::value, std::string("b"), true);
+    caf::anon_send(b.transport, holo::peer_state_atom::value, std::string("a"), true);
   }
   ~two_nodes() {
     for (auto* n : {&a, &b}) {

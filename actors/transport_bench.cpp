@@ -154,7 +154,16 @@ struct bench_node {
   zmq::context_t zmq{1};
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
+  // This node's own caller. Every message to this node's actors comes from it, never from the
+  // other node's: CAF 0.17 runs a woken receiver on the *sender's* scheduler, so an exit sent from
+  // node A's actor ran node B's transport on A's worker while B's system was being torn down
+  // ("pure virtual method called", 2 of 27 runs with --coalesce-us 0 on a busy host).
+  std::optional<caf::scoped_actor> self;
   caf::actor transport;
+
+  ~bench_node() {
+    if (self && transport) (*self)->send_exit(transport, caf::exit_reason::user_shutdown);
+  }
 };
 
 node_context_ptr make_context(const config::cluster_config& cluster, const std::string& self, zmq::context_t& z,
@@ -240,23 +249,19 @@ class holo_path final : public bench_path {
     return std::unique_ptr<bench_path>(std::move(p));
   }
   ~holo_path() override {
-    if (self_) {
-      for (auto* n : {&a_, &b_})
-        if (n->transport) (*self_)->send_exit(n->transport, caf::exit_reason::user_shutdown);
-      if (echo_) (*self_)->send_exit(echo_, caf::exit_reason::user_shutdown);
-    }
+    if (echo_ && b_.self) (*b_.self)->send_exit(echo_, caf::exit_reason::user_shutdown);
     if (a_.sys) a_.sys->registry().erase(caf::atom("benchsink"));
-    self_.reset();  // before the systems it lives in
+    // Each bench_node then stops its own transport (and its scoped actor goes before its system).
   }
   bool round_trip() override {
     bool ok = false;
-    (*self_)->request(door_, caf::infinite, remote_request_atom::value, std::string("b"), std::string("bench"),
+    (*a_.self)->request(door_, caf::infinite, remote_request_atom::value, std::string("b"), std::string("bench"),
                       std::int64_t{5000}, caf::make_message(wire::ping{UINT64_MAX, payload_}))
         .receive([&](wire::pong&) { ok = true; }, [&](caf::error&) {});
     return ok;
   }
   double one_way() override {
-    auto& self = *self_;
+    auto& self = *a_.self;
     auto acked_count = std::make_shared<std::atomic<std::uint64_t>>(0);
     auto sender = a_.sys->spawn(bench_sender, o_, payload_, acked_count, caf::actor_cast<caf::actor>(self.ptr()));
     a_.sys->registry().put(caf::atom("benchsink"), caf::actor_cast<caf::strong_actor_ptr>(sender));
@@ -279,8 +284,8 @@ class holo_path final : public bench_path {
     std::uint64_t acked = acked_count->load();
     double rate = static_cast<double>(acked) / std::chrono::duration<double>(clock_type::now() - t0).count();
     if (stalled) {  // an ack never came: say what the transports saw, the figure is not a rate
-      for (auto* t : {&a_.transport, &b_.transport})
-        self->request(*t, std::chrono::seconds(1), transport_stats_atom::value)
+      for (auto* n : {&a_, &b_})
+        (*n->self)->request(n->transport, std::chrono::seconds(1), transport_stats_atom::value)
             .receive(
                 [&](transport_stats& s) {
                   std::fprintf(stderr,
@@ -297,7 +302,7 @@ class holo_path final : public bench_path {
   // What the coalescing did, from node A's counters (both phases: the round trips are a few
   // frames next to the one-way stream).
   void annotate(transport_bench_row& row) override {
-    (*self_)->request(a_.transport, std::chrono::seconds(1), transport_stats_atom::value)
+    (*a_.self)->request(a_.transport, std::chrono::seconds(1), transport_stats_atom::value)
         .receive(
             [&](transport_stats& s) {
               row.frames_out = s.frames_out;
@@ -325,15 +330,15 @@ class holo_path final : public bench_path {
     b_.sys->registry().put(caf::atom("transport"), caf::actor_cast<caf::strong_actor_ptr>(b_.transport));
     echo_ = b_.sys->spawn(bench_echo, o_.ack_every);
     b_.sys->registry().put(caf::atom("bench"), caf::actor_cast<caf::strong_actor_ptr>(echo_));
-    self_.emplace(*a_.sys);
-    auto& self = *self_;
+    for (auto* n : {&a_, &b_}) n->self.emplace(*n->sys);
     // Both transports initialised (their doors registered) before the door is looked up.
-    for (auto* t : {&a_.transport, &b_.transport})
-      self->request(*t, std::chrono::seconds(5), sup::ready_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
+    for (auto* n : {&a_, &b_})
+      (*n->self)->request(n->transport, std::chrono::seconds(5), sup::ready_atom::value)
+          .receive([](caf::ok_atom) {}, [](caf::error&) {});
     // What the node's actors use: the transport's door, which encodes on the caller's thread.
     door_ = transport_door(*a_.sys);
-    self->send(a_.transport, peer_state_atom::value, std::string("b"), true);
-    self->send(b_.transport, peer_state_atom::value, std::string("a"), true);
+    (*a_.self)->send(a_.transport, peer_state_atom::value, std::string("b"), true);
+    (*b_.self)->send(b_.transport, peer_state_atom::value, std::string("a"), true);
     // Wait until the link is up (the first request may meet a connection still handshaking).
     for (int i = 0; i < 200; ++i) {
       if (round_trip()) return {};
@@ -346,7 +351,6 @@ class holo_path final : public bench_path {
   std::string name_, payload_;
   bench_node a_, b_;
   caf::actor echo_, door_;
-  std::optional<caf::scoped_actor> self_;
 };
 
 // ---- the ceiling: the same two measurements between two actors of one actor system -----------------
