@@ -10,20 +10,13 @@
 
 #include "gpu/engine.hpp"
 #include "gpu/model_builder.hpp"
+#include "test/temp_dir.hpp"
 
 namespace holo::gpu::test {
 
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(const std::string& tag) {
-    path = std::filesystem::temp_directory_path() / ("holo_" + tag + "_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// test/temp_dir.hpp's, its folder named holo_TAG-XXXXXX.
+struct temp_dir : holo::test::temp_dir {
+  explicit temp_dir(const std::string& tag) : holo::test::temp_dir("holo_" + tag) {}
 };
 
 // A tiny model (model_builder's defaults: n_embd 256, 2 layers, 4 heads / 2 KV heads, vocab 1024)

@@ -40,7 +40,7 @@ void require_harness() {
 }
 
 std::string run_node(const std::string& args) {
-  const fs::path err = dir().path / "node.stderr";
+  const fs::path err = dir().file("node.stderr");
   const std::string cmd =
       "node '" + (harness_dir / "greedy.mjs").string() + "' " + args + " 2>'" + err.string() + "'";
   FILE* p = ::popen(cmd.c_str(), "r");

@@ -16,24 +16,13 @@
 #include "gpu/model_weights.hpp"
 #include "gpu/quant.hpp"
 #include "gpu/vocab_loader.hpp"
+#include "test/temp_dir.hpp"
 
 using namespace holo::gpu;
+using holo::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("holo_model_builder_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string slurp(const std::string& p) {
   std::ifstream in(p, std::ios::binary);

@@ -17,26 +17,16 @@
 #include "gpu/json_lite.hpp"
 #include "gpu/model_builder.hpp"
 #include "gpu/vocab_loader.hpp"
+#include "test/temp_dir.hpp"
 
 using namespace holo::gpu;
+using holo::test::temp_dir;
 namespace fs = std::filesystem;
 using ids = std::vector<std::int32_t>;
 
 namespace {
 
 const fs::path harness_dir = fs::path(HOLO_SOURCE_DIR) / "test" / "llamacpp";
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("holo_tokenizer_parity_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void require_harness() {
   if (!fs::exists(harness_dir / "node_modules" / "node-llama-cpp"))
@@ -180,7 +170,7 @@ BOOST_AUTO_TEST_CASE(spm_llama) {
   model_spec spec;
   spec.vocab = vocab_kind::spm;
   spec.weights = weight_mix::q8_0;
-  check_model(spec, tmp.path, "spm_llama");
+  check_model(spec, tmp.path(), "spm_llama");
 }
 
 BOOST_AUTO_TEST_CASE(bpe_llama3) {
@@ -189,7 +179,7 @@ BOOST_AUTO_TEST_CASE(bpe_llama3) {
   model_spec spec;
   spec.vocab = vocab_kind::bpe;
   spec.weights = weight_mix::q8_0;
-  check_model(spec, tmp.path, "bpe_llama");
+  check_model(spec, tmp.path(), "bpe_llama");
 }
 
 BOOST_AUTO_TEST_CASE(bpe_qwen2) {
@@ -200,7 +190,7 @@ BOOST_AUTO_TEST_CASE(bpe_qwen2) {
   spec.vocab = vocab_kind::bpe;
   spec.weights = weight_mix::q8_0;
   spec.tied_output = true;
-  check_model(spec, tmp.path, "bpe_qwen2");
+  check_model(spec, tmp.path(), "bpe_qwen2");
 }
 
 BOOST_AUTO_TEST_CASE(spm_large_vocab) {  // 32000 tokens: learnt pieces up to the cap, then [PAD]s
@@ -211,7 +201,7 @@ BOOST_AUTO_TEST_CASE(spm_large_vocab) {  // 32000 tokens: learnt pieces up to th
   spec.n_vocab = 32000;
   spec.n_embd = 64, spec.n_head = 2, spec.n_head_kv = 1, spec.n_ff = 128, spec.n_layer = 1;
   spec.weights = weight_mix::f16;
-  check_model(spec, tmp.path, "spm_32k");
+  check_model(spec, tmp.path(), "spm_32k");
 }
 
 // llama.cpp loads every weight type the builder writes, and runs them: greedy decoding yields n ids.
@@ -228,9 +218,9 @@ BOOST_AUTO_TEST_CASE(llama_cpp_loads_and_runs_every_weight_type) {
         spec.arch = arch;
         spec.vocab = arch == model_arch::qwen2 ? vocab_kind::bpe : vocab_kind::spm;
         spec.n_vocab = 600;
-        const fs::path model = tmp.path / "m.gguf";
+        const fs::path model = tmp.file("m.gguf");
         BOOST_REQUIRE(build_model(spec, model.string()).ok());
-        const std::string out = run_node("generate.mjs", "'" + model.string() + "' --prompt 1,2,3,4 --n 4 --ctx 64", tmp.path);
+        const std::string out = run_node("generate.mjs", "'" + model.string() + "' --prompt 1,2,3,4 --n 4 --ctx 64", tmp.path());
         auto doc = parse_json(out);
         BOOST_REQUIRE_MESSAGE(doc.ok(), "generate.mjs output is not JSON: " + out);
         BOOST_TEST(doc->find("generated")->items().size() == 4u);

@@ -15,26 +15,14 @@
 
 #include "persistence/backup_archive.hpp"
 #include "persistence/backup_key.hpp"
+#include "test/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace holo::persistence;
+using holo::test::temp_dir;
 using bytes = std::vector<std::uint8_t>;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("holo-backup-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_file(const std::string& p, const bytes& b) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
@@ -105,7 +93,7 @@ BOOST_AUTO_TEST_CASE(round_trip_of_random_structured_empty_and_multi_chunk_data)
   int n = 0;
   for (const auto& in : inputs) {
     BOOST_TEST_CONTEXT(in.what) {
-      const std::string src = d / ("src" + std::to_string(n)), arc = d / ("arc" + std::to_string(n++));
+      const std::string src = d.file("src" + std::to_string(n)), arc = d.file("arc" + std::to_string(n++));
       write_file(src, in.data);
       archive_options o;
       o.chunk_bytes = in.chunk_bytes;
@@ -129,14 +117,14 @@ BOOST_AUTO_TEST_CASE(round_trip_of_random_structured_empty_and_multi_chunk_data)
       BOOST_TEST(v->chunks == w->chunks);
       if (in.data.size() > 3 * in.chunk_bytes && in.what.rfind("random", 0) == 0) BOOST_TEST(w->chunks > 3u);
       // extract_archive writes the same bytes to a file.
-      auto x = extract_archive(arc, key, d / ("out" + std::to_string(n)));
+      auto x = extract_archive(arc, key, d.file("out" + std::to_string(n)));
       BOOST_REQUIRE(x.ok());
-      BOOST_TEST((read_file(d / ("out" + std::to_string(n))) == in.data));
+      BOOST_TEST((read_file(d.file("out" + std::to_string(n))) == in.data));
     }
   }
   // An existing archive is never overwritten.
-  write_file(d / "again", {1, 2, 3});
-  auto again = write_archive(d / "again", d / "arc0", key);
+  write_file(d.file("again"), {1, 2, 3});
+  auto again = write_archive(d.file("again"), d.file("arc0"), key);
   BOOST_REQUIRE(!again.ok());
   BOOST_TEST((again.error().code() == holo::status_code::already_exists));
 }
@@ -147,14 +135,14 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
   bytes data = structured_bytes(40 * 1024);
   const bytes noise = random_bytes(24 * 1024, 9);
   data.insert(data.end(), noise.begin(), noise.end());
-  write_file(d / "src", data);
+  write_file(d.file("src"), data);
   archive_options o;
   o.chunk_bytes = 2048;  // many chunks, so flips land in lengths, bodies and tags of several
-  auto w = write_archive(d / "src", d / "arc", key, o);
+  auto w = write_archive(d.file("src"), d.file("arc"), key, o);
   BOOST_REQUIRE(w.ok());
   BOOST_TEST_MESSAGE("archive " << w->archive_bytes << " bytes in " << w->chunks << " chunks");
   BOOST_REQUIRE(w->chunks >= 10u);
-  const bytes good = read_file(d / "arc");
+  const bytes good = read_file(d.file("arc"));
   std::mt19937_64 rng(12345);
   int detected = 0, in_header = 0, in_last_tag = 0;
   for (int i = 0; i < 1000; ++i) {
@@ -165,9 +153,9 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
     const int bit = static_cast<int>(rng() % 8);
     bytes bad = good;
     bad[pos] ^= static_cast<std::uint8_t>(1u << bit);
-    write_file(d / "flipped", bad);
+    write_file(d.file("flipped"), bad);
     holo::status err;
-    auto r = read_archive(d / "flipped", key, nullptr);
+    auto r = read_archive(d.file("flipped"), key, nullptr);
     if (!r.ok()) {
       ++detected;
       in_header += pos < archive_header_bytes;
@@ -186,56 +174,56 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
   BOOST_TEST(in_header >= 150);
   BOOST_TEST(in_last_tag > 0);
   // And the unflipped archive still reads, so the detections were not an artefact.
-  BOOST_TEST((decrypt_to_memory(d / "arc", key) == data));
+  BOOST_TEST((decrypt_to_memory(d.file("arc"), key) == data));
 }
 
 BOOST_AUTO_TEST_CASE(wrong_key_is_refused_as_wrong_key) {
   temp_dir d;
-  write_file(d / "src", structured_bytes(100000));
-  BOOST_REQUIRE(write_archive(d / "src", d / "arc", fixed_key(3)).ok());
-  auto r = verify_archive(d / "arc", fixed_key(4));
+  write_file(d.file("src"), structured_bytes(100000));
+  BOOST_REQUIRE(write_archive(d.file("src"), d.file("arc"), fixed_key(3)).ok());
+  auto r = verify_archive(d.file("arc"), fixed_key(4));
   BOOST_REQUIRE(!r.ok());
   BOOST_TEST(r.error().message().rfind("wrong key", 0) == 0, r.error().message());
   BOOST_TEST((r.error().code() == holo::status_code::failed_precondition));
   BOOST_TEST(r.error().message().find(key_id_hex(fixed_key(3).key_id())) != std::string::npos);
   // extract leaves no file behind.
-  auto x = extract_archive(d / "arc", fixed_key(4), d / "out");
+  auto x = extract_archive(d.file("arc"), fixed_key(4), d.file("out"));
   BOOST_REQUIRE(!x.ok());
-  BOOST_TEST(!fs::exists(d / "out"));
+  BOOST_TEST(!fs::exists(d.file("out")));
 }
 
 BOOST_AUTO_TEST_CASE(truncation_is_detected_at_every_kind_of_point) {
   temp_dir d;
   const auto key = fixed_key(5);
-  write_file(d / "src", random_bytes(20000, 7));
+  write_file(d.file("src"), random_bytes(20000, 7));
   archive_options o;
   o.chunk_bytes = 4096;
-  auto w = write_archive(d / "src", d / "arc", key, o);
+  auto w = write_archive(d.file("src"), d.file("arc"), key, o);
   BOOST_REQUIRE(w.ok());
-  const bytes good = read_file(d / "arc");
+  const bytes good = read_file(d.file("arc"));
   // Chunk boundaries: the header, then each record 4 + 4096 + 17 bytes (the last shorter).
   std::vector<std::size_t> cuts = {0, 3, 8, 60, 119, 120, 121, 123, 124, 200};
   for (std::size_t at = archive_header_bytes; at < good.size(); at += 4 + 4096 + 17) cuts.push_back(at);
   for (std::size_t back : {1, 2, 16, 17, 18, 21, 22}) cuts.push_back(good.size() - back);
   for (std::size_t cut : cuts) {
     BOOST_TEST_CONTEXT("cut at " << cut << " of " << good.size()) {
-      write_file(d / "cut", bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
-      auto r = verify_archive(d / "cut", key);
+      write_file(d.file("cut"), bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+      auto r = verify_archive(d.file("cut"), key);
       BOOST_REQUIRE(!r.ok());
       if (cut >= 8 && cut != 120)  // shorter than the magic is "not an archive"
         BOOST_TEST(r.error().message().find("truncated") != std::string::npos, r.error().message());
     }
   }
   // Cut exactly after the header: no chunk at all.
-  write_file(d / "cut", bytes(good.begin(), good.begin() + archive_header_bytes));
-  auto r = verify_archive(d / "cut", key);
+  write_file(d.file("cut"), bytes(good.begin(), good.begin() + archive_header_bytes));
+  auto r = verify_archive(d.file("cut"), key);
   BOOST_REQUIRE(!r.ok());
   BOOST_TEST(r.error().message().find("truncated") != std::string::npos, r.error().message());
   // Bytes appended after the final chunk are refused too.
   bytes longer = good;
   longer.push_back(0);
-  write_file(d / "longer", longer);
-  auto l = verify_archive(d / "longer", key);
+  write_file(d.file("longer"), longer);
+  auto l = verify_archive(d.file("longer"), key);
   BOOST_REQUIRE(!l.ok());
   BOOST_TEST(l.error().message().find("after the final chunk") != std::string::npos, l.error().message());
 }
@@ -247,13 +235,13 @@ BOOST_AUTO_TEST_CASE(a_canary_in_the_data_never_appears_in_the_archive) {
   for (int i = 0; i < 5000; ++i) data.insert(data.end(), canary.begin(), canary.end());
   const bytes mixed = structured_bytes(300000, canary);
   data.insert(data.end(), mixed.begin(), mixed.end());
-  write_file(d / "src", data);
-  BOOST_REQUIRE(contains(read_file(d / "src"), canary));
+  write_file(d.file("src"), data);
+  BOOST_REQUIRE(contains(read_file(d.file("src")), canary));
   for (int level : {1, 3, 19}) {
     archive_options o;
     o.zstd_level = level;
-    const std::string arc = d / ("arc" + std::to_string(level));
-    BOOST_REQUIRE(write_archive(d / "src", arc, fixed_key(6), o).ok());
+    const std::string arc = d.file("arc" + std::to_string(level));
+    BOOST_REQUIRE(write_archive(d.file("src"), arc, fixed_key(6), o).ok());
     const bytes a = read_file(arc);
     BOOST_TEST(!contains(a, canary));
     BOOST_TEST(!contains(a, "CANARY"));
@@ -264,61 +252,61 @@ BOOST_AUTO_TEST_CASE(a_canary_in_the_data_never_appears_in_the_archive) {
 BOOST_AUTO_TEST_CASE(other_files_and_versions_are_refused_clearly) {
   temp_dir d;
   const auto key = fixed_key(7);
-  write_file(d / "junk", random_bytes(5000, 3));
-  auto j = verify_archive(d / "junk", key);
+  write_file(d.file("junk"), random_bytes(5000, 3));
+  auto j = verify_archive(d.file("junk"), key);
   BOOST_REQUIRE(!j.ok());
   BOOST_TEST(j.error().message().find("not a Holobionte backup archive") != std::string::npos);
-  write_file(d / "src", structured_bytes(5000));
-  BOOST_REQUIRE(write_archive(d / "src", d / "arc", key).ok());
-  bytes a = read_file(d / "arc");
+  write_file(d.file("src"), structured_bytes(5000));
+  BOOST_REQUIRE(write_archive(d.file("src"), d.file("arc"), key).ok());
+  bytes a = read_file(d.file("arc"));
   a[8] = 2;  // format_version 2
-  write_file(d / "v2", a);
-  auto v = verify_archive(d / "v2", key);
+  write_file(d.file("v2"), a);
+  auto v = verify_archive(d.file("v2"), key);
   BOOST_REQUIRE(!v.ok());
   BOOST_TEST(v.error().message().find("unsupported archive format version 2") != std::string::npos);
-  auto h = read_archive_header(d / "v2");
+  auto h = read_archive_header(d.file("v2"));
   BOOST_TEST(!h.ok());
-  BOOST_TEST(!verify_archive(d / "missing", key).ok());
+  BOOST_TEST(!verify_archive(d.file("missing"), key).ok());
 }
 
 BOOST_AUTO_TEST_CASE(key_files_are_made_private_and_refused_when_open_to_others) {
   temp_dir d;
   auto k = generate_backup_key();
   BOOST_REQUIRE(k.ok());
-  BOOST_REQUIRE(write_backup_key_file(d / "k", *k, false).ok());
-  BOOST_TEST(((fs::status(d / "k").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write)));
-  BOOST_TEST(fs::file_size(d / "k") == 65u);
-  auto back = read_backup_key_file(d / "k");
+  BOOST_REQUIRE(write_backup_key_file(d.file("k"), *k, false).ok());
+  BOOST_TEST(((fs::status(d.file("k")).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write)));
+  BOOST_TEST(fs::file_size(d.file("k")) == 65u);
+  auto back = read_backup_key_file(d.file("k"));
   BOOST_REQUIRE(back.ok());
   BOOST_TEST((back->key_id() == k->key_id()));
   BOOST_TEST(std::equal(back->data(), back->data() + backup_key_bytes, k->data()));
   // No overwrite without asking; a second key differs.
-  auto again = write_backup_key_file(d / "k", *k, false);
+  auto again = write_backup_key_file(d.file("k"), *k, false);
   BOOST_TEST((!again.ok() && again.code() == holo::status_code::already_exists));
   auto k2 = generate_backup_key();
   BOOST_TEST((k2->key_id() != k->key_id()));
   // Group- or world-readable: refused like ssh refuses such a key, with the fix in the message.
-  ::chmod((d / "k").c_str(), 0640);
-  auto open = read_backup_key_file(d / "k");
+  ::chmod((d.file("k")).c_str(), 0640);
+  auto open = read_backup_key_file(d.file("k"));
   BOOST_REQUIRE(!open.ok());
   BOOST_TEST((open.error().code() == holo::status_code::failed_precondition));
   BOOST_TEST(open.error().message().find("chmod 600") != std::string::npos);
-  ::chmod((d / "k").c_str(), 0604);
-  BOOST_TEST(!read_backup_key_file(d / "k").ok());
+  ::chmod((d.file("k")).c_str(), 0604);
+  BOOST_TEST(!read_backup_key_file(d.file("k")).ok());
   // Base64 is accepted; junk is not.
   {
-    std::ofstream f(d / "b64");
+    std::ofstream f(d.file("b64"));
     f << "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
   }
-  ::chmod((d / "b64").c_str(), 0600);
-  auto b = read_backup_key_file(d / "b64");
+  ::chmod((d.file("b64")).c_str(), 0600);
+  auto b = read_backup_key_file(d.file("b64"));
   BOOST_REQUIRE_MESSAGE(b.ok(), (b ? "" : b.error().to_string()));
   BOOST_TEST(b->data()[31] == 31);
   {
-    std::ofstream f(d / "bad");
+    std::ofstream f(d.file("bad"));
     f << "not a key\n";
   }
-  ::chmod((d / "bad").c_str(), 0600);
-  BOOST_TEST(!read_backup_key_file(d / "bad").ok());
-  BOOST_TEST((read_backup_key_file(d / "none").error().code() == holo::status_code::not_found));
+  ::chmod((d.file("bad")).c_str(), 0600);
+  BOOST_TEST(!read_backup_key_file(d.file("bad")).ok());
+  BOOST_TEST((read_backup_key_file(d.file("none")).error().code() == holo::status_code::not_found));
 }

@@ -14,26 +14,14 @@
 
 #include "persistence/backup_retention.hpp"
 #include "persistence/sqlite_snapshot.hpp"
+#include "test/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace holo::persistence;
+using holo::test::temp_dir;
 using bytes = std::vector<std::uint8_t>;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("holo-snapshot-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 bytes read_file(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
@@ -125,38 +113,38 @@ std::size_t files_in(const std::string& dir) {
 BOOST_AUTO_TEST_CASE(backup_and_restore_round_trip_gives_identical_contents) {
   temp_dir t;
   const auto key = fixed_key(1);
-  db live(t / "live.sqlite");
+  db live(t.file("live.sqlite"));
   fill(live, 2000);
   // The live connection stays open (as the node's store would) while the backup is made.
-  auto rec = create_sqlite_backup(t / "live.sqlite", t / "backups", key);
+  auto rec = create_sqlite_backup(t.file("live.sqlite"), t.file("backups"), key);
   BOOST_REQUIRE_MESSAGE(rec.ok(), (rec ? "" : rec.error().to_string()));
   BOOST_TEST(fs::exists(rec->archive_path));
-  BOOST_TEST(files_in(t / "backups") == 1u);  // the clear-text snapshot is gone
+  BOOST_TEST(files_in(t.file("backups")) == 1u);  // the clear-text snapshot is gone
   BOOST_TEST(!contains(read_file(rec->archive_path), canary));
   BOOST_TEST(rec->info.plaintext_bytes > 100000u);
 
-  auto r = restore_sqlite(rec->archive_path, key, t / "restored.sqlite");
+  auto r = restore_sqlite(rec->archive_path, key, t.file("restored.sqlite"));
   BOOST_REQUIRE_MESSAGE(r.ok(), (r ? "" : r.error().to_string()));
   BOOST_TEST(!r->replaced_existing);
-  BOOST_TEST(check_sqlite_integrity(t / "restored.sqlite").ok());
-  db restored(t / "restored.sqlite");
+  BOOST_TEST(check_sqlite_integrity(t.file("restored.sqlite")).ok());
+  db restored(t.file("restored.sqlite"));
   const std::string want = live.contents();
   BOOST_TEST(want.size() > 100000u);
   BOOST_TEST((restored.contents() == want));
 
   // Writes after the snapshot are not in it; restoring over an existing (closed) database replaces it.
   live.exec("INSERT INTO journal(request) VALUES('after')");
-  auto rec2 = create_sqlite_backup(t / "live.sqlite", t / "backups", key);
+  auto rec2 = create_sqlite_backup(t.file("live.sqlite"), t.file("backups"), key);
   BOOST_REQUIRE(rec2.ok());
   {
-    db other(t / "other.sqlite");
+    db other(t.file("other.sqlite"));
     fill(other, 10);
   }
-  auto r2 = restore_sqlite(rec2->archive_path, key, t / "other.sqlite");
+  auto r2 = restore_sqlite(rec2->archive_path, key, t.file("other.sqlite"));
   BOOST_REQUIRE_MESSAGE(r2.ok(), (r2 ? "" : r2.error().to_string()));
   BOOST_TEST(r2->replaced_existing);
-  BOOST_TEST(!fs::exists(t / "other.sqlite-wal"));
-  db other(t / "other.sqlite");
+  BOOST_TEST(!fs::exists(t.file("other.sqlite-wal")));
+  db other(t.file("other.sqlite"));
   BOOST_TEST((other.contents() == live.contents()));
 }
 
@@ -164,20 +152,20 @@ BOOST_AUTO_TEST_CASE(damaged_or_wrongly_keyed_archives_leave_the_target_untouche
   temp_dir t;
   const auto key = fixed_key(2);
   {
-    db live(t / "live.sqlite");
+    db live(t.file("live.sqlite"));
     fill(live, 300);
   }
   backup_options o;
   o.archive.chunk_bytes = 4096;
-  auto rec = create_sqlite_backup(t / "live.sqlite", t / "backups", key, o);
+  auto rec = create_sqlite_backup(t.file("live.sqlite"), t.file("backups"), key, o);
   BOOST_REQUIRE(rec.ok());
   {
-    db target(t / "target.sqlite");
+    db target(t.file("target.sqlite"));
     target.exec("CREATE TABLE keep_me(x)");
     target.exec("INSERT INTO keep_me VALUES('original')");
   }
-  const bytes target_before = read_file(t / "target.sqlite");
-  const std::size_t files_before = files_in(t.path.string());
+  const bytes target_before = read_file(t.file("target.sqlite"));
+  const std::size_t files_before = files_in(t.path());
   const bytes good = read_file(rec->archive_path);
   BOOST_TEST_MESSAGE("archive of " << good.size() << " bytes, " << rec->info.chunks << " chunks");
 
@@ -187,50 +175,50 @@ BOOST_AUTO_TEST_CASE(damaged_or_wrongly_keyed_archives_leave_the_target_untouche
     std::size_t pos = i < 120 ? static_cast<std::size_t>(i) : i < 170 ? good.size() - 1 - rng() % 30 : rng() % good.size();
     bytes bad = good;
     bad[pos] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
-    write_file(t / "flipped.hbak", bad);
-    auto r = restore_sqlite(t / "flipped.hbak", key, t / "target.sqlite");
+    write_file(t.file("flipped.hbak"), bad);
+    auto r = restore_sqlite(t.file("flipped.hbak"), key, t.file("target.sqlite"));
     if (r.ok()) BOOST_ERROR("flip at byte " << pos << " restored");
     else ++refused;
   }
   BOOST_TEST(refused == 1000);
-  BOOST_TEST((read_file(t / "target.sqlite") == target_before));
-  BOOST_TEST(files_in(t.path.string()) == files_before + 1);  // + flipped.hbak: no temp file left
+  BOOST_TEST((read_file(t.file("target.sqlite")) == target_before));
+  BOOST_TEST(files_in(t.path()) == files_before + 1);  // + flipped.hbak: no temp file left
 
-  auto wrong = restore_sqlite(rec->archive_path, fixed_key(3), t / "target.sqlite");
+  auto wrong = restore_sqlite(rec->archive_path, fixed_key(3), t.file("target.sqlite"));
   BOOST_REQUIRE(!wrong.ok());
   BOOST_TEST(wrong.error().message().rfind("wrong key", 0) == 0);
-  BOOST_TEST((read_file(t / "target.sqlite") == target_before));
+  BOOST_TEST((read_file(t.file("target.sqlite")) == target_before));
 
   // Truncated: refused, target untouched.
-  write_file(t / "cut.hbak", bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2)));
-  auto cut = restore_sqlite(t / "cut.hbak", key, t / "target.sqlite");
+  write_file(t.file("cut.hbak"), bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2)));
+  auto cut = restore_sqlite(t.file("cut.hbak"), key, t.file("target.sqlite"));
   BOOST_REQUIRE(!cut.ok());
   BOOST_TEST(cut.error().message().find("truncated") != std::string::npos, cut.error().message());
-  BOOST_TEST((read_file(t / "target.sqlite") == target_before));
+  BOOST_TEST((read_file(t.file("target.sqlite")) == target_before));
 }
 
 BOOST_AUTO_TEST_CASE(a_database_in_use_is_not_replaced) {
   temp_dir t;
   const auto key = fixed_key(4);
-  db live(t / "live.sqlite");
+  db live(t.file("live.sqlite"));
   fill(live, 20);
-  auto rec = create_sqlite_backup(t / "live.sqlite", t / "backups", key);
+  auto rec = create_sqlite_backup(t.file("live.sqlite"), t.file("backups"), key);
   BOOST_REQUIRE(rec.ok());
   // `live` stays open, as a running node's store keeps it.
-  auto r = restore_sqlite(rec->archive_path, key, t / "live.sqlite");
+  auto r = restore_sqlite(rec->archive_path, key, t.file("live.sqlite"));
   BOOST_REQUIRE(!r.ok());
   BOOST_TEST(r.error().message().find("in use") != std::string::npos, r.error().message());
   BOOST_TEST(live.contents().size() > 0u);
 
   // A target that is not a database needs --force.
-  write_file(t / "junk.sqlite", bytes(5000, 0x5a));
-  auto junk = restore_sqlite(rec->archive_path, key, t / "junk.sqlite");
+  write_file(t.file("junk.sqlite"), bytes(5000, 0x5a));
+  auto junk = restore_sqlite(rec->archive_path, key, t.file("junk.sqlite"));
   BOOST_REQUIRE(!junk.ok());
   BOOST_TEST(junk.error().message().find("--force") != std::string::npos, junk.error().message());
   restore_options force;
   force.force = true;
-  BOOST_TEST(restore_sqlite(rec->archive_path, key, t / "junk.sqlite", force).ok());
-  BOOST_TEST(check_sqlite_integrity(t / "junk.sqlite").ok());
+  BOOST_TEST(restore_sqlite(rec->archive_path, key, t.file("junk.sqlite"), force).ok());
+  BOOST_TEST(check_sqlite_integrity(t.file("junk.sqlite")).ok());
 }
 
 BOOST_AUTO_TEST_CASE(names_sort_by_time_and_retention_keeps_the_newest) {
@@ -247,7 +235,7 @@ BOOST_AUTO_TEST_CASE(names_sort_by_time_and_retention_keeps_the_newest) {
   temp_dir t;
   const auto key = fixed_key(5);
   {
-    db live(t / "live.sqlite");
+    db live(t.file("live.sqlite"));
     fill(live, 5);
   }
   const std::int64_t day = 86400, t0 = 1700000000;
@@ -255,7 +243,7 @@ BOOST_AUTO_TEST_CASE(names_sort_by_time_and_retention_keeps_the_newest) {
   for (int i = 0; i < 6; ++i) {
     backup_options o;
     o.now_unix_seconds = t0 + i * day;
-    auto rec = create_sqlite_backup(t / "live.sqlite", t / "b", key, o);
+    auto rec = create_sqlite_backup(t.file("live.sqlite"), t.file("b"), key, o);
     BOOST_REQUIRE(rec.ok());
     made.push_back(fs::path(rec->archive_path).filename().string());
   }
@@ -263,12 +251,12 @@ BOOST_AUTO_TEST_CASE(names_sort_by_time_and_retention_keeps_the_newest) {
   backup_options same;
   same.now_unix_seconds = t0 + 5 * day;
   same.keep = 3;
-  std::ofstream(t / "b/notes.txt") << "not an archive";
-  auto rec = create_sqlite_backup(t / "live.sqlite", t / "b", key, same);
+  std::ofstream(t.file("b/notes.txt")) << "not an archive";
+  auto rec = create_sqlite_backup(t.file("live.sqlite"), t.file("b"), key, same);
   BOOST_REQUIRE(rec.ok());
   BOOST_TEST(fs::path(rec->archive_path).filename().string() == archive_file_name(t0 + 5 * day, 2));
   BOOST_TEST(rec->pruned.size() == 4u);
-  auto all = list_archives(t / "b");
+  auto all = list_archives(t.file("b"));
   BOOST_REQUIRE(all.ok());
   BOOST_REQUIRE(all->size() == 3u);
   BOOST_TEST((*all)[0].name == archive_file_name(t0 + 5 * day, 2));
@@ -279,7 +267,7 @@ BOOST_AUTO_TEST_CASE(names_sort_by_time_and_retention_keeps_the_newest) {
     BOOST_TEST(e.size_bytes == e.header.archive_bytes);
     BOOST_TEST(verify_archive(e.path, key).ok());
   }
-  BOOST_TEST(fs::exists(t / "b/notes.txt"));  // never touched
-  BOOST_TEST(!prune_archives(t / "b", 0).ok());
-  BOOST_TEST((list_archives(t / "missing").error().code() == holo::status_code::not_found));
+  BOOST_TEST(fs::exists(t.file("b/notes.txt")));  // never touched
+  BOOST_TEST(!prune_archives(t.file("b"), 0).ok());
+  BOOST_TEST((list_archives(t.file("missing")).error().code() == holo::status_code::not_found));
 }

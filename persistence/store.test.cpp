@@ -14,6 +14,7 @@
 #include "persistence/checkpoint_blob.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/store.hpp"
+#include "test/postgres_dsn.hpp"
 
 namespace utf = boost::unit_test;
 using namespace holo;
@@ -21,16 +22,8 @@ using namespace holo::persist;
 
 namespace {
 
-const char* pg_dsn() { return std::getenv("HOLO_TEST_POSTGRES_DSN"); }
-
-struct pg_precondition {
-  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
-    if (pg_dsn() && *pg_dsn()) return true;
-    boost::test_tools::assertion_result r(false);
-    r.message() << "SKIP: HOLO_TEST_POSTGRES_DSN is unset (scripts/test starts PostgreSQL and sets it)";
-    return r;
-  }
-};
+using holo::test::pg_dsn;
+using holo::test::pg_precondition;
 
 std::atomic<int> counter{0};
 

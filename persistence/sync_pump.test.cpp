@@ -17,6 +17,7 @@
 
 #include "persistence/sync_pump.hpp"
 #include "test/private_postgres.hpp"
+#include "test/postgres_dsn.hpp"
 
 namespace utf = boost::unit_test;
 using namespace holo;
@@ -24,28 +25,9 @@ using namespace holo::persist;
 
 namespace {
 
-const char* pg_dsn() { return std::getenv("HOLO_TEST_POSTGRES_DSN"); }
+using holo::test::pg_dsn;
+using holo::test::pg_precondition;
 
-struct pg_precondition {
-  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
-    if (pg_dsn() && *pg_dsn()) return true;
-    boost::test_tools::assertion_result r(false);
-    r.message() << "SKIP: HOLO_TEST_POSTGRES_DSN is unset (scripts/test starts PostgreSQL and sets it)";
-    return r;
-  }
-};
-
-std::atomic<int> counter{0};
-
-struct temp_dir {
-  std::filesystem::path p;
-  temp_dir() {
-    p = std::filesystem::temp_directory_path() /
-        ("holo_sync_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(p);
-  }
-  ~temp_dir() { std::filesystem::remove_all(p); }
-};
 
 store_options sqlite_opts(const std::filesystem::path& file, bool outbox) {
   store_options o;
@@ -149,9 +131,9 @@ void check_event_order(const std::string& dsn, const std::string& schema, int ro
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(sqlite_to_sqlite_ships_every_row_once_with_its_latest_state) {
-  temp_dir d;
-  auto local = open_or_die(sqlite_opts(d.p / "local.sqlite", true));
-  auto central = open_or_die(sqlite_opts(d.p / "central.sqlite", false));
+  holo::test::temp_dir d;
+  auto local = open_or_die(sqlite_opts(d.file("local.sqlite"), true));
+  auto central = open_or_die(sqlite_opts(d.file("central.sqlite"), false));
   sync_pump p(*local, *central, 7);
   const int rounds = 60;
   for (int i = 0; i < rounds; ++i) {
@@ -170,9 +152,9 @@ BOOST_AUTO_TEST_CASE(sqlite_to_sqlite_ships_every_row_once_with_its_latest_state
 }
 
 BOOST_AUTO_TEST_CASE(unacknowledged_entries_are_shipped_again_after_a_restart_without_duplicates) {
-  temp_dir d;
-  auto local = open_or_die(sqlite_opts(d.p / "local.sqlite", true));
-  auto central = open_or_die(sqlite_opts(d.p / "central.sqlite", false));
+  holo::test::temp_dir d;
+  auto local = open_or_die(sqlite_opts(d.file("local.sqlite"), true));
+  auto central = open_or_die(sqlite_opts(d.file("central.sqlite"), false));
   for (int i = 0; i < 20; ++i) BOOST_REQUIRE(local->apply(round_writes(i)).ok());
   {
     sync_pump p(*local, *central, 1000);
@@ -186,8 +168,8 @@ BOOST_AUTO_TEST_CASE(unacknowledged_entries_are_shipped_again_after_a_restart_wi
 }
 
 BOOST_AUTO_TEST_CASE(sqlite_to_postgres_in_order, *utf::precondition(pg_precondition())) {
-  temp_dir d;
-  auto local = open_or_die(sqlite_opts(d.p / "local.sqlite", true));
+  holo::test::temp_dir d;
+  auto local = open_or_die(sqlite_opts(d.file("local.sqlite"), true));
   store_options co;
   co.backend = "postgres";
   co.postgres_dsn = pg_dsn();
@@ -215,10 +197,11 @@ BOOST_AUTO_TEST_CASE(sqlite_to_postgres_in_order, *utf::precondition(pg_precondi
 // The acceptance case: the central server is stopped (immediate: no clean shutdown) in the middle of
 // the sync while local writes go on, and started again; every row arrives exactly once, in order.
 BOOST_AUTO_TEST_CASE(central_postgres_stopped_and_restarted_mid_sync, *utf::precondition(pg_precondition())) {
-  temp_dir d;
-  auto local = open_or_die(sqlite_opts(d.p / "local.sqlite", true));
-  std::filesystem::create_directories(d.p / "pg");
-  holo::test::private_postgres pg((d.p / "pg").string(), "holo_sync");
+  holo::test::temp_dir d;
+  auto local = open_or_die(sqlite_opts(d.file("local.sqlite"), true));
+  // A folder of its own: as root the server runs as `postgres`, which may not enter d (mode 0700).
+  holo::test::temp_dir pg_dir("holo-sync-pg");
+  holo::test::private_postgres pg(pg_dir, "holo_sync");
   store_options co;
   co.backend = "postgres";
   co.postgres_dsn = pg.dsn();

@@ -8,25 +8,13 @@
 #include <unistd.h>
 
 #include "runtime/keys.hpp"
+#include "test/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using holo::status_code;
+using holo::test::temp_dir;
 
 namespace {
-
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "holo-keys-XXXXXX").string();
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 unsigned mode_of(const fs::path& p) {
   struct stat st {};
@@ -108,7 +96,7 @@ BOOST_AUTO_TEST_CASE(write_then_read_key_files) {
   temp_dir d;
   auto kp = holo::generate_keypair();
   BOOST_REQUIRE(kp.ok());
-  const std::string base = (d.path / "node").string();
+  const std::string base = d.file("node");
   auto s = holo::write_keypair_files(base, *kp, false);
   BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
   BOOST_CHECK_EQUAL(mode_of(base + ".key"), 0600u);
@@ -125,11 +113,11 @@ BOOST_AUTO_TEST_CASE(secret_key_is_0600_even_with_a_permissive_umask) {
   auto kp = holo::generate_keypair();
   BOOST_REQUIRE(kp.ok());
   mode_t old = ::umask(0);
-  auto s = holo::write_keypair_files((d.path / "n").string(), *kp, false);
+  auto s = holo::write_keypair_files(d.file("n"), *kp, false);
   ::umask(old);
   BOOST_REQUIRE_MESSAGE(s.ok(), s.to_string());
-  BOOST_CHECK_EQUAL(mode_of(d.path / "n.key"), 0600u);
-  BOOST_CHECK_EQUAL(mode_of(d.path / "n.pub"), 0644u);
+  BOOST_CHECK_EQUAL(mode_of(d.file("n.key")), 0600u);
+  BOOST_CHECK_EQUAL(mode_of(d.file("n.pub")), 0644u);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_to_overwrite_without_force) {
@@ -137,7 +125,7 @@ BOOST_AUTO_TEST_CASE(refuses_to_overwrite_without_force) {
   auto first = holo::generate_keypair();
   auto second = holo::generate_keypair();
   BOOST_REQUIRE(first.ok() && second.ok());
-  const std::string base = (d.path / "node").string();
+  const std::string base = d.file("node");
   BOOST_REQUIRE(holo::write_keypair_files(base, *first, false).ok());
 
   auto s = holo::write_keypair_files(base, *second, false);
@@ -168,14 +156,14 @@ BOOST_AUTO_TEST_CASE(write_refuses_a_mismatched_pair) {
   auto b = holo::generate_keypair();
   BOOST_REQUIRE(a.ok() && b.ok());
   holo::curve_keypair mixed{a->public_z85, b->secret_z85};
-  auto s = holo::write_keypair_files((d.path / "x").string(), mixed, false);
+  auto s = holo::write_keypair_files(d.file("x"), mixed, false);
   BOOST_CHECK(s.code() == status_code::invalid_argument);
-  BOOST_CHECK(!fs::exists(d.path / "x.key"));
+  BOOST_CHECK(!fs::exists(d.file("x.key")));
 }
 
 BOOST_AUTO_TEST_CASE(read_refuses_group_or_world_readable_files) {
   temp_dir d;
-  const fs::path p = d.path / "loose.key";
+  const fs::path p = d.file("loose.key");
   for (mode_t mode : {0644, 0640, 0604, 0660, 0601, 0610}) {
     write_text(p, rfc_secret + "\n", mode);
     auto r = holo::read_secret_key_file(p.string());
@@ -192,7 +180,7 @@ BOOST_AUTO_TEST_CASE(read_refuses_group_or_world_readable_files) {
 
 BOOST_AUTO_TEST_CASE(read_refuses_bad_content_and_non_files) {
   temp_dir d;
-  const fs::path p = d.path / "k.key";
+  const fs::path p = d.file("k.key");
   write_text(p, rfc_secret, 0600);  // no newline: fine
   BOOST_CHECK(holo::read_secret_key_file(p.string()).ok());
 
@@ -206,17 +194,17 @@ BOOST_AUTO_TEST_CASE(read_refuses_bad_content_and_non_files) {
     BOOST_CHECK(r.error().message().find("40-character Z85") != std::string::npos);
   }
 
-  auto missing = holo::read_secret_key_file((d.path / "nope.key").string());
+  auto missing = holo::read_secret_key_file(d.file("nope.key"));
   BOOST_REQUIRE(!missing.ok());
   BOOST_CHECK(missing.error().code() == status_code::not_found);
 
-  BOOST_REQUIRE(::chmod(d.path.c_str(), 0700) == 0);
-  auto dir = holo::read_secret_key_file(d.path.string());
+  BOOST_REQUIRE(::chmod(d.path().c_str(), 0700) == 0);
+  auto dir = holo::read_secret_key_file(d.path());
   BOOST_REQUIRE(!dir.ok());
   BOOST_CHECK(dir.error().code() == status_code::invalid_argument);
   BOOST_CHECK(dir.error().message().find("not a regular file") != std::string::npos);
 
-  const fs::path fifo = d.path / "fifo.key";
+  const fs::path fifo = d.file("fifo.key");
   BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   auto f = holo::read_secret_key_file(fifo.string());  // must not block
   BOOST_REQUIRE(!f.ok());

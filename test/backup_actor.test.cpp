@@ -138,8 +138,9 @@ BOOST_AUTO_TEST_CASE(a_postgres_store_is_backed_up_with_pg_dump) {
   }
   // A database of its own: the other tests share the server's default one.
   const std::string db = "holo_backup_actor_" + std::to_string(::getpid());
+  holo::test::temp_dir psql_logs("holo-backup-actor-psql");  // gone with the test (it used to stay in /tmp)
   auto psql = [&](const std::string& dsn, const std::string& sql) {
-    child_process p({"/usr/bin/psql", dsn, "-qAtc", sql}, "/tmp/holo-backup-actor-psql-" + std::to_string(::getpid()) + ".log");
+    child_process p({"/usr/bin/psql", dsn, "-qAtc", sql}, psql_logs.file("psql.log"));
     auto rc = p.wait_exit(30s);
     return rc && *rc == 0;
   };

@@ -17,7 +17,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/free_port.hpp"
-#include "test/process.hpp"
+#include "test/temp_dir.hpp"
 
 namespace holo::test {
 

@@ -76,22 +76,6 @@ std::string child_process::log() const {
   return ss.str();
 }
 
-temp_dir::temp_dir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "holo-test-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-void temp_dir::write(const std::string& name, const std::string& text) const {
-  std::ofstream out(file(name));
-  out << text;
-}
-
 int free_port() {
   auto port = free_loopback_port();
   if (!port) throw std::runtime_error(port.error().message());

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "test/temp_dir.hpp"
+
 namespace holo::test {
 
 class child_process {
@@ -30,19 +32,6 @@ class child_process {
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
   std::string log_path_;
-};
-
-// A fresh temporary folder, removed by the destructor.
-class temp_dir {
- public:
-  temp_dir();
-  ~temp_dir();
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  void write(const std::string& name, const std::string& text) const;
-
- private:
-  std::string path_;
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on right now, never the same twice

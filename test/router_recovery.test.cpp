@@ -24,6 +24,7 @@
 #include "runtime/client_protocol.hpp"
 #include "test/cluster.hpp"
 #include "test/streams.hpp"
+#include "test/postgres_dsn.hpp"
 
 namespace utf = boost::unit_test;
 using namespace std::chrono_literals;
@@ -35,15 +36,7 @@ namespace {
 
 using holo::test::read_file;
 
-struct pg_precondition {
-  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
-    const char* dsn = std::getenv("HOLO_TEST_POSTGRES_DSN");
-    if (dsn && *dsn) return true;
-    boost::test_tools::assertion_result r(false);
-    r.message() << "SKIP: HOLO_TEST_POSTGRES_DSN is unset (scripts/test starts PostgreSQL and sets it)";
-    return r;
-  }
-};
+using holo::test::pg_precondition;
 
 // Slow enough (a few hundred tokens/s on one core) that a stream of 400 tokens is still running
 // when the kill comes, small enough to build in a second.

@@ -23,6 +23,7 @@
 
 #include "test/private_postgres.hpp"
 #include "test/process.hpp"
+#include "test/postgres_dsn.hpp"
 
 namespace utf = boost::unit_test;
 using namespace holo::test;
@@ -108,15 +109,7 @@ BOOST_AUTO_TEST_CASE(sqlite_kill_9_a_hundred_times_loses_nothing_acknowledged) {
 
 namespace {
 
-struct pg_precondition {
-  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
-    const char* dsn = std::getenv("HOLO_TEST_POSTGRES_DSN");
-    if (dsn && *dsn) return true;
-    boost::test_tools::assertion_result r(false);
-    r.message() << "SKIP: HOLO_TEST_POSTGRES_DSN is unset (scripts/test starts PostgreSQL and sets it)";
-    return r;
-  }
-};
+using holo::test::pg_precondition;
 
 
 }  // namespace

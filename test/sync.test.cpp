@@ -23,6 +23,7 @@
 
 #include "test/cluster.hpp"
 #include "test/private_postgres.hpp"
+#include "test/postgres_dsn.hpp"
 
 namespace utf = boost::unit_test;
 using namespace std::chrono_literals;
@@ -31,15 +32,7 @@ using holo::test::cluster_fixture;
 
 namespace {
 
-struct pg_precondition {
-  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
-    const char* dsn = std::getenv("HOLO_TEST_POSTGRES_DSN");
-    if (dsn && *dsn) return true;
-    boost::test_tools::assertion_result r(false);
-    r.message() << "SKIP: HOLO_TEST_POSTGRES_DSN is unset (scripts/test starts PostgreSQL and sets it)";
-    return r;
-  }
-};
+using holo::test::pg_precondition;
 
 std::string read_file(const std::string& p) {
   std::ifstream f(p);
